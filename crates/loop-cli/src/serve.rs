@@ -1,0 +1,195 @@
+//! `loop serve` and `loop migrate`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use loop_core::SystemClock;
+use loop_server::{ApiKey, ServerConfig};
+use loop_store_sqlite::{SqliteConfig, SqliteStore};
+
+use crate::api_key;
+
+#[derive(Args, Debug)]
+pub struct StorageArgs {
+    /// Where Loop keeps its SQLite database and generated API key.
+    /// [default: the per-user data directory, e.g. ~/.local/share/loop]
+    #[arg(long, env = "LOOP_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Database to use instead of the embedded SQLite file, e.g. sqlite:///srv/loop.db.
+    #[arg(
+        long,
+        env = "LOOP_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    /// Address to listen on.
+    #[arg(long, env = "LOOP_BIND", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 5667)]
+    pub port: u16,
+
+    /// Skip applying database migrations at start.
+    #[arg(long)]
+    pub no_migrate: bool,
+
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive such as loop_server=debug.
+    #[arg(long, env = "LOOP_LOG", default_value = "info")]
+    pub log_level: String,
+
+    /// Write logs as JSON lines (for log collectors).
+    #[arg(long, env = "LOOP_LOG_JSON")]
+    pub log_json: bool,
+
+    /// Browser origins allowed to call the API, comma-separated.
+    #[arg(
+        long,
+        env = "LOOP_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:5668,https://app.looped.me"
+    )]
+    pub cors_origins: Vec<String>,
+}
+
+/// Reads `LOOP_API_KEY` here rather than through clap so the key never shows in `--help`.
+fn api_key_from_env() -> Option<String> {
+    std::env::var("LOOP_API_KEY").ok()
+}
+
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    init_logging(&args.log_level, args.log_json)?;
+    let data_dir = data_dir(&args.storage)?;
+    let (key, key_source) = api_key::load_or_create(api_key_from_env(), &data_dir)?;
+    let store = open_store(&args.storage, &data_dir, !args.no_migrate).await?;
+
+    let addr = SocketAddr::new(args.bind, args.port);
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr} (is another Loop running? try --port)")
+    })?;
+    let local = listener.local_addr()?;
+    let url = format!("http://{local}");
+    print_banner(&url, &key, &key_source);
+
+    let config = ServerConfig {
+        api_key: ApiKey::new(key),
+        cors_origins: args.cors_origins,
+    };
+    let app = loop_server::app(Arc::new(store.clone()), config);
+    tracing::info!(%url, "listening");
+    loop_server::serve(listener, app, shutdown_signal())
+        .await
+        .context("server error")?;
+    tracing::info!("shutting down: closing the database");
+    store.close().await;
+    Ok(())
+}
+
+pub async fn migrate(args: StorageArgs) -> Result<()> {
+    let data_dir = data_dir(&args)?;
+    let store = open_store(&args, &data_dir, false).await?;
+    let applied = store.migrate().await?;
+    store.close().await;
+    println!("{applied} migration(s) applied; the database is up to date.");
+    Ok(())
+}
+
+fn print_banner(url: &str, key: &str, source: &api_key::Source) {
+    println!("Loop is listening on {url}");
+    match source {
+        api_key::Source::Generated(path) => {
+            println!(
+                "Generated an API key. It is shown only this once and stored in {}:",
+                path.display()
+            );
+            println!();
+            println!("    {key}");
+            println!();
+            println!("Use it as: Authorization: Bearer <key>   (CLI: loop config set token <key>)");
+        }
+        api_key::Source::File(path) => println!(
+            "API key: stored in {} (LOOP_API_KEY overrides it)",
+            path.display()
+        ),
+        api_key::Source::Environment => println!("API key: from LOOP_API_KEY"),
+    }
+}
+
+fn data_dir(args: &StorageArgs) -> Result<PathBuf> {
+    let dir = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => dirs::data_dir().map(|d| d.join("loop")).context(
+            "no per-user data directory on this system: pass --data-dir or set LOOP_DATA_DIR",
+        )?,
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    Ok(dir)
+}
+
+async fn open_store(
+    args: &StorageArgs,
+    data_dir: &std::path::Path,
+    migrate: bool,
+) -> Result<SqliteStore> {
+    let location = match &args.database_url {
+        Some(url) if url.starts_with("postgres") => {
+            bail!("PostgreSQL is not supported by this build yet; use the embedded SQLite default")
+        }
+        Some(url) if url.starts_with("sqlite:") => url.clone(),
+        Some(url) => bail!("unsupported database URL {url:?}: expected sqlite://PATH"),
+        None => data_dir.join("loop.db").to_string_lossy().into_owned(),
+    };
+    let config = SqliteConfig {
+        migrate,
+        ..SqliteConfig::new(location)
+    };
+    SqliteStore::open(config, Arc::new(SystemClock))
+        .await
+        .map_err(Into::into)
+}
+
+fn init_logging(level: &str, json: bool) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).with_context(|| {
+        format!("invalid --log-level {level:?}: use error, warn, info, debug or trace")
+    })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init()
+    } else {
+        builder.init()
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,128 @@
+//! Comments, threaded to any depth.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::actor::ActorKind;
+use crate::issue::string_enum;
+use crate::text::{RequiredBody, Title};
+use crate::{Actor, Timestamp};
+
+string_enum!(AuthorType { Human = "human", Agent = "agent" });
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Comment {
+    pub id: String,
+    pub body: String,
+    pub issue_id: String,
+    pub author_name: String,
+    pub author_type: AuthorType,
+    pub parent_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+}
+
+/// A comment with its replies, recursively.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadedComment {
+    #[serde(flatten)]
+    pub comment: Comment,
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
+    pub replies: Vec<ThreadedComment>,
+}
+
+/// The body of `POST /api/issues/:id/comments`. `content` is accepted for `body` (the polling
+/// guide uses it); `authorType` and `authorName` default from the caller.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewComment {
+    #[serde(alias = "content")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 100000))]
+    pub body: RequiredBody,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub author_name: Option<Title>,
+    #[serde(default)]
+    pub author_type: Option<AuthorType>,
+    #[serde(default)]
+    pub parent_id: Option<String>,
+}
+
+impl NewComment {
+    /// Who wrote it: the given values, else the caller. Bearer callers are agents unless they
+    /// say otherwise.
+    pub fn author(&self, actor: &Actor) -> (String, AuthorType) {
+        let author_type = self.author_type.unwrap_or(AuthorType::Agent);
+        let name = match (&self.author_name, actor.kind, author_type) {
+            (Some(n), _, _) => n.to_string(),
+            (None, ActorKind::Agent, _) => actor.name.clone(),
+            (None, ActorKind::Human, AuthorType::Agent) => "agent".into(),
+            (None, ActorKind::Human, AuthorType::Human) => "human".into(),
+        };
+        (name, author_type)
+    }
+}
+
+/// Builds the reply tree from a flat list ordered by creation time. Replies whose parent is
+/// missing from the list are shown at the top level rather than lost.
+pub fn thread(comments: Vec<Comment>) -> Vec<ThreadedComment> {
+    let ids: std::collections::HashSet<String> = comments.iter().map(|c| c.id.clone()).collect();
+    let mut children: HashMap<Option<String>, Vec<Comment>> = HashMap::new();
+    for c in comments {
+        let key = c.parent_id.clone().filter(|p| ids.contains(p));
+        children.entry(key).or_default().push(c);
+    }
+    fn build(
+        key: Option<String>,
+        children: &mut HashMap<Option<String>, Vec<Comment>>,
+    ) -> Vec<ThreadedComment> {
+        let list = children.remove(&key).unwrap_or_default();
+        list.into_iter()
+            .map(|c| {
+                let replies = build(Some(c.id.clone()), children);
+                ThreadedComment {
+                    comment: c,
+                    replies,
+                }
+            })
+            .collect()
+    }
+    build(None, &mut children)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(id: &str, parent: Option<&str>) -> Comment {
+        Comment {
+            id: id.into(),
+            body: id.into(),
+            issue_id: "i".into(),
+            author_name: "a".into(),
+            author_type: AuthorType::Agent,
+            parent_id: parent.map(Into::into),
+            created_at: Timestamp::from_millis(0),
+        }
+    }
+
+    #[test]
+    fn replies_to_replies_are_kept() {
+        let t = thread(vec![
+            c("1", None),
+            c("2", Some("1")),
+            c("3", Some("2")),
+            c("4", None),
+        ]);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].replies[0].comment.id, "2");
+        assert_eq!(t[0].replies[0].replies[0].comment.id, "3");
+        assert_eq!(t[1].comment.id, "4");
+    }
+}

@@ -1,0 +1,59 @@
+//! The domain error. Each variant says whose fault it is, so the HTTP layer can map it to a
+//! status without knowing the rule that failed.
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The addressed entity does not exist (or is deleted, which is the same to callers).
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str, id: String },
+
+    /// The input is well-formed but breaks a rule. `field` names the offending input.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: String,
+        code: &'static str,
+        message: String,
+    },
+
+    /// The input clashes with existing data (a name already taken, a duplicate relation).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+
+    /// Something broke inside: the database, a corrupt row. Never the caller's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            entity,
+            id: id.into(),
+        }
+    }
+
+    pub fn invalid(
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Self::Internal(e.to_string())
+    }
+}

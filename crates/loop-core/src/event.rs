@@ -1,0 +1,120 @@
+//! The append-only issue history. Every change to an issue is one event, recorded in the same
+//! transaction as the change, with who made it and when.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::Timestamp;
+use crate::issue::string_enum;
+
+string_enum!(
+    /// What happened. `data` carries the specifics (see each constructor).
+    EventKind {
+        Created = "created",
+        FieldChanged = "field_changed",
+        StatusChanged = "status_changed",
+        LabelAdded = "label_added",
+        LabelRemoved = "label_removed",
+        RelationAdded = "relation_added",
+        RelationRemoved = "relation_removed",
+        CommentAdded = "comment_added",
+        Deleted = "deleted",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct IssueEvent {
+    /// Position in the global log; increases with every event.
+    pub id: i64,
+    pub issue_id: String,
+    pub kind: EventKind,
+    /// The key name that acted, or `human` for the master key.
+    pub actor: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data: Value,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+}
+
+/// An event about to be written (the store assigns `id`, `actor` and `created_at`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub issue_id: String,
+    pub kind: EventKind,
+    pub data: Value,
+}
+
+impl NewEvent {
+    pub fn created(issue_id: &str, number: i64, title: &str) -> Self {
+        Self::new(
+            issue_id,
+            EventKind::Created,
+            json!({ "number": number, "title": title }),
+        )
+    }
+
+    pub fn field_changed(issue_id: &str, field: &str, from: Value, to: Value) -> Self {
+        Self::new(
+            issue_id,
+            EventKind::FieldChanged,
+            json!({ "field": field, "from": from, "to": to }),
+        )
+    }
+
+    pub fn status_changed(issue_id: &str, from: &str, to: &str) -> Self {
+        Self::new(
+            issue_id,
+            EventKind::StatusChanged,
+            json!({ "from": from, "to": to }),
+        )
+    }
+
+    pub fn label(issue_id: &str, added: bool, label_id: &str, name: &str) -> Self {
+        let kind = if added {
+            EventKind::LabelAdded
+        } else {
+            EventKind::LabelRemoved
+        };
+        Self::new(issue_id, kind, json!({ "labelId": label_id, "name": name }))
+    }
+
+    pub fn relation(issue_id: &str, added: bool, relation: &crate::relation::Relation) -> Self {
+        let kind = if added {
+            EventKind::RelationAdded
+        } else {
+            EventKind::RelationRemoved
+        };
+        Self::new(
+            issue_id,
+            kind,
+            json!({
+                "relationId": relation.id,
+                "type": relation.relation_type,
+                "issueId": relation.issue_id,
+                "relatedIssueId": relation.related_issue_id,
+            }),
+        )
+    }
+
+    pub fn comment_added(issue_id: &str, comment_id: &str, author: &str) -> Self {
+        Self::new(
+            issue_id,
+            EventKind::CommentAdded,
+            json!({ "commentId": comment_id, "author": author }),
+        )
+    }
+
+    pub fn deleted(issue_id: &str) -> Self {
+        Self::new(issue_id, EventKind::Deleted, json!({}))
+    }
+
+    fn new(issue_id: &str, kind: EventKind, data: Value) -> Self {
+        Self {
+            issue_id: issue_id.to_owned(),
+            kind,
+            data,
+        }
+    }
+}

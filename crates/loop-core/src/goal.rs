@@ -1,0 +1,98 @@
+//! Goals: measurable success indicators.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+use crate::issue::string_enum;
+use crate::text::{Body, Short, Title, double_option};
+
+string_enum!(GoalStatus { Active = "active", Achieved = "achieved", Abandoned = "abandoned" });
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Goal {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub metric: Option<String>,
+    pub target_value: Option<f64>,
+    pub current_value: Option<f64>,
+    pub unit: Option<String>,
+    pub status: GoalStatus,
+    pub project_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub updated_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub deleted_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewGoal {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 500))]
+    pub title: Title,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub description: Option<Body>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub metric: Option<Short>,
+    #[serde(default)]
+    pub target_value: Option<f64>,
+    #[serde(default)]
+    pub current_value: Option<f64>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub unit: Option<Short>,
+    #[serde(default = "default_status")]
+    pub status: GoalStatus,
+    #[serde(default)]
+    pub project_id: Option<String>,
+}
+
+fn default_status() -> GoalStatus {
+    GoalStatus::Active
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GoalPatch {
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub title: Option<Title>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub description: Option<Option<Body>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub metric: Option<Option<Short>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub target_value: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub current_value: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub unit: Option<Option<Short>>,
+    #[serde(default)]
+    pub status: Option<GoalStatus>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub project_id: Option<Option<String>>,
+}
+
+impl GoalPatch {
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.description.is_none()
+            && self.metric.is_none()
+            && self.target_value.is_none()
+            && self.current_value.is_none()
+            && self.unit.is_none()
+            && self.status.is_none()
+            && self.project_id.is_none()
+    }
+}

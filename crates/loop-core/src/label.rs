@@ -1,0 +1,59 @@
+//! Labels: flat names with a colour.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+use crate::text::Text;
+
+/// Colours are free text (`#f59e0b`, `red`), 1–50 characters.
+pub type Color = Text<1, 50>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Label {
+    pub id: String,
+    pub name: String,
+    pub color: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// The short form of a label inside an issue detail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LabelRef {
+    pub id: String,
+    pub name: String,
+    pub color: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewLabel {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 100))]
+    pub name: Text<1, 100>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 50))]
+    pub color: Color,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelPatch {
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub name: Option<Text<1, 100>>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub color: Option<Color>,
+}
+
+impl LabelPatch {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.color.is_none()
+    }
+}

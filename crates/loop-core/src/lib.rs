@@ -1,0 +1,27 @@
+//! Loop's domain: the entities, their validation, the rules the server enforces, the `Store`
+//! traits every backend implements, and an injectable clock.
+//!
+//! Nothing here knows about HTTP or SQL. Wire shapes are the serde forms of these types
+//! (camelCase JSON), so server, client and CLI cannot drift apart.
+
+pub mod actor;
+pub mod comment;
+pub mod error;
+pub mod event;
+pub mod goal;
+pub mod id;
+pub mod issue;
+pub mod label;
+pub mod page;
+pub mod project;
+pub mod relation;
+pub mod store;
+pub mod template;
+pub mod text;
+pub mod time;
+
+pub use actor::Actor;
+pub use error::{Error, Result};
+pub use page::{Page, Paged};
+pub use store::Store;
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -1,0 +1,103 @@
+//! Projects group issues toward a goal.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+use crate::goal::Goal;
+use crate::issue::{StatusCounts, string_enum};
+use crate::text::{Body, Title, double_option};
+
+string_enum!(ProjectStatus {
+    Backlog = "backlog",
+    Planned = "planned",
+    Active = "active",
+    Paused = "paused",
+    Completed = "completed",
+    Canceled = "canceled",
+});
+
+string_enum!(ProjectHealth { OnTrack = "on_track", AtRisk = "at_risk", OffTrack = "off_track" });
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub status: ProjectStatus,
+    pub health: ProjectHealth,
+    pub goal_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub updated_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// A project with its goal and how many live issues it has per status (non-zero only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectDetail {
+    #[serde(flatten)]
+    pub project: Project,
+    pub goal: Option<Goal>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub issue_counts: StatusCounts,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewProject {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 500))]
+    pub name: Title,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub description: Option<Body>,
+    #[serde(default = "default_status")]
+    pub status: ProjectStatus,
+    #[serde(default = "default_health")]
+    pub health: ProjectHealth,
+    #[serde(default)]
+    pub goal_id: Option<String>,
+}
+
+fn default_status() -> ProjectStatus {
+    ProjectStatus::Backlog
+}
+
+fn default_health() -> ProjectHealth {
+    ProjectHealth::OnTrack
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProjectPatch {
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub name: Option<Title>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub description: Option<Option<Body>>,
+    #[serde(default)]
+    pub status: Option<ProjectStatus>,
+    #[serde(default)]
+    pub health: Option<ProjectHealth>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub goal_id: Option<Option<String>>,
+}
+
+impl ProjectPatch {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.description.is_none()
+            && self.status.is_none()
+            && self.health.is_none()
+            && self.goal_id.is_none()
+    }
+}

@@ -1,0 +1,126 @@
+//! What a storage backend must do. Each operation is one transaction: it either happens
+//! entirely (with its history events) or not at all. Backends enforce the domain rules by
+//! calling the pure checks in this crate (`issue::check_parent`, `relation::check_new_relation`,
+//! …) inside their transactions; the conformance suite in `loop-store-tests` holds every
+//! backend to the same results.
+
+use async_trait::async_trait;
+
+use crate::comment::{Comment, NewComment, ThreadedComment};
+use crate::event::IssueEvent;
+use crate::goal::{Goal, GoalPatch, NewGoal};
+use crate::issue::{Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue};
+use crate::label::{Label, LabelPatch, NewLabel};
+use crate::project::{NewProject, Project, ProjectDetail, ProjectPatch};
+use crate::relation::{NewRelation, Relation};
+use crate::template::{
+    NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion,
+    TemplateDetail, TemplatePatch,
+};
+use crate::{Actor, Page, Paged, Result};
+
+#[async_trait]
+pub trait IssueStore {
+    /// Creates an issue (and its labels) with the next global `number`.
+    async fn create_issue(&self, input: NewIssue, actor: &Actor) -> Result<Issue>;
+    /// A live issue by id, or by number when `key` is all digits.
+    async fn get_issue(&self, key: &str) -> Result<Issue>;
+    async fn issue_detail(&self, key: &str) -> Result<IssueDetail>;
+    /// Live issues matching the filter, oldest first.
+    async fn list_issues(&self, filter: &IssueFilter, page: Page) -> Result<Paged<Issue>>;
+    /// Applies a non-empty patch; records one event per changed field.
+    async fn update_issue(&self, key: &str, patch: IssuePatch, actor: &Actor) -> Result<Issue>;
+    /// Soft-deletes: the issue disappears from every read.
+    async fn delete_issue(&self, key: &str, actor: &Actor) -> Result<()>;
+    /// The issue's history, oldest first.
+    async fn issue_events(&self, key: &str, page: Page) -> Result<Paged<IssueEvent>>;
+}
+
+#[async_trait]
+pub trait RelationStore {
+    async fn create_relation(
+        &self,
+        issue_key: &str,
+        input: NewRelation,
+        actor: &Actor,
+    ) -> Result<Relation>;
+    async fn delete_relation(&self, id: &str, actor: &Actor) -> Result<()>;
+}
+
+#[async_trait]
+pub trait CommentStore {
+    async fn list_comments(&self, issue_key: &str) -> Result<Vec<ThreadedComment>>;
+    async fn create_comment(
+        &self,
+        issue_key: &str,
+        input: NewComment,
+        actor: &Actor,
+    ) -> Result<Comment>;
+}
+
+#[async_trait]
+pub trait ProjectStore {
+    async fn create_project(&self, input: NewProject) -> Result<Project>;
+    async fn project_detail(&self, id: &str) -> Result<ProjectDetail>;
+    async fn list_projects(&self, page: Page) -> Result<Paged<Project>>;
+    async fn update_project(&self, id: &str, patch: ProjectPatch) -> Result<Project>;
+    async fn delete_project(&self, id: &str) -> Result<()>;
+}
+
+#[async_trait]
+pub trait GoalStore {
+    async fn create_goal(&self, input: NewGoal) -> Result<Goal>;
+    async fn get_goal(&self, id: &str) -> Result<Goal>;
+    async fn list_goals(&self, page: Page) -> Result<Paged<Goal>>;
+    async fn update_goal(&self, id: &str, patch: GoalPatch) -> Result<Goal>;
+    async fn delete_goal(&self, id: &str) -> Result<()>;
+}
+
+#[async_trait]
+pub trait LabelStore {
+    async fn create_label(&self, input: NewLabel) -> Result<Label>;
+    async fn get_label(&self, id: &str) -> Result<Label>;
+    async fn list_labels(&self, page: Page) -> Result<Paged<Label>>;
+    async fn update_label(&self, id: &str, patch: LabelPatch) -> Result<Label>;
+    async fn delete_label(&self, id: &str) -> Result<()>;
+}
+
+#[async_trait]
+pub trait TemplateStore {
+    async fn create_template(&self, input: NewTemplate) -> Result<PromptTemplate>;
+    async fn template_detail(&self, id: &str) -> Result<TemplateDetail>;
+    async fn list_templates(&self, page: Page) -> Result<Paged<PromptTemplate>>;
+    async fn update_template(&self, id: &str, patch: TemplatePatch) -> Result<PromptTemplate>;
+    async fn delete_template(&self, id: &str) -> Result<()>;
+    /// Versions of a template, newest first.
+    async fn list_versions(&self, template_id: &str, page: Page) -> Result<Paged<PromptVersion>>;
+    async fn create_version(
+        &self,
+        template_id: &str,
+        input: NewVersion,
+        actor: &Actor,
+    ) -> Result<PromptVersion>;
+    /// Makes a version the active one; the previously active version is retired.
+    async fn promote_version(&self, template_id: &str, version_id: &str) -> Result<PromptVersion>;
+    async fn create_review(&self, input: NewReview, actor: &Actor) -> Result<PromptReview>;
+    /// Reviews across all of a template's versions, newest first.
+    async fn list_reviews(&self, template_id: &str, page: Page) -> Result<Paged<PromptReview>>;
+}
+
+/// A complete backend.
+#[async_trait]
+pub trait Store:
+    IssueStore
+    + RelationStore
+    + CommentStore
+    + ProjectStore
+    + GoalStore
+    + LabelStore
+    + TemplateStore
+    + Send
+    + Sync
+    + 'static
+{
+    /// Answers only if the database does.
+    async fn ping(&self) -> Result<()>;
+}

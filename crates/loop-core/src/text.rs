@@ -1,0 +1,106 @@
+//! Bounded strings. A field that parses into one of these is known to respect its length
+//! limit, so no later code re-checks it (parse, don't validate).
+
+use std::fmt;
+use std::ops::Deref;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A string of `MIN..=MAX` characters (Unicode scalar values, as JavaScript clients count
+/// them closely enough), with no surrounding-whitespace-only content when `MIN > 0`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text<const MIN: usize, const MAX: usize>(String);
+
+/// Titles and names: 1–500 characters.
+pub type Title = Text<1, 500>;
+/// Markdown bodies (descriptions, comments, template content): up to 100,000 characters.
+pub type Body = Text<0, 100_000>;
+/// A required Markdown body.
+pub type RequiredBody = Text<1, 100_000>;
+/// Short identifiers and labels: 1–200 characters.
+pub type Short = Text<1, 200>;
+
+impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
+    pub fn new(s: impl Into<String>) -> Result<Self, String> {
+        let s = s.into();
+        let n = s.chars().count();
+        if n > MAX {
+            return Err(format!("must be at most {MAX} characters, got {n}"));
+        }
+        if MIN > 0 && s.trim().is_empty() {
+            return Err("must not be empty".into());
+        }
+        if n < MIN {
+            return Err(format!("must be at least {MIN} characters, got {n}"));
+        }
+        Ok(Self(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl<const MIN: usize, const MAX: usize> Deref for Text<MIN, MAX> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const MIN: usize, const MAX: usize> fmt::Debug for Text<MIN, MAX> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl<const MIN: usize, const MAX: usize> fmt::Display for Text<MIN, MAX> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<const MIN: usize, const MAX: usize> Serialize for Text<MIN, MAX> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de, const MIN: usize, const MAX: usize> Deserialize<'de> for Text<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::new(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Deserialises a field that distinguishes "absent" (outer `None`, via `#[serde(default)]`)
+/// from an explicit `null` (`Some(None)`); PATCH bodies need the difference.
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_are_enforced_with_a_message_that_says_the_rule() {
+        assert!(Title::new("x").is_ok());
+        assert_eq!(Title::new("").unwrap_err(), "must not be empty");
+        assert_eq!(Title::new("   ").unwrap_err(), "must not be empty");
+        assert!(Title::new("é".repeat(500)).is_ok());
+        assert_eq!(
+            Title::new("a".repeat(501)).unwrap_err(),
+            "must be at most 500 characters, got 501"
+        );
+        assert!(Body::new("").is_ok());
+    }
+}

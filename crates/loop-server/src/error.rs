@@ -1,0 +1,90 @@
+//! One error shape for every failure: `{"error": "<human message>", "code": "<stable code>",
+//! "details": …}`. The same text is also under `message`, which the existing MCP client
+//! reads. Internal failures are logged with their cause and answered with a generic 500.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use loop_core::Error;
+use serde_json::{Value, json};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// A bad query parameter.
+    pub fn query(param: &str, message: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("{param}: {message}"),
+        )
+        .with_details(json!({ "field": param }))
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound { entity, .. } => ApiError::not_found(entity),
+            Error::Invalid {
+                field,
+                code,
+                message,
+            } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code,
+                format!("{field}: {message}"),
+            )
+            .with_details(json!({ "field": field })),
+            Error::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            Error::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal server error",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.message, "code": self.code, "message": self.message });
+        if !self.details.is_null() {
+            body["details"] = self.details;
+        }
+        (self.status, Json(body)).into_response()
+    }
+}

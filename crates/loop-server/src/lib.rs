@@ -1,0 +1,103 @@
+//! Loop's HTTP API. Handlers are thin: they parse input, call the store, and wrap the result
+//! in the envelope the existing clients expect (`{data}` or `{data, total}`).
+
+mod auth;
+mod error;
+mod extract;
+mod openapi;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use loop_core::Store;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+pub use auth::ApiKey;
+pub use error::{ApiError, ApiResult};
+
+/// Bodies above this size are refused with 413 before they are read.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub api_key: ApiKey,
+    /// Browser origins allowed to call the API (CORS).
+    pub cors_origins: Vec<String>,
+}
+
+impl ServerConfig {
+    /// The reference's origins: its dashboard in development and the hosted app.
+    pub fn default_cors_origins() -> Vec<String> {
+        vec![
+            "http://localhost:5668".into(),
+            "https://app.looped.me".into(),
+        ]
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<ServerConfig>,
+}
+
+/// The whole application: public routes, the authenticated API, CORS, tracing and limits.
+pub fn app(store: Arc<dyn Store>, config: ServerConfig) -> Router {
+    let cors = cors(&config.cors_origins);
+    let state = AppState {
+        store,
+        config: Arc::new(config),
+    };
+    let (api, openapi) = routes::api(state.clone()).split_for_parts();
+    let openapi_json = Arc::new(
+        openapi
+            .to_pretty_json()
+            .expect("the OpenAPI document serialises"),
+    );
+    routes::system::router(openapi_json)
+        .merge(api)
+        .fallback(routes::system::not_found)
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .layer(cors)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-loop-agent"),
+        ])
+        .max_age(Duration::from_secs(86_400))
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

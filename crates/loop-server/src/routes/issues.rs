@@ -1,0 +1,127 @@
+//! `/api/issues`: list, create, detail, patch, soft delete, history.
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use loop_core::Actor;
+use loop_core::event::IssueEvent;
+use loop_core::issue::{Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue, Priority};
+use loop_core::page::Paged;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Data, created, ok};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, Params};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_issues, create_issue))
+        .routes(routes!(get_issue, update_issue, delete_issue))
+        .routes(routes!(issue_events))
+}
+
+/// List live issues, oldest first.
+#[utoipa::path(get, path = "/api/issues", tag = "issues",
+    params(
+        ("status" = Option<String>, Query, description = "Comma-separated statuses; `open` = every non-terminal status"),
+        ("type" = Option<String>, Query, description = "Comma-separated types"),
+        ("projectId" = Option<String>, Query), ("labelId" = Option<String>, Query),
+        ("priority" = Option<i32>, Query, description = "0–4"), ("parentId" = Option<String>, Query),
+        ("limit" = Option<i32>, Query, description = "1–200, default 50"), ("offset" = Option<i32>, Query),
+    ),
+    responses((status = 200, body = Paged<Issue>), (status = 400, description = "Bad query parameter")))]
+async fn list_issues(
+    State(s): State<AppState>,
+    params: Params,
+) -> ApiResult<axum::Json<Paged<Issue>>> {
+    let page = params.page()?;
+    let filter = IssueFilter {
+        statuses: params
+            .get("status")
+            .map(IssueFilter::parse_statuses)
+            .transpose()
+            .map_err(query_error)?
+            .unwrap_or_default(),
+        types: params
+            .get("type")
+            .map(IssueFilter::parse_types)
+            .transpose()
+            .map_err(query_error)?
+            .unwrap_or_default(),
+        project_id: params.text("projectId"),
+        label_id: params.text("labelId"),
+        priority: params
+            .int("priority")?
+            .map(Priority::new)
+            .transpose()
+            .map_err(|m| ApiError::query("priority", m))?,
+        parent_id: params.text("parentId"),
+    };
+    Ok(axum::Json(s.store.list_issues(&filter, page).await?))
+}
+
+fn query_error(e: loop_core::Error) -> ApiError {
+    match e {
+        loop_core::Error::Invalid { field, message, .. } => ApiError::query(&field, message),
+        other => other.into(),
+    }
+}
+
+/// Create an issue. `parentId` must name a live root issue (1-level hierarchy).
+#[utoipa::path(post, path = "/api/issues", tag = "issues", request_body = NewIssue,
+    responses((status = 201, body = Data<Issue>), (status = 422, description = "Invalid field")))]
+async fn create_issue(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    JsonBody(input): JsonBody<NewIssue>,
+) -> ApiResult<(StatusCode, axum::Json<Data<Issue>>)> {
+    Ok(created(s.store.create_issue(input, &actor).await?))
+}
+
+/// An issue with its parent, children, labels and relations. `id` may also be the number.
+#[utoipa::path(get, path = "/api/issues/{id}", tag = "issues", params(("id" = String, Path)),
+    responses((status = 200, body = Data<IssueDetail>), (status = 404)))]
+async fn get_issue(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Data<IssueDetail>>> {
+    Ok(ok(s.store.issue_detail(&id).await?))
+}
+
+/// Change an issue. `completedAt` follows the status; `labelIds` replaces the labels.
+#[utoipa::path(patch, path = "/api/issues/{id}", tag = "issues", params(("id" = String, Path)), request_body = IssuePatch,
+    responses((status = 200, body = Data<Issue>), (status = 404), (status = 422)))]
+async fn update_issue(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<IssuePatch>,
+) -> ApiResult<axum::Json<Data<Issue>>> {
+    Ok(ok(s.store.update_issue(&id, patch, &actor).await?))
+}
+
+/// Soft-delete an issue: it disappears from every read.
+#[utoipa::path(delete, path = "/api/issues/{id}", tag = "issues", params(("id" = String, Path)),
+    responses((status = 204), (status = 404)))]
+async fn delete_issue(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.store.delete_issue(&id, &actor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The issue's history, oldest first: every change, with who made it and when.
+#[utoipa::path(get, path = "/api/issues/{id}/events", tag = "issues",
+    params(("id" = String, Path), ("limit" = Option<i32>, Query), ("offset" = Option<i32>, Query)),
+    responses((status = 200, body = Paged<IssueEvent>), (status = 404)))]
+async fn issue_events(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<axum::Json<Paged<IssueEvent>>> {
+    Ok(axum::Json(s.store.issue_events(&id, params.page()?).await?))
+}

@@ -1,0 +1,48 @@
+//! One file per resource. Each exposes an `OpenApiRouter`; `api` joins them behind auth.
+
+pub mod comments;
+pub mod goals;
+pub mod issues;
+pub mod labels;
+pub mod projects;
+pub mod relations;
+pub mod system;
+pub mod templates;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use serde::Serialize;
+use utoipa::OpenApi;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+use crate::openapi::ApiDoc;
+
+/// Every authenticated route under `/api`.
+pub fn api(state: AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(issues::router())
+        .merge(relations::router())
+        .merge(comments::router())
+        .merge(projects::router())
+        .merge(goals::router())
+        .merge(labels::router())
+        .merge(templates::router())
+        .route_layer(from_fn_with_state(state, crate::auth::require_bearer))
+}
+
+/// The `{"data": …}` envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+pub fn ok<T>(data: T) -> Json<Data<T>> {
+    Json(Data { data })
+}
+
+pub fn created<T>(data: T) -> (StatusCode, Json<Data<T>>) {
+    (StatusCode::CREATED, Json(Data { data }))
+}

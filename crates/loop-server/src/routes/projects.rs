@@ -1,0 +1,68 @@
+//! `/api/projects`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use loop_core::page::Paged;
+use loop_core::project::{NewProject, Project, ProjectDetail, ProjectPatch};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Data, created, ok};
+use crate::AppState;
+use crate::error::ApiResult;
+use crate::extract::{JsonBody, Params};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_projects, create_project))
+        .routes(routes!(get_project, update_project, delete_project))
+}
+
+#[utoipa::path(get, path = "/api/projects", tag = "projects",
+    params(("limit" = Option<i32>, Query), ("offset" = Option<i32>, Query)),
+    responses((status = 200, body = Paged<Project>)))]
+async fn list_projects(
+    State(s): State<AppState>,
+    params: Params,
+) -> ApiResult<axum::Json<Paged<Project>>> {
+    Ok(axum::Json(s.store.list_projects(params.page()?).await?))
+}
+
+#[utoipa::path(post, path = "/api/projects", tag = "projects", request_body = NewProject,
+    responses((status = 201, body = Data<Project>), (status = 422)))]
+async fn create_project(
+    State(s): State<AppState>,
+    JsonBody(input): JsonBody<NewProject>,
+) -> ApiResult<(StatusCode, axum::Json<Data<Project>>)> {
+    Ok(created(s.store.create_project(input).await?))
+}
+
+/// A project with its goal and its live issue counts per status.
+#[utoipa::path(get, path = "/api/projects/{id}", tag = "projects", params(("id" = String, Path)),
+    responses((status = 200, body = Data<ProjectDetail>), (status = 404)))]
+async fn get_project(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Data<ProjectDetail>>> {
+    Ok(ok(s.store.project_detail(&id).await?))
+}
+
+#[utoipa::path(patch, path = "/api/projects/{id}", tag = "projects", params(("id" = String, Path)),
+    request_body = ProjectPatch, responses((status = 200, body = Data<Project>), (status = 404), (status = 422)))]
+async fn update_project(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<ProjectPatch>,
+) -> ApiResult<axum::Json<Data<Project>>> {
+    Ok(ok(s.store.update_project(&id, patch).await?))
+}
+
+#[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", params(("id" = String, Path)),
+    responses((status = 204), (status = 404)))]
+async fn delete_project(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.store.delete_project(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,65 @@
+//! Unauthenticated routes: health, identity, the OpenAPI document, and the JSON 404.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub fn router(openapi_json: Arc<String>) -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/", get(root))
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let doc = openapi_json.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        doc.as_str().to_owned(),
+                    )
+                }
+            }),
+        )
+}
+
+/// 200 when the database answers, 503 otherwise.
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let timestamp = loop_core::SystemClock.now_string();
+    match state.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(
+                json!({ "ok": true, "service": "loop-api", "timestamp": timestamp, "database": "ok" }),
+            ),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    json!({ "ok": false, "service": "loop-api", "timestamp": timestamp, "database": "unreachable" }),
+                ),
+            )
+        }
+    }
+}
+
+async fn root() -> Json<serde_json::Value> {
+    Json(json!({ "name": "Loop API", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        "No such route; see GET /api/openapi.json",
+    )
+}

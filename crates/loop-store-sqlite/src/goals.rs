@@ -1,0 +1,158 @@
+//! Goals.
+
+use async_trait::async_trait;
+use loop_core::goal::{Goal, GoalPatch, NewGoal};
+use loop_core::store::GoalStore;
+use loop_core::{Error, Page, Paged, Result, id::new_id};
+use sqlx::SqliteConnection;
+
+use crate::rows::{self, check_ref};
+use crate::{SqliteStore, db};
+
+#[async_trait]
+impl GoalStore for SqliteStore {
+    async fn create_goal(&self, input: NewGoal) -> Result<Goal> {
+        let now = self.now();
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        if let Some(p) = &input.project_id {
+            check_ref(&mut tx, "projects", "projectId", "project_not_found", p).await?;
+        }
+        let g = Goal {
+            id: new_id(),
+            title: input.title.to_string(),
+            description: input.description.map(|d| d.to_string()),
+            metric: input.metric.map(|m| m.to_string()),
+            target_value: input.target_value,
+            current_value: input.current_value,
+            unit: input.unit.map(|u| u.to_string()),
+            status: input.status,
+            project_id: input.project_id,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        };
+        write(&mut tx, &g, true).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(g)
+    }
+
+    async fn get_goal(&self, id: &str) -> Result<Goal> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        require(&mut conn, id).await
+    }
+
+    async fn list_goals(&self, page: Page) -> Result<Paged<Goal>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let total = rows::count(
+            &mut conn,
+            "SELECT count(*) FROM goals WHERE deleted_at IS NULL",
+            &[],
+        )
+        .await?;
+        let data = sqlx::query(
+            "SELECT * FROM goals WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ? OFFSET ?",
+        )
+        .bind(page.limit as i64)
+        .bind(page.offset as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::goal)
+        .collect::<Result<_>>()?;
+        Ok(Paged { data, total })
+    }
+
+    async fn update_goal(&self, id: &str, patch: GoalPatch) -> Result<Goal> {
+        if patch.is_empty() {
+            return Err(Error::invalid(
+                "body",
+                "empty_patch",
+                "give at least one field to change",
+            ));
+        }
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut g = require(&mut tx, id).await?;
+        if let Some(Some(p)) = &patch.project_id {
+            check_ref(&mut tx, "projects", "projectId", "project_not_found", p).await?;
+        }
+        if let Some(t) = patch.title {
+            g.title = t.to_string();
+        }
+        if let Some(d) = patch.description {
+            g.description = d.map(|d| d.to_string());
+        }
+        if let Some(m) = patch.metric {
+            g.metric = m.map(|m| m.to_string());
+        }
+        if let Some(v) = patch.target_value {
+            g.target_value = v;
+        }
+        if let Some(v) = patch.current_value {
+            g.current_value = v;
+        }
+        if let Some(u) = patch.unit {
+            g.unit = u.map(|u| u.to_string());
+        }
+        if let Some(s) = patch.status {
+            g.status = s;
+        }
+        if let Some(p) = patch.project_id {
+            g.project_id = p;
+        }
+        g.updated_at = self.now();
+        write(&mut tx, &g, false).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(g)
+    }
+
+    async fn delete_goal(&self, id: &str) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        require(&mut tx, id).await?;
+        sqlx::query("UPDATE goals SET deleted_at = ? WHERE id = ?")
+            .bind(self.now().millis())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+}
+
+async fn require(conn: &mut SqliteConnection, id: &str) -> Result<Goal> {
+    sqlx::query("SELECT * FROM goals WHERE id = ? AND deleted_at IS NULL")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(rows::goal)
+        .transpose()?
+        .ok_or_else(|| Error::not_found("Goal", id))
+}
+
+async fn write(conn: &mut SqliteConnection, g: &Goal, insert: bool) -> Result<()> {
+    let sql = if insert {
+        "INSERT INTO goals (title, description, metric, target_value, current_value, unit, status, project_id, \
+         updated_at, created_at, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    } else {
+        "UPDATE goals SET title = ?, description = ?, metric = ?, target_value = ?, current_value = ?, unit = ?, \
+         status = ?, project_id = ?, updated_at = ? WHERE created_at = ? AND id = ?"
+    };
+    sqlx::query(sql)
+        .bind(&g.title)
+        .bind(&g.description)
+        .bind(&g.metric)
+        .bind(g.target_value)
+        .bind(g.current_value)
+        .bind(&g.unit)
+        .bind(g.status.as_str())
+        .bind(&g.project_id)
+        .bind(g.updated_at.millis())
+        .bind(g.created_at.millis())
+        .bind(&g.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}

@@ -1,0 +1,396 @@
+//! Issues: create, read, list, patch, soft delete, history.
+
+use async_trait::async_trait;
+use loop_core::event::NewEvent;
+use loop_core::issue::{self, Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue, non_blank};
+use loop_core::label::LabelRef;
+use loop_core::store::IssueStore;
+use loop_core::{Actor, Error, Page, Paged, Result, event::IssueEvent, id::new_id};
+use sqlx::{Row, SqliteConnection};
+
+use crate::rows::{self, ISSUE_COLUMNS, check_ref, find_issue, record, require_issue, to_json};
+use crate::{SqliteStore, db};
+
+#[async_trait]
+impl IssueStore for SqliteStore {
+    async fn create_issue(&self, mut input: NewIssue, actor: &Actor) -> Result<Issue> {
+        input.parent_id = non_blank(input.parent_id);
+        input.project_id = non_blank(input.project_id);
+        let now = self.now();
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        if let Some(pid) = &input.parent_id {
+            let parent = find_issue(&mut tx, pid).await?;
+            issue::check_parent(pid, parent.as_ref(), None, false)?;
+            input.parent_id = parent.map(|p| p.id);
+        }
+        if let Some(pid) = &input.project_id {
+            check_ref(&mut tx, "projects", "projectId", "project_not_found", pid).await?;
+        }
+        let labels = resolve_labels(&mut tx, &input.label_ids).await?;
+
+        let number: i64 = sqlx::query("SELECT COALESCE(MAX(number), 0) + 1 FROM issues")
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(db)?;
+        let row = Issue::from_new(&input, new_id(), number, now);
+        insert_issue(&mut tx, &row).await?;
+        let mut events = vec![NewEvent::created(&row.id, row.number, &row.title)];
+        for l in &labels {
+            add_label(&mut tx, &row.id, &l.id).await?;
+            events.push(NewEvent::label(&row.id, true, &l.id, &l.name));
+        }
+        record(&mut tx, &events, actor, now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(row)
+    }
+
+    async fn get_issue(&self, key: &str) -> Result<Issue> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        require_issue(&mut conn, key).await
+    }
+
+    async fn issue_detail(&self, key: &str) -> Result<IssueDetail> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let issue = require_issue(&mut conn, key).await?;
+        let parent = match &issue.parent_id {
+            Some(p) => find_issue(&mut conn, p).await?,
+            None => None,
+        };
+        let children = issues_where(&mut conn, "parent_id = ?", &issue.id).await?;
+        let labels = labels_of(&mut conn, &issue.id).await?;
+        let relations = sqlx::query(
+            "SELECT r.* FROM issue_relations r \
+             JOIN issues a ON a.id = r.issue_id AND a.deleted_at IS NULL \
+             JOIN issues b ON b.id = r.related_issue_id AND b.deleted_at IS NULL \
+             WHERE r.issue_id = ?1 OR r.related_issue_id = ?1 ORDER BY r.created_at, r.id",
+        )
+        .bind(&issue.id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::relation)
+        .collect::<Result<_>>()?;
+        Ok(IssueDetail {
+            issue,
+            parent,
+            children,
+            labels,
+            relations,
+        })
+    }
+
+    async fn list_issues(&self, filter: &IssueFilter, page: Page) -> Result<Paged<Issue>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let mut clauses = vec!["i.deleted_at IS NULL".to_string()];
+        let mut binds: Vec<String> = Vec::new();
+        let mut list = |col: &str, values: Vec<String>, clauses: &mut Vec<String>| {
+            if !values.is_empty() {
+                clauses.push(format!(
+                    "i.{col} IN ({})",
+                    vec!["?"; values.len()].join(", ")
+                ));
+                binds.extend(values);
+            }
+        };
+        list(
+            "status",
+            filter.statuses.iter().map(|s| s.to_string()).collect(),
+            &mut clauses,
+        );
+        list(
+            "type",
+            filter.types.iter().map(|s| s.to_string()).collect(),
+            &mut clauses,
+        );
+        for (col, value) in [
+            ("project_id", &filter.project_id),
+            ("parent_id", &filter.parent_id),
+        ] {
+            if let Some(v) = value {
+                clauses.push(format!("i.{col} = ?"));
+                binds.push(v.clone());
+            }
+        }
+        if let Some(p) = filter.priority {
+            clauses.push("i.priority = ?".into());
+            binds.push(p.value().to_string());
+        }
+        if let Some(l) = &filter.label_id {
+            clauses.push("EXISTS (SELECT 1 FROM issue_labels il WHERE il.issue_id = i.id AND il.label_id = ?)".into());
+            binds.push(l.clone());
+        }
+        let filter_sql = clauses.join(" AND ");
+        let total = {
+            let count_sql = format!("SELECT count(*) FROM issues i WHERE {filter_sql}");
+            let mut q = sqlx::query_scalar::<_, i64>(&count_sql);
+            for b in &binds {
+                q = q.bind(b);
+            }
+            q.fetch_one(&mut *conn).await.map_err(db)? as u64
+        };
+        let sql = format!(
+            "SELECT {} FROM issues i WHERE {filter_sql} ORDER BY i.created_at, i.number LIMIT ? OFFSET ?",
+            prefixed(ISSUE_COLUMNS)
+        );
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let data = q
+            .bind(page.limit as i64)
+            .bind(page.offset as i64)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::issue)
+            .collect::<Result<_>>()?;
+        Ok(Paged { data, total })
+    }
+
+    async fn update_issue(&self, key: &str, mut patch: IssuePatch, actor: &Actor) -> Result<Issue> {
+        if patch.is_empty() {
+            return Err(Error::invalid(
+                "body",
+                "empty_patch",
+                "give at least one field to change",
+            ));
+        }
+        let now = self.now();
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let old = require_issue(&mut tx, key).await?;
+        if let Some(p) = patch.parent_id.take() {
+            let p = non_blank(p);
+            if let Some(pid) = &p {
+                let parent = find_issue(&mut tx, pid).await?;
+                let has_children = has_children(&mut tx, &old.id).await?;
+                issue::check_parent(pid, parent.as_ref(), Some(&old), has_children)?;
+                patch.parent_id = Some(parent.map(|p| p.id));
+            } else {
+                patch.parent_id = Some(None);
+            }
+        }
+        if let Some(p) = patch.project_id.take() {
+            let p = non_blank(p);
+            if let Some(pid) = &p {
+                check_ref(&mut tx, "projects", "projectId", "project_not_found", pid).await?;
+            }
+            patch.project_id = Some(p);
+        }
+        let (new, mut events) = old.apply_patch(&patch, now);
+        if let Some(ids) = &patch.label_ids {
+            let wanted = resolve_labels(&mut tx, ids).await?;
+            let current = labels_of(&mut tx, &old.id).await?;
+            for l in current
+                .iter()
+                .filter(|c| !wanted.iter().any(|w| w.id == c.id))
+            {
+                sqlx::query("DELETE FROM issue_labels WHERE issue_id = ? AND label_id = ?")
+                    .bind(&old.id)
+                    .bind(&l.id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                events.push(NewEvent::label(&old.id, false, &l.id, &l.name));
+            }
+            for l in wanted
+                .iter()
+                .filter(|w| !current.iter().any(|c| c.id == w.id))
+            {
+                add_label(&mut tx, &old.id, &l.id).await?;
+                events.push(NewEvent::label(&old.id, true, &l.id, &l.name));
+            }
+        }
+        sqlx::query(
+            "UPDATE issues SET title = ?, description = ?, type = ?, status = ?, priority = ?, parent_id = ?, \
+             project_id = ?, signal_source = ?, signal_payload = ?, hypothesis = ?, agent_session_id = ?, \
+             agent_summary = ?, commits = ?, pull_requests = ?, completed_at = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&new.title)
+        .bind(&new.description)
+        .bind(new.issue_type.as_str())
+        .bind(new.status.as_str())
+        .bind(new.priority.value() as i64)
+        .bind(&new.parent_id)
+        .bind(&new.project_id)
+        .bind(&new.signal_source)
+        .bind(to_json(&new.signal_payload))
+        .bind(to_json(&new.hypothesis))
+        .bind(&new.agent_session_id)
+        .bind(&new.agent_summary)
+        .bind(to_json(&new.commits))
+        .bind(to_json(&new.pull_requests))
+        .bind(new.completed_at.map(|t| t.millis()))
+        .bind(now.millis())
+        .bind(&new.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        record(&mut tx, &events, actor, now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(new)
+    }
+
+    async fn delete_issue(&self, key: &str, actor: &Actor) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let issue = require_issue(&mut tx, key).await?;
+        sqlx::query("UPDATE issues SET deleted_at = ?, updated_at = ? WHERE id = ?")
+            .bind(now.millis())
+            .bind(now.millis())
+            .bind(&issue.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        record(&mut tx, &[NewEvent::deleted(&issue.id)], actor, now).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn issue_events(&self, key: &str, page: Page) -> Result<Paged<IssueEvent>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let issue = require_issue(&mut conn, key).await?;
+        let total = rows::count(
+            &mut conn,
+            "SELECT count(*) FROM issue_events WHERE issue_id = ?",
+            &[&issue.id],
+        )
+        .await?;
+        let data = sqlx::query(
+            "SELECT * FROM issue_events WHERE issue_id = ? ORDER BY id LIMIT ? OFFSET ?",
+        )
+        .bind(&issue.id)
+        .bind(page.limit as i64)
+        .bind(page.offset as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::event)
+        .collect::<Result<_>>()?;
+        Ok(Paged { data, total })
+    }
+}
+
+fn prefixed(columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("i.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn insert_issue(conn: &mut SqliteConnection, i: &Issue) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO issues (id, number, title, description, type, status, priority, parent_id, project_id, \
+         signal_source, signal_payload, hypothesis, completed_at, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&i.id)
+    .bind(i.number)
+    .bind(&i.title)
+    .bind(&i.description)
+    .bind(i.issue_type.as_str())
+    .bind(i.status.as_str())
+    .bind(i.priority.value() as i64)
+    .bind(&i.parent_id)
+    .bind(&i.project_id)
+    .bind(&i.signal_source)
+    .bind(to_json(&i.signal_payload))
+    .bind(to_json(&i.hypothesis))
+    .bind(i.completed_at.map(|t| t.millis()))
+    .bind(i.created_at.millis())
+    .bind(i.updated_at.millis())
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+async fn issues_where(conn: &mut SqliteConnection, clause: &str, bind: &str) -> Result<Vec<Issue>> {
+    let sql = format!(
+        "SELECT {ISSUE_COLUMNS} FROM issues WHERE {clause} AND deleted_at IS NULL ORDER BY created_at, number"
+    );
+    sqlx::query(&sql)
+        .bind(bind)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::issue)
+        .collect()
+}
+
+async fn has_children(conn: &mut SqliteConnection, id: &str) -> Result<bool> {
+    Ok(
+        sqlx::query("SELECT 1 FROM issues WHERE parent_id = ? AND deleted_at IS NULL LIMIT 1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?
+            .is_some(),
+    )
+}
+
+/// The live labels named by `ids`, duplicates collapsed; an unknown id is a 422 naming it.
+async fn resolve_labels(conn: &mut SqliteConnection, ids: &[String]) -> Result<Vec<LabelRef>> {
+    let mut out: Vec<LabelRef> = Vec::new();
+    for id in ids {
+        if out.iter().any(|l| &l.id == id) {
+            continue;
+        }
+        let row =
+            sqlx::query("SELECT id, name, color FROM labels WHERE id = ? AND deleted_at IS NULL")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "labelIds",
+                        "label_not_found",
+                        format!("label {id} not found"),
+                    )
+                })?;
+        out.push(LabelRef {
+            id: row.try_get("id").map_err(db)?,
+            name: row.try_get("name").map_err(db)?,
+            color: row.try_get("color").map_err(db)?,
+        });
+    }
+    Ok(out)
+}
+
+async fn add_label(conn: &mut SqliteConnection, issue_id: &str, label_id: &str) -> Result<()> {
+    sqlx::query("INSERT OR IGNORE INTO issue_labels (issue_id, label_id) VALUES (?, ?)")
+        .bind(issue_id)
+        .bind(label_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn labels_of(
+    conn: &mut SqliteConnection,
+    issue_id: &str,
+) -> Result<Vec<LabelRef>> {
+    sqlx::query(
+        "SELECT l.id, l.name, l.color FROM issue_labels il JOIN labels l ON l.id = il.label_id \
+         WHERE il.issue_id = ? AND l.deleted_at IS NULL ORDER BY l.name",
+    )
+    .bind(issue_id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(|r| {
+        Ok(LabelRef {
+            id: r.try_get("id").map_err(db)?,
+            name: r.try_get("name").map_err(db)?,
+            color: r.try_get("color").map_err(db)?,
+        })
+    })
+    .collect()
+}

@@ -1,0 +1,121 @@
+//! Labels. Names are unique among live labels; a deleted label's name can be reused.
+
+use async_trait::async_trait;
+use loop_core::label::{Label, LabelPatch, NewLabel};
+use loop_core::store::LabelStore;
+use loop_core::{Error, Page, Paged, Result, id::new_id};
+use sqlx::SqliteConnection;
+
+use crate::rows;
+use crate::{SqliteStore, db, is_unique_violation};
+
+#[async_trait]
+impl LabelStore for SqliteStore {
+    async fn create_label(&self, input: NewLabel) -> Result<Label> {
+        let l = Label {
+            id: new_id(),
+            name: input.name.to_string(),
+            color: input.color.to_string(),
+            created_at: self.now(),
+            deleted_at: None,
+        };
+        sqlx::query("INSERT INTO labels (id, name, color, created_at) VALUES (?, ?, ?, ?)")
+            .bind(&l.id)
+            .bind(&l.name)
+            .bind(&l.color)
+            .bind(l.created_at.millis())
+            .execute(&self.writer)
+            .await
+            .map_err(name_taken)?;
+        Ok(l)
+    }
+
+    async fn get_label(&self, id: &str) -> Result<Label> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        require(&mut conn, id).await
+    }
+
+    async fn list_labels(&self, page: Page) -> Result<Paged<Label>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let total = rows::count(
+            &mut conn,
+            "SELECT count(*) FROM labels WHERE deleted_at IS NULL",
+            &[],
+        )
+        .await?;
+        let data = sqlx::query(
+            "SELECT * FROM labels WHERE deleted_at IS NULL ORDER BY name, id LIMIT ? OFFSET ?",
+        )
+        .bind(page.limit as i64)
+        .bind(page.offset as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::label)
+        .collect::<Result<_>>()?;
+        Ok(Paged { data, total })
+    }
+
+    async fn update_label(&self, id: &str, patch: LabelPatch) -> Result<Label> {
+        if patch.is_empty() {
+            return Err(Error::invalid(
+                "body",
+                "empty_patch",
+                "give at least one field to change",
+            ));
+        }
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut l = require(&mut tx, id).await?;
+        if let Some(n) = patch.name {
+            l.name = n.to_string();
+        }
+        if let Some(c) = patch.color {
+            l.color = c.to_string();
+        }
+        sqlx::query("UPDATE labels SET name = ?, color = ? WHERE id = ?")
+            .bind(&l.name)
+            .bind(&l.color)
+            .bind(&l.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(name_taken)?;
+        tx.commit().await.map_err(db)?;
+        Ok(l)
+    }
+
+    async fn delete_label(&self, id: &str) -> Result<()> {
+        let done =
+            sqlx::query("UPDATE labels SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+                .bind(self.now().millis())
+                .bind(id)
+                .execute(&self.writer)
+                .await
+                .map_err(db)?;
+        if done.rows_affected() == 0 {
+            Err(Error::not_found("Label", id))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn name_taken(e: sqlx::Error) -> Error {
+    if is_unique_violation(&e) {
+        Error::conflict("label_name_taken", "Label name already exists")
+    } else {
+        db(e)
+    }
+}
+
+async fn require(conn: &mut SqliteConnection, id: &str) -> Result<Label> {
+    sqlx::query("SELECT * FROM labels WHERE id = ? AND deleted_at IS NULL")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(rows::label)
+        .transpose()?
+        .ok_or_else(|| Error::not_found("Label", id))
+}

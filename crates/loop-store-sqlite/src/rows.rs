@@ -1,0 +1,302 @@
+//! Row ↔ domain mapping, and the small SQL helpers every resource file shares.
+
+use loop_core::comment::Comment;
+use loop_core::event::{IssueEvent, NewEvent};
+use loop_core::goal::Goal;
+use loop_core::issue::Issue;
+use loop_core::label::Label;
+use loop_core::project::Project;
+use loop_core::relation::Relation;
+use loop_core::template::{PromptReview, PromptTemplate, PromptVersion};
+use loop_core::{Actor, Error, Result, Timestamp};
+use serde::de::DeserializeOwned;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+
+use crate::db;
+
+pub(crate) const ISSUE_COLUMNS: &str = "id, number, title, description, type, status, priority, parent_id, project_id, \
+     signal_source, signal_payload, hypothesis, agent_session_id, agent_summary, commits, pull_requests, \
+     completed_at, created_at, updated_at, deleted_at";
+
+fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    row: &'r SqliteRow,
+    col: &str,
+) -> Result<T> {
+    row.try_get(col).map_err(db)
+}
+
+fn ts(row: &SqliteRow, col: &str) -> Result<Timestamp> {
+    Ok(Timestamp::from_millis(get::<i64>(row, col)?))
+}
+
+fn opt_ts(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>> {
+    Ok(get::<Option<i64>>(row, col)?.map(Timestamp::from_millis))
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(row: &SqliteRow, col: &str) -> Result<T> {
+    get::<String>(row, col)?
+        .parse()
+        .map_err(|e| Error::Internal(format!("column {col}: {e}")))
+}
+
+fn opt_json<T: DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<Option<T>> {
+    match get::<Option<String>>(row, col)? {
+        None => Ok(None),
+        Some(s) => serde_json::from_str(&s)
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("column {col}: {e}"))),
+    }
+}
+
+fn json<T: DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<T> {
+    opt_json(row, col)?.ok_or_else(|| Error::Internal(format!("column {col} is null")))
+}
+
+/// Serialises an optional value for a JSON text column.
+pub(crate) fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
+    v.as_ref()
+        .map(|v| serde_json::to_string(v).expect("domain values serialise"))
+}
+
+pub(crate) fn issue(row: &SqliteRow) -> Result<Issue> {
+    Ok(Issue {
+        id: get(row, "id")?,
+        number: get(row, "number")?,
+        title: get(row, "title")?,
+        description: get(row, "description")?,
+        issue_type: parse(row, "type")?,
+        status: parse(row, "status")?,
+        priority: loop_core::issue::Priority::new(get(row, "priority")?)
+            .map_err(Error::Internal)?,
+        parent_id: get(row, "parent_id")?,
+        project_id: get(row, "project_id")?,
+        signal_source: get(row, "signal_source")?,
+        signal_payload: opt_json(row, "signal_payload")?,
+        hypothesis: opt_json(row, "hypothesis")?,
+        agent_session_id: get(row, "agent_session_id")?,
+        agent_summary: get(row, "agent_summary")?,
+        commits: opt_json(row, "commits")?,
+        pull_requests: opt_json(row, "pull_requests")?,
+        completed_at: opt_ts(row, "completed_at")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+        deleted_at: opt_ts(row, "deleted_at")?,
+    })
+}
+
+pub(crate) fn relation(row: &SqliteRow) -> Result<Relation> {
+    Ok(Relation {
+        id: get(row, "id")?,
+        relation_type: parse(row, "type")?,
+        issue_id: get(row, "issue_id")?,
+        related_issue_id: get(row, "related_issue_id")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(crate) fn comment(row: &SqliteRow) -> Result<Comment> {
+    Ok(Comment {
+        id: get(row, "id")?,
+        body: get(row, "body")?,
+        issue_id: get(row, "issue_id")?,
+        author_name: get(row, "author_name")?,
+        author_type: parse(row, "author_type")?,
+        parent_id: get(row, "parent_id")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(crate) fn event(row: &SqliteRow) -> Result<IssueEvent> {
+    Ok(IssueEvent {
+        id: get(row, "id")?,
+        issue_id: get(row, "issue_id")?,
+        kind: parse(row, "kind")?,
+        actor: get(row, "actor")?,
+        data: json(row, "data")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(crate) fn project(row: &SqliteRow) -> Result<Project> {
+    Ok(Project {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        status: parse(row, "status")?,
+        health: parse(row, "health")?,
+        goal_id: get(row, "goal_id")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+        deleted_at: opt_ts(row, "deleted_at")?,
+    })
+}
+
+pub(crate) fn goal(row: &SqliteRow) -> Result<Goal> {
+    Ok(Goal {
+        id: get(row, "id")?,
+        title: get(row, "title")?,
+        description: get(row, "description")?,
+        metric: get(row, "metric")?,
+        target_value: get(row, "target_value")?,
+        current_value: get(row, "current_value")?,
+        unit: get(row, "unit")?,
+        status: parse(row, "status")?,
+        project_id: get(row, "project_id")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+        deleted_at: opt_ts(row, "deleted_at")?,
+    })
+}
+
+pub(crate) fn label(row: &SqliteRow) -> Result<Label> {
+    Ok(Label {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        color: get(row, "color")?,
+        created_at: ts(row, "created_at")?,
+        deleted_at: opt_ts(row, "deleted_at")?,
+    })
+}
+
+pub(crate) fn template(row: &SqliteRow) -> Result<PromptTemplate> {
+    Ok(PromptTemplate {
+        id: get(row, "id")?,
+        slug: get(row, "slug")?,
+        name: get(row, "name")?,
+        description: get(row, "description")?,
+        conditions: json(row, "conditions")?,
+        specificity: get::<i64>(row, "specificity")?
+            .try_into()
+            .map_err(Error::Internal)?,
+        project_id: get(row, "project_id")?,
+        active_version_id: get(row, "active_version_id")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+        deleted_at: opt_ts(row, "deleted_at")?,
+    })
+}
+
+pub(crate) fn version(row: &SqliteRow) -> Result<PromptVersion> {
+    Ok(PromptVersion {
+        id: get(row, "id")?,
+        template_id: get(row, "template_id")?,
+        version: get(row, "version")?,
+        content: get(row, "content")?,
+        changelog: get(row, "changelog")?,
+        author_type: parse(row, "author_type")?,
+        author_name: get(row, "author_name")?,
+        status: parse(row, "status")?,
+        usage_count: get(row, "usage_count")?,
+        completion_rate: get(row, "completion_rate")?,
+        avg_duration_ms: get(row, "avg_duration_ms")?,
+        review_score: get(row, "review_score")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(crate) fn review(row: &SqliteRow) -> Result<PromptReview> {
+    let score = |col| get::<i64>(row, col)?.try_into().map_err(Error::Internal);
+    Ok(PromptReview {
+        id: get(row, "id")?,
+        version_id: get(row, "version_id")?,
+        issue_id: get(row, "issue_id")?,
+        clarity: score("clarity")?,
+        completeness: score("completeness")?,
+        relevance: score("relevance")?,
+        feedback: get(row, "feedback")?,
+        author_type: parse(row, "author_type")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+/// Appends history events inside the caller's transaction.
+pub(crate) async fn record(
+    conn: &mut SqliteConnection,
+    events: &[NewEvent],
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<()> {
+    for e in events {
+        sqlx::query("INSERT INTO issue_events (issue_id, kind, actor, data, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&e.issue_id)
+            .bind(e.kind.as_str())
+            .bind(&actor.name)
+            .bind(e.data.to_string())
+            .bind(now.millis())
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Looks up a live issue by id, or by number when `key` is all digits.
+pub(crate) async fn find_issue(conn: &mut SqliteConnection, key: &str) -> Result<Option<Issue>> {
+    let sql = if is_number(key) {
+        format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE number = ? AND deleted_at IS NULL")
+    } else {
+        format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE id = ? AND deleted_at IS NULL")
+    };
+    let row = sqlx::query(&sql)
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    row.as_ref().map(issue).transpose()
+}
+
+pub(crate) async fn require_issue(conn: &mut SqliteConnection, key: &str) -> Result<Issue> {
+    find_issue(conn, key)
+        .await?
+        .ok_or_else(|| Error::not_found("Issue", key))
+}
+
+fn is_number(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 18 && key.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// True when a live row with this id exists in `table`.
+pub(crate) async fn live(conn: &mut SqliteConnection, table: &str, id: &str) -> Result<bool> {
+    let sql = format!("SELECT 1 FROM {table} WHERE id = ? AND deleted_at IS NULL");
+    Ok(sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .is_some())
+}
+
+pub(crate) async fn count(conn: &mut SqliteConnection, sql: &str, binds: &[&str]) -> Result<u64> {
+    let mut q = sqlx::query(sql);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    let n: i64 = q
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+    Ok(n as u64)
+}
+
+/// Checks that a referenced row is live; otherwise a 422 naming the field.
+pub(crate) async fn check_ref(
+    conn: &mut SqliteConnection,
+    table: &str,
+    field: &str,
+    code: &'static str,
+    id: &str,
+) -> Result<()> {
+    if live(conn, table, id).await? {
+        Ok(())
+    } else {
+        let what = table.trim_end_matches('s');
+        Err(Error::invalid(
+            field,
+            code,
+            format!("{what} {id} not found"),
+        ))
+    }
+}

@@ -1,0 +1,378 @@
+//! Prompt templates, versions and reviews (storage only; selection and scoring live in the
+//! prompt engine).
+
+use async_trait::async_trait;
+use loop_core::comment::AuthorType;
+use loop_core::store::TemplateStore;
+use loop_core::template::{
+    NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion,
+    TemplateDetail, TemplatePatch, VersionStatus,
+};
+use loop_core::{Actor, Error, Page, Paged, Result, id::new_id};
+use sqlx::SqliteConnection;
+
+use crate::rows::{self, find_issue};
+use crate::{SqliteStore, db, is_unique_violation};
+
+#[async_trait]
+impl TemplateStore for SqliteStore {
+    async fn create_template(&self, input: NewTemplate) -> Result<PromptTemplate> {
+        let now = self.now();
+        let t = PromptTemplate {
+            id: new_id(),
+            slug: input.slug.as_str().to_owned(),
+            name: input.name.to_string(),
+            description: input.description.map(|d| d.to_string()),
+            conditions: input.conditions,
+            specificity: input.specificity,
+            project_id: input.project_id,
+            active_version_id: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO prompt_templates (id, slug, name, description, conditions, specificity, project_id, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&t.id)
+        .bind(&t.slug)
+        .bind(&t.name)
+        .bind(&t.description)
+        .bind(serde_json::to_string(&t.conditions).map_err(Error::internal)?)
+        .bind(t.specificity.value() as i64)
+        .bind(&t.project_id)
+        .bind(now.millis())
+        .bind(now.millis())
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                Error::conflict("template_slug_taken", "Template slug already exists")
+            } else {
+                db(e)
+            }
+        })?;
+        Ok(t)
+    }
+
+    async fn template_detail(&self, id: &str) -> Result<TemplateDetail> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let template = require(&mut conn, id).await?;
+        let active_version = match &template.active_version_id {
+            Some(v) => find_version(&mut conn, v).await?,
+            None => None,
+        };
+        Ok(TemplateDetail {
+            template,
+            active_version,
+        })
+    }
+
+    async fn list_templates(&self, page: Page) -> Result<Paged<PromptTemplate>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let total = rows::count(
+            &mut conn,
+            "SELECT count(*) FROM prompt_templates WHERE deleted_at IS NULL",
+            &[],
+        )
+        .await?;
+        let data = sqlx::query("SELECT * FROM prompt_templates WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ? OFFSET ?")
+            .bind(page.limit as i64)
+            .bind(page.offset as i64)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::template)
+            .collect::<Result<_>>()?;
+        Ok(Paged { data, total })
+    }
+
+    async fn update_template(&self, id: &str, patch: TemplatePatch) -> Result<PromptTemplate> {
+        if patch.is_empty() {
+            return Err(Error::invalid(
+                "body",
+                "empty_patch",
+                "give at least one field to change",
+            ));
+        }
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let mut t = require(&mut tx, id).await?;
+        if let Some(n) = patch.name {
+            t.name = n.to_string();
+        }
+        if let Some(d) = patch.description {
+            t.description = d.map(|d| d.to_string());
+        }
+        if let Some(c) = patch.conditions {
+            t.conditions = c;
+        }
+        if let Some(s) = patch.specificity {
+            t.specificity = s;
+        }
+        if let Some(p) = patch.project_id {
+            t.project_id = p;
+        }
+        t.updated_at = self.now();
+        sqlx::query(
+            "UPDATE prompt_templates SET name = ?, description = ?, conditions = ?, specificity = ?, project_id = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&t.name)
+        .bind(&t.description)
+        .bind(serde_json::to_string(&t.conditions).map_err(Error::internal)?)
+        .bind(t.specificity.value() as i64)
+        .bind(&t.project_id)
+        .bind(t.updated_at.millis())
+        .bind(&t.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(t)
+    }
+
+    async fn delete_template(&self, id: &str) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE prompt_templates SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+        )
+        .bind(self.now().millis())
+        .bind(id)
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            Err(Error::not_found("Template", id))
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn list_versions(&self, template_id: &str, page: Page) -> Result<Paged<PromptVersion>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let t = require(&mut conn, template_id).await?;
+        let total = rows::count(
+            &mut conn,
+            "SELECT count(*) FROM prompt_versions WHERE template_id = ?",
+            &[&t.id],
+        )
+        .await?;
+        let data = sqlx::query("SELECT * FROM prompt_versions WHERE template_id = ? ORDER BY version DESC LIMIT ? OFFSET ?")
+            .bind(&t.id)
+            .bind(page.limit as i64)
+            .bind(page.offset as i64)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::version)
+            .collect::<Result<_>>()?;
+        Ok(Paged { data, total })
+    }
+
+    async fn create_version(
+        &self,
+        template_id: &str,
+        input: NewVersion,
+        actor: &Actor,
+    ) -> Result<PromptVersion> {
+        if input.status == Some(VersionStatus::Retired) {
+            return Err(Error::invalid(
+                "status",
+                "invalid_status",
+                "a new version is draft or active, not retired",
+            ));
+        }
+        let now = self.now();
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let t = require(&mut tx, template_id).await?;
+        let next: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM prompt_versions WHERE template_id = ?",
+        )
+        .bind(&t.id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let activate = t.active_version_id.is_none() || input.status == Some(VersionStatus::Active);
+        let author_type = input.author_type.unwrap_or(AuthorType::Agent);
+        let v = PromptVersion {
+            id: new_id(),
+            template_id: t.id.clone(),
+            version: next,
+            content: input.content.to_string(),
+            changelog: input.changelog.map(|c| c.to_string()),
+            author_type,
+            author_name: input
+                .author_name
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| actor.name.clone()),
+            status: if activate {
+                VersionStatus::Active
+            } else {
+                VersionStatus::Draft
+            },
+            usage_count: 0,
+            completion_rate: None,
+            avg_duration_ms: None,
+            review_score: None,
+            created_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO prompt_versions (id, template_id, version, content, changelog, author_type, author_name, status, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&v.id)
+        .bind(&v.template_id)
+        .bind(v.version)
+        .bind(&v.content)
+        .bind(&v.changelog)
+        .bind(v.author_type.as_str())
+        .bind(&v.author_name)
+        .bind(v.status.as_str())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if activate {
+            activate_version(&mut tx, &t, &v.id, now).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(v)
+    }
+
+    async fn promote_version(&self, template_id: &str, version_id: &str) -> Result<PromptVersion> {
+        let now = self.now();
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let t = require(&mut tx, template_id).await?;
+        let mut v = find_version(&mut tx, version_id)
+            .await?
+            .filter(|v| v.template_id == t.id)
+            .ok_or_else(|| Error::not_found("Version", version_id))?;
+        if v.status == VersionStatus::Active {
+            return Err(Error::invalid(
+                "versionId",
+                "already_active",
+                "Version is already active",
+            ));
+        }
+        activate_version(&mut tx, &t, &v.id, now).await?;
+        tx.commit().await.map_err(db)?;
+        v.status = VersionStatus::Active;
+        Ok(v)
+    }
+
+    async fn create_review(&self, input: NewReview, _actor: &Actor) -> Result<PromptReview> {
+        let now = self.now();
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        find_version(&mut tx, &input.version_id)
+            .await?
+            .ok_or_else(|| Error::not_found("Version", &input.version_id))?;
+        let issue = find_issue(&mut tx, &input.issue_id).await?.ok_or_else(|| {
+            Error::invalid(
+                "issueId",
+                "issue_not_found",
+                format!("issue {} not found", input.issue_id),
+            )
+        })?;
+        let r = PromptReview {
+            id: new_id(),
+            version_id: input.version_id,
+            issue_id: issue.id,
+            clarity: input.clarity,
+            completeness: input.completeness,
+            relevance: input.relevance,
+            feedback: input.feedback.map(|f| f.to_string()),
+            author_type: input.author_type.unwrap_or(AuthorType::Agent),
+            created_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO prompt_reviews (id, version_id, issue_id, clarity, completeness, relevance, feedback, author_type, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.id)
+        .bind(&r.version_id)
+        .bind(&r.issue_id)
+        .bind(r.clarity.value() as i64)
+        .bind(r.completeness.value() as i64)
+        .bind(r.relevance.value() as i64)
+        .bind(&r.feedback)
+        .bind(r.author_type.as_str())
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(r)
+    }
+
+    async fn list_reviews(&self, template_id: &str, page: Page) -> Result<Paged<PromptReview>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let t = require(&mut conn, template_id).await?;
+        let from = "FROM prompt_reviews r JOIN prompt_versions v ON v.id = r.version_id WHERE v.template_id = ?";
+        let total = rows::count(&mut conn, &format!("SELECT count(*) {from}"), &[&t.id]).await?;
+        let sql =
+            format!("SELECT r.* {from} ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?");
+        let data = sqlx::query(&sql)
+            .bind(&t.id)
+            .bind(page.limit as i64)
+            .bind(page.offset as i64)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::review)
+            .collect::<Result<_>>()?;
+        Ok(Paged { data, total })
+    }
+}
+
+async fn require(conn: &mut SqliteConnection, id: &str) -> Result<PromptTemplate> {
+    sqlx::query("SELECT * FROM prompt_templates WHERE id = ? AND deleted_at IS NULL")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(rows::template)
+        .transpose()?
+        .ok_or_else(|| Error::not_found("Template", id))
+}
+
+async fn find_version(conn: &mut SqliteConnection, id: &str) -> Result<Option<PromptVersion>> {
+    sqlx::query("SELECT * FROM prompt_versions WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(rows::version)
+        .transpose()
+}
+
+/// Exactly one active version: the old one is retired in the same transaction.
+async fn activate_version(
+    conn: &mut SqliteConnection,
+    t: &PromptTemplate,
+    version_id: &str,
+    now: loop_core::Timestamp,
+) -> Result<()> {
+    sqlx::query("UPDATE prompt_versions SET status = 'retired' WHERE template_id = ? AND status = 'active' AND id <> ?")
+        .bind(&t.id)
+        .bind(version_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    sqlx::query("UPDATE prompt_versions SET status = 'active' WHERE id = ?")
+        .bind(version_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    sqlx::query("UPDATE prompt_templates SET active_version_id = ?, updated_at = ? WHERE id = ?")
+        .bind(version_id)
+        .bind(now.millis())
+        .bind(&t.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}

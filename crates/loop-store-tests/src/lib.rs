@@ -1,0 +1,103 @@
+//! The storage conformance suite: every backend runs these cases.
+//!
+//! A backend crate provides one factory, an `async fn() -> Harness` that opens a fresh, empty
+//! store on a [`ManualClock`] set to [`START`], and expands [`conformance_suite!`] with it in an
+//! integration test:
+//!
+//! ```ignore
+//! async fn sqlite() -> loop_store_tests::Harness { /* open a store in a temp dir */ }
+//!
+//! loop_store_tests::conformance_suite!(sqlite);
+//! ```
+//!
+//! That yields one `#[tokio::test]` per case, so every case passes or fails on its own. The
+//! cases live in [`cases`]; each takes the harness by reference and knows nothing about the
+//! backend behind it. The calling crate must depend on this crate under its own name
+//! (`loop-store-tests`).
+
+use std::any::Any;
+use std::sync::Arc;
+
+use loop_core::{ManualClock, Store, Timestamp};
+
+pub mod cases;
+mod support;
+
+/// Where every harness clock starts: 2026-01-01T00:00:00.000Z.
+pub const START: Timestamp = Timestamp::from_millis(1_767_225_600_000);
+
+/// A fresh clock at [`START`], for factories.
+pub fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(START))
+}
+
+/// One empty store under test, the clock it reads, and whatever must outlive it.
+pub struct Harness {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<ManualClock>,
+    _guard: Box<dyn Any + Send + Sync>,
+}
+
+impl Harness {
+    /// `store` must be empty and read `clock`, which must be at [`START`]. `guard` is kept
+    /// alive as long as the harness (a temporary directory, a throwaway database…).
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<ManualClock>,
+        guard: impl Any + Send + Sync,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            _guard: Box::new(guard),
+        }
+    }
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use tokio;
+}
+
+/// Expands to one `#[tokio::test]` per conformance case. The argument is the path of an
+/// `async fn() -> Harness` that returns a fresh, empty store for each case.
+///
+/// This is the one list of case names: a case added to [`cases`] must be added here too.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:path) => {
+        $crate::conformance_suite!(@cases $factory;
+            issue_create_numbers_defaults_and_lookup,
+            issue_concurrent_creates_get_distinct_numbers,
+            issue_create_label_ids_are_deduplicated_and_checked,
+            issue_create_hierarchy_rules,
+            issue_update_hierarchy_rules,
+            issue_completed_at_follows_done,
+            empty_patch_and_unknown_ids,
+            issue_list_filters_and_pagination,
+            issue_soft_delete_hides_everywhere,
+            relation_rules,
+            comment_threads,
+            issue_history,
+            project_crud_and_detail,
+            goal_crud,
+            label_crud,
+            template_and_version_lifecycle,
+            template_concurrent_versions,
+            review_rules,
+        );
+    };
+    (@cases $factory:path; $($case:ident),+ $(,)?) => {
+        $(
+            #[$crate::__private::tokio::test(
+                flavor = "multi_thread",
+                worker_threads = 2,
+                crate = "::loop_store_tests::__private::tokio"
+            )]
+            async fn $case() {
+                let harness: $crate::Harness = $factory().await;
+                $crate::cases::$case(&harness).await;
+            }
+        )+
+    };
+}
