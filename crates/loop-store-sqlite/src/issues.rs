@@ -118,7 +118,8 @@ impl IssueStore for SqliteStore {
             binds.push(p.value().to_string());
         }
         if let Some(l) = &filter.label_id {
-            clauses.push("EXISTS (SELECT 1 FROM issue_labels il WHERE il.issue_id = i.id AND il.label_id = ?)".into());
+            clauses.push("EXISTS (SELECT 1 FROM issue_labels il JOIN labels l ON l.id = il.label_id AND l.deleted_at IS NULL \
+                 WHERE il.issue_id = i.id AND il.label_id = ?)".into());
             binds.push(l.clone());
         }
         let filter_sql = clauses.join(" AND ");
@@ -166,6 +167,8 @@ impl IssueStore for SqliteStore {
             if let Some(pid) = &p {
                 let parent = find_issue(&mut tx, pid).await?;
                 let has_children = has_children(&mut tx, &old.id).await?;
+                // Compare ids, not keys: `parentId` may name the issue itself by number.
+                let pid = parent.as_ref().map_or(pid.as_str(), |p| p.id.as_str());
                 issue::check_parent(pid, parent.as_ref(), Some(&old), has_children)?;
                 patch.parent_id = Some(parent.map(|p| p.id));
             } else {
@@ -244,7 +247,23 @@ impl IssueStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        record(&mut tx, &[NewEvent::deleted(&issue.id)], actor, now).await?;
+        // Children are detached rather than left pointing at an issue nobody can see.
+        let mut events = vec![NewEvent::deleted(&issue.id)];
+        for child in issues_where(&mut tx, "parent_id = ?", &issue.id).await? {
+            sqlx::query("UPDATE issues SET parent_id = NULL, updated_at = ? WHERE id = ?")
+                .bind(now.millis())
+                .bind(&child.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            events.push(NewEvent::field_changed(
+                &child.id,
+                "parentId",
+                issue.id.clone().into(),
+                serde_json::Value::Null,
+            ));
+        }
+        record(&mut tx, &events, actor, now).await?;
         tx.commit().await.map_err(db)
     }
 

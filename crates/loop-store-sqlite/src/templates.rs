@@ -11,13 +11,17 @@ use loop_core::template::{
 use loop_core::{Actor, Error, Page, Paged, Result, id::new_id};
 use sqlx::SqliteConnection;
 
-use crate::rows::{self, find_issue};
+use crate::rows::{self, check_ref, find_issue};
 use crate::{SqliteStore, db, is_unique_violation};
 
 #[async_trait]
 impl TemplateStore for SqliteStore {
     async fn create_template(&self, input: NewTemplate) -> Result<PromptTemplate> {
         let now = self.now();
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        if let Some(p) = &input.project_id {
+            check_ref(&mut tx, "projects", "projectId", "project_not_found", p).await?;
+        }
         let t = PromptTemplate {
             id: new_id(),
             slug: input.slug.as_str().to_owned(),
@@ -44,7 +48,7 @@ impl TemplateStore for SqliteStore {
         .bind(&t.project_id)
         .bind(now.millis())
         .bind(now.millis())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -53,6 +57,7 @@ impl TemplateStore for SqliteStore {
                 db(e)
             }
         })?;
+        tx.commit().await.map_err(db)?;
         Ok(t)
     }
 
@@ -112,6 +117,9 @@ impl TemplateStore for SqliteStore {
             t.specificity = s;
         }
         if let Some(p) = patch.project_id {
+            if let Some(id) = &p {
+                check_ref(&mut tx, "projects", "projectId", "project_not_found", id).await?;
+            }
             t.project_id = p;
         }
         t.updated_at = self.now();
@@ -264,9 +272,11 @@ impl TemplateStore for SqliteStore {
     async fn create_review(&self, input: NewReview, _actor: &Actor) -> Result<PromptReview> {
         let now = self.now();
         let mut tx = self.writer.begin().await.map_err(db)?;
-        find_version(&mut tx, &input.version_id)
-            .await?
-            .ok_or_else(|| Error::not_found("Version", &input.version_id))?;
+        // A version of a deleted template cannot be reviewed any more.
+        match find_version(&mut tx, &input.version_id).await? {
+            Some(v) if rows::live(&mut tx, "prompt_templates", &v.template_id).await? => {}
+            _ => return Err(Error::not_found("Version", &input.version_id)),
+        }
         let issue = find_issue(&mut tx, &input.issue_id).await?.ok_or_else(|| {
             Error::invalid(
                 "issueId",

@@ -76,6 +76,7 @@ macro_rules! conformance_suite {
             empty_patch_and_unknown_ids,
             issue_list_filters_and_pagination,
             issue_soft_delete_hides_everywhere,
+            issue_delete_detaches_children,
             relation_rules,
             comment_threads,
             issue_history,

@@ -682,3 +682,30 @@ pub async fn issue_soft_delete_hides_everywhere(h: &Harness) {
     let next = task(h, "next").await;
     assert_eq!(next.number, 4, "a deleted issue's number is not reused");
 }
+
+/// Deleting a parent detaches its children: they become root issues (and may be parents
+/// themselves), and their history says why.
+pub async fn issue_delete_detaches_children(h: &Harness) {
+    let parent = task(h, "parent").await;
+    let child = create_issue(
+        h,
+        json!({ "title": "child", "type": "task", "parentId": parent.id }),
+    )
+    .await;
+    ok(h.store.delete_issue(&parent.id, &human()).await);
+
+    let detached = ok(h.store.get_issue(&child.id).await);
+    assert_eq!(detached.parent_id, None);
+    let grandchild = create_issue(
+        h,
+        json!({ "title": "now allowed", "type": "task", "parentId": child.id }),
+    )
+    .await;
+    assert_eq!(grandchild.parent_id.as_deref(), Some(child.id.as_str()));
+    let events = ok(h.store.issue_events(&child.id, all()).await).data;
+    let last = events
+        .iter()
+        .find(|e| e.data["field"] == "parentId")
+        .expect("a parentId event");
+    assert_eq!(last.data["to"], serde_json::Value::Null);
+}

@@ -1,0 +1,91 @@
+//! Starts a real Loop server on 127.0.0.1 (a free port) over a fresh SQLite file.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use loop_client::LoopClient;
+use loop_core::SystemClock;
+use loop_server::{ApiKey, ServerConfig};
+use loop_store_sqlite::{SqliteConfig, SqliteStore};
+use serde_json::{Value, json};
+
+pub const KEY: &str = "loop_0000000000000000000000000000000000000000000000000000000000000001";
+
+pub struct TestServer {
+    pub url: String,
+    /// Authenticated with the master key.
+    pub client: LoopClient,
+    /// No credentials.
+    pub anon: LoopClient,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start() -> TestServer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("loop.db");
+    let store = SqliteStore::open(
+        SqliteConfig::new(db.to_string_lossy()),
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("open store");
+    let config = ServerConfig {
+        api_key: ApiKey::new(KEY),
+        cors_origins: ServerConfig::default_cors_origins(),
+    };
+    let app = loop_server::app(Arc::new(store), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(loop_server::serve(listener, app, std::future::pending()));
+    TestServer {
+        client: LoopClient::new(&url, Some(KEY.to_owned())),
+        anon: LoopClient::new(&url, None),
+        url,
+        _dir: dir,
+    }
+}
+
+impl TestServer {
+    pub async fn task(&self, title: &str) -> loop_core::issue::Issue {
+        self.client
+            .create_issue(&json!({ "title": title, "type": "task" }))
+            .await
+            .expect("create task")
+    }
+
+    pub async fn issue_with(&self, body: Value) -> loop_core::issue::Issue {
+        self.client.create_issue(&body).await.expect("create issue")
+    }
+
+    pub async fn issue_count(&self) -> u64 {
+        self.client
+            .list_issues("limit=1")
+            .await
+            .expect("list")
+            .total
+    }
+}
+
+/// Asserts a client error's HTTP status and stable code.
+#[track_caller]
+pub fn assert_api_error<T: std::fmt::Debug>(
+    r: loop_client::Result<T>,
+    status: u16,
+    code: &str,
+) -> String {
+    match r {
+        Err(loop_client::ClientError::Api {
+            status: s,
+            code: c,
+            message,
+            ..
+        }) => {
+            assert_eq!((s, c.as_str()), (status, code), "message: {message}");
+            message
+        }
+        other => panic!("expected HTTP {status} {code}, got {other:?}"),
+    }
+}
