@@ -30,20 +30,16 @@ pub fn load_or_create(from_env: Option<String>, data_dir: &Path) -> Result<(Stri
     }
     let path = data_dir.join(FILE_NAME);
     if path.exists() {
-        let key = fs::read_to_string(&path)
-            .with_context(|| format!("cannot read the API key file {}", path.display()))?;
+        let key =
+            fs::read_to_string(&path).with_context(|| format!("cannot read the API key file {}", path.display()))?;
         let key = key.trim().to_owned();
         if key.is_empty() {
-            bail!(
-                "the API key file {} is empty: delete it to generate a new key, or set LOOP_API_KEY",
-                path.display()
-            );
+            bail!("the API key file {} is empty: delete it to generate a new key, or set LOOP_API_KEY", path.display());
         }
         return Ok((key, Source::File(path)));
     }
     let key = generate();
-    write_private(&path, &key)
-        .with_context(|| format!("cannot write the API key file {}", path.display()))?;
+    write_private(&path, &key).with_context(|| format!("cannot write the API key file {}", path.display()))?;
     Ok((key, Source::Generated(path)))
 }
 
@@ -83,10 +79,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join(FILE_NAME))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = fs::metadata(dir.path().join(FILE_NAME)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let (k3, s3) = load_or_create(Some("loop_env".into()), dir.path()).unwrap();

@@ -8,11 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "loop",
-    version,
-    about = "Loop: issues, dispatch and prompts for autonomous agents."
-)]
+#[command(name = "loop", version, about = "Loop: issues, dispatch and prompts for autonomous agents.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,10 +24,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -20,12 +20,7 @@ pub struct StorageArgs {
     pub data_dir: Option<PathBuf>,
 
     /// Database to use instead of the embedded SQLite file, e.g. sqlite:///srv/loop.db.
-    #[arg(
-        long,
-        env = "LOOP_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "LOOP_DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
 }
 
@@ -54,6 +49,10 @@ pub struct ServeArgs {
     #[arg(long, env = "LOOP_LOG_JSON")]
     pub log_json: bool,
 
+    /// Seconds a claim holds its issue without a heartbeat before it returns to todo.
+    #[arg(long, env = "LOOP_LEASE_TTL", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_ttl: u64,
+
     /// Browser origins allowed to call the API, comma-separated.
     #[arg(
         long,
@@ -76,22 +75,21 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let store = open_store(&args.storage, &data_dir, !args.no_migrate).await?;
 
     let addr = SocketAddr::new(args.bind, args.port);
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!("cannot listen on {addr} (is another Loop running? try --port)")
-    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (is another Loop running? try --port)"))?;
     let local = listener.local_addr()?;
     let url = format!("http://{local}");
     print_banner(&url, &key, &key_source);
 
     let config = ServerConfig {
-        api_key: ApiKey::new(key),
         cors_origins: args.cors_origins,
+        lease_ttl: std::time::Duration::from_secs(args.lease_ttl),
+        ..ServerConfig::new(ApiKey::new(key))
     };
     let app = loop_server::app(Arc::new(store.clone()), config);
     tracing::info!(%url, "listening");
-    loop_server::serve(listener, app, shutdown_signal())
-        .await
-        .context("server error")?;
+    loop_server::serve(listener, app, shutdown_signal()).await.context("server error")?;
     tracing::info!("shutting down: closing the database");
     store.close().await;
     Ok(())
@@ -110,19 +108,13 @@ fn print_banner(url: &str, key: &str, source: &api_key::Source) {
     println!("Loop is listening on {url}");
     match source {
         api_key::Source::Generated(path) => {
-            println!(
-                "Generated an API key. It is shown only this once and stored in {}:",
-                path.display()
-            );
+            println!("Generated an API key. It is shown only this once and stored in {}:", path.display());
             println!();
             println!("    {key}");
             println!();
             println!("Use it as: Authorization: Bearer <key>   (CLI: loop config set token <key>)");
         }
-        api_key::Source::File(path) => println!(
-            "API key: stored in {} (LOOP_API_KEY overrides it)",
-            path.display()
-        ),
+        api_key::Source::File(path) => println!("API key: stored in {} (LOOP_API_KEY overrides it)", path.display()),
         api_key::Source::Environment => println!("API key: from LOOP_API_KEY"),
     }
 }
@@ -130,20 +122,15 @@ fn print_banner(url: &str, key: &str, source: &api_key::Source) {
 fn data_dir(args: &StorageArgs) -> Result<PathBuf> {
     let dir = match &args.data_dir {
         Some(d) => d.clone(),
-        None => dirs::data_dir().map(|d| d.join("loop")).context(
-            "no per-user data directory on this system: pass --data-dir or set LOOP_DATA_DIR",
-        )?,
+        None => dirs::data_dir()
+            .map(|d| d.join("loop"))
+            .context("no per-user data directory on this system: pass --data-dir or set LOOP_DATA_DIR")?,
     };
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     Ok(dir)
 }
 
-async fn open_store(
-    args: &StorageArgs,
-    data_dir: &std::path::Path,
-    migrate: bool,
-) -> Result<SqliteStore> {
+async fn open_store(args: &StorageArgs, data_dir: &std::path::Path, migrate: bool) -> Result<SqliteStore> {
     let location = match &args.database_url {
         Some(url) if url.starts_with("postgres") => {
             bail!("PostgreSQL is not supported by this build yet; use the embedded SQLite default")
@@ -152,22 +139,14 @@ async fn open_store(
         Some(url) => bail!("unsupported database URL {url:?}: expected sqlite://PATH"),
         None => data_dir.join("loop.db").to_string_lossy().into_owned(),
     };
-    let config = SqliteConfig {
-        migrate,
-        ..SqliteConfig::new(location)
-    };
-    SqliteStore::open(config, Arc::new(SystemClock))
-        .await
-        .map_err(Into::into)
+    let config = SqliteConfig { migrate, ..SqliteConfig::new(location) };
+    SqliteStore::open(config, Arc::new(SystemClock)).await.map_err(Into::into)
 }
 
 fn init_logging(level: &str, json: bool) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level).with_context(|| {
-        format!("invalid --log-level {level:?}: use error, warn, info, debug or trace")
-    })?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .with_context(|| format!("invalid --log-level {level:?}: use error, warn, info, debug or trace"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init()
     } else {

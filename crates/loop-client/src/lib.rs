@@ -25,12 +25,7 @@ pub enum ClientError {
     Unreachable { url: String, source: reqwest::Error },
     /// The server answered with an error status; `code` and `message` come from its body.
     #[error("{message} (HTTP {status})")]
-    Api {
-        status: u16,
-        code: String,
-        message: String,
-        body: Value,
-    },
+    Api { status: u16, code: String, message: String, body: Value },
     /// The server answered 2xx with a body this client cannot read.
     #[error("unexpected response from {url}: {message}")]
     Decode { url: String, message: String },
@@ -91,76 +86,32 @@ impl LoopClient {
     }
 
     /// Sends any request and returns the status and body without interpreting them.
-    pub async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<(&str, &str)>,
-    ) -> Result<RawResponse> {
+    pub async fn raw(&self, method: Method, path: &str, body: Option<(&str, &str)>) -> Result<RawResponse> {
         let url = format!("{}{}", self.base, path);
         let mut req = self.http.request(method, &url);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
         if let Some((content_type, text)) = body {
-            req = req
-                .header(reqwest::header::CONTENT_TYPE, content_type)
-                .body(text.to_owned());
+            req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(text.to_owned());
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+        let resp = req.send().await.map_err(|source| ClientError::Unreachable { url: url.clone(), source })?;
         let status = resp.status();
-        let content_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = resp
-            .text()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+        let content_type =
+            resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let text = resp.text().await.map_err(|source| ClientError::Unreachable { url: url.clone(), source })?;
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(RawResponse {
-            status,
-            content_type,
-            body,
-            text,
-        })
+        Ok(RawResponse { status, content_type, body, text })
     }
 
-    async fn send<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<T> {
+    async fn send<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<Value>) -> Result<T> {
         let text = body.map(|b| b.to_string());
-        let raw = self
-            .raw(
-                method,
-                path,
-                text.as_deref().map(|t| ("application/json", t)),
-            )
-            .await?;
+        let raw = self.raw(method, path, text.as_deref().map(|t| ("application/json", t))).await?;
         if !raw.status.is_success() {
             let message = raw.body["error"]
                 .as_str()
                 .map(str::to_owned)
-                .unwrap_or_else(|| {
-                    if raw.text.is_empty() {
-                        raw.status.to_string()
-                    } else {
-                        raw.text.clone()
-                    }
-                });
+                .unwrap_or_else(|| if raw.text.is_empty() { raw.status.to_string() } else { raw.text.clone() });
             return Err(ClientError::Api {
                 status: raw.status.as_u16(),
                 code: raw.body["code"].as_str().unwrap_or("").to_owned(),
@@ -168,15 +119,9 @@ impl LoopClient {
                 body: raw.body,
             });
         }
-        let value = if raw.text.is_empty() {
-            Value::Null
-        } else {
-            raw.body
-        };
-        serde_json::from_value(value).map_err(|e| ClientError::Decode {
-            url: format!("{}{}", self.base, path),
-            message: e.to_string(),
-        })
+        let value = if raw.text.is_empty() { Value::Null } else { raw.body };
+        serde_json::from_value(value)
+            .map_err(|e| ClientError::Decode { url: format!("{}{}", self.base, path), message: e.to_string() })
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -192,20 +137,11 @@ impl LoopClient {
     }
 
     pub async fn delete(&self, path: &str) -> Result<()> {
-        self.send::<Value>(Method::DELETE, path, None)
-            .await
-            .map(|_| ())
+        self.send::<Value>(Method::DELETE, path, None).await.map(|_| ())
     }
 
-    async fn data<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<T> {
-        self.send::<Envelope<T>>(method, path, body)
-            .await
-            .map(|e| e.data)
+    async fn data<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<Value>) -> Result<T> {
+        self.send::<Envelope<T>>(method, path, body).await.map(|e| e.data)
     }
 
     // Issues
@@ -216,22 +152,15 @@ impl LoopClient {
     }
 
     pub async fn create_issue(&self, body: &impl Serialize) -> Result<Issue> {
-        self.data(Method::POST, "/api/issues", Some(to_value(body)))
-            .await
+        self.data(Method::POST, "/api/issues", Some(to_value(body))).await
     }
 
     pub async fn issue(&self, id: &str) -> Result<IssueDetail> {
-        self.data(Method::GET, &format!("/api/issues/{}", seg(id)), None)
-            .await
+        self.data(Method::GET, &format!("/api/issues/{}", seg(id)), None).await
     }
 
     pub async fn update_issue(&self, id: &str, body: &impl Serialize) -> Result<Issue> {
-        self.data(
-            Method::PATCH,
-            &format!("/api/issues/{}", seg(id)),
-            Some(to_value(body)),
-        )
-        .await
+        self.data(Method::PATCH, &format!("/api/issues/{}", seg(id)), Some(to_value(body))).await
     }
 
     pub async fn delete_issue(&self, id: &str) -> Result<()> {
@@ -239,22 +168,13 @@ impl LoopClient {
     }
 
     pub async fn issue_events(&self, id: &str, query: &str) -> Result<Paged<IssueEvent>> {
-        self.get(&with_query(
-            &format!("/api/issues/{}/events", seg(id)),
-            query,
-        ))
-        .await
+        self.get(&with_query(&format!("/api/issues/{}/events", seg(id)), query)).await
     }
 
     // Relations and comments
 
     pub async fn create_relation(&self, issue_id: &str, body: &impl Serialize) -> Result<Relation> {
-        self.data(
-            Method::POST,
-            &format!("/api/issues/{}/relations", seg(issue_id)),
-            Some(to_value(body)),
-        )
-        .await
+        self.data(Method::POST, &format!("/api/issues/{}/relations", seg(issue_id)), Some(to_value(body))).await
     }
 
     pub async fn delete_relation(&self, id: &str) -> Result<()> {
@@ -262,21 +182,11 @@ impl LoopClient {
     }
 
     pub async fn comments(&self, issue_id: &str) -> Result<Vec<ThreadedComment>> {
-        self.data(
-            Method::GET,
-            &format!("/api/issues/{}/comments", seg(issue_id)),
-            None,
-        )
-        .await
+        self.data(Method::GET, &format!("/api/issues/{}/comments", seg(issue_id)), None).await
     }
 
     pub async fn create_comment(&self, issue_id: &str, body: &impl Serialize) -> Result<Comment> {
-        self.data(
-            Method::POST,
-            &format!("/api/issues/{}/comments", seg(issue_id)),
-            Some(to_value(body)),
-        )
-        .await
+        self.data(Method::POST, &format!("/api/issues/{}/comments", seg(issue_id)), Some(to_value(body))).await
     }
 
     // Projects, goals, labels
@@ -286,22 +196,15 @@ impl LoopClient {
     }
 
     pub async fn create_project(&self, body: &impl Serialize) -> Result<Project> {
-        self.data(Method::POST, "/api/projects", Some(to_value(body)))
-            .await
+        self.data(Method::POST, "/api/projects", Some(to_value(body))).await
     }
 
     pub async fn project(&self, id: &str) -> Result<ProjectDetail> {
-        self.data(Method::GET, &format!("/api/projects/{}", seg(id)), None)
-            .await
+        self.data(Method::GET, &format!("/api/projects/{}", seg(id)), None).await
     }
 
     pub async fn update_project(&self, id: &str, body: &impl Serialize) -> Result<Project> {
-        self.data(
-            Method::PATCH,
-            &format!("/api/projects/{}", seg(id)),
-            Some(to_value(body)),
-        )
-        .await
+        self.data(Method::PATCH, &format!("/api/projects/{}", seg(id)), Some(to_value(body))).await
     }
 
     pub async fn delete_project(&self, id: &str) -> Result<()> {
@@ -313,22 +216,15 @@ impl LoopClient {
     }
 
     pub async fn create_goal(&self, body: &impl Serialize) -> Result<Goal> {
-        self.data(Method::POST, "/api/goals", Some(to_value(body)))
-            .await
+        self.data(Method::POST, "/api/goals", Some(to_value(body))).await
     }
 
     pub async fn goal(&self, id: &str) -> Result<Goal> {
-        self.data(Method::GET, &format!("/api/goals/{}", seg(id)), None)
-            .await
+        self.data(Method::GET, &format!("/api/goals/{}", seg(id)), None).await
     }
 
     pub async fn update_goal(&self, id: &str, body: &impl Serialize) -> Result<Goal> {
-        self.data(
-            Method::PATCH,
-            &format!("/api/goals/{}", seg(id)),
-            Some(to_value(body)),
-        )
-        .await
+        self.data(Method::PATCH, &format!("/api/goals/{}", seg(id)), Some(to_value(body))).await
     }
 
     pub async fn delete_goal(&self, id: &str) -> Result<()> {
@@ -340,22 +236,15 @@ impl LoopClient {
     }
 
     pub async fn create_label(&self, body: &impl Serialize) -> Result<Label> {
-        self.data(Method::POST, "/api/labels", Some(to_value(body)))
-            .await
+        self.data(Method::POST, "/api/labels", Some(to_value(body))).await
     }
 
     pub async fn label(&self, id: &str) -> Result<Label> {
-        self.data(Method::GET, &format!("/api/labels/{}", seg(id)), None)
-            .await
+        self.data(Method::GET, &format!("/api/labels/{}", seg(id)), None).await
     }
 
     pub async fn update_label(&self, id: &str, body: &impl Serialize) -> Result<Label> {
-        self.data(
-            Method::PATCH,
-            &format!("/api/labels/{}", seg(id)),
-            Some(to_value(body)),
-        )
-        .await
+        self.data(Method::PATCH, &format!("/api/labels/{}", seg(id)), Some(to_value(body))).await
     }
 
     pub async fn delete_label(&self, id: &str) -> Result<()> {
@@ -369,81 +258,40 @@ impl LoopClient {
     }
 
     pub async fn create_template(&self, body: &impl Serialize) -> Result<PromptTemplate> {
-        self.data(Method::POST, "/api/templates", Some(to_value(body)))
-            .await
+        self.data(Method::POST, "/api/templates", Some(to_value(body))).await
     }
 
     pub async fn template(&self, id: &str) -> Result<TemplateDetail> {
-        self.data(Method::GET, &format!("/api/templates/{}", seg(id)), None)
-            .await
+        self.data(Method::GET, &format!("/api/templates/{}", seg(id)), None).await
     }
 
     pub async fn update_template(&self, id: &str, body: &impl Serialize) -> Result<PromptTemplate> {
-        self.data(
-            Method::PATCH,
-            &format!("/api/templates/{}", seg(id)),
-            Some(to_value(body)),
-        )
-        .await
+        self.data(Method::PATCH, &format!("/api/templates/{}", seg(id)), Some(to_value(body))).await
     }
 
     pub async fn delete_template(&self, id: &str) -> Result<()> {
         self.delete(&format!("/api/templates/{}", seg(id))).await
     }
 
-    pub async fn list_versions(
-        &self,
-        template_id: &str,
-        query: &str,
-    ) -> Result<Paged<PromptVersion>> {
-        self.get(&with_query(
-            &format!("/api/templates/{}/versions", seg(template_id)),
-            query,
-        ))
-        .await
+    pub async fn list_versions(&self, template_id: &str, query: &str) -> Result<Paged<PromptVersion>> {
+        self.get(&with_query(&format!("/api/templates/{}/versions", seg(template_id)), query)).await
     }
 
-    pub async fn create_version(
-        &self,
-        template_id: &str,
-        body: &impl Serialize,
-    ) -> Result<PromptVersion> {
-        self.data(
-            Method::POST,
-            &format!("/api/templates/{}/versions", seg(template_id)),
-            Some(to_value(body)),
-        )
-        .await
+    pub async fn create_version(&self, template_id: &str, body: &impl Serialize) -> Result<PromptVersion> {
+        self.data(Method::POST, &format!("/api/templates/{}/versions", seg(template_id)), Some(to_value(body))).await
     }
 
-    pub async fn promote_version(
-        &self,
-        template_id: &str,
-        version_id: &str,
-    ) -> Result<PromptVersion> {
-        let path = format!(
-            "/api/templates/{}/versions/{}/promote",
-            seg(template_id),
-            seg(version_id)
-        );
+    pub async fn promote_version(&self, template_id: &str, version_id: &str) -> Result<PromptVersion> {
+        let path = format!("/api/templates/{}/versions/{}/promote", seg(template_id), seg(version_id));
         self.data(Method::POST, &path, None).await
     }
 
     pub async fn create_review(&self, body: &impl Serialize) -> Result<PromptReview> {
-        self.data(Method::POST, "/api/prompt-reviews", Some(to_value(body)))
-            .await
+        self.data(Method::POST, "/api/prompt-reviews", Some(to_value(body))).await
     }
 
-    pub async fn list_reviews(
-        &self,
-        template_id: &str,
-        query: &str,
-    ) -> Result<Paged<PromptReview>> {
-        self.get(&with_query(
-            &format!("/api/templates/{}/reviews", seg(template_id)),
-            query,
-        ))
-        .await
+    pub async fn list_reviews(&self, template_id: &str, query: &str) -> Result<Paged<PromptReview>> {
+        self.get(&with_query(&format!("/api/templates/{}/reviews", seg(template_id)), query)).await
     }
 }
 
@@ -452,11 +300,7 @@ fn to_value(body: &impl Serialize) -> Value {
 }
 
 fn with_query(path: &str, query: &str) -> String {
-    if query.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{query}")
-    }
+    if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") }
 }
 
 /// Percent-encodes one path segment (ids are opaque strings).

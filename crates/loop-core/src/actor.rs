@@ -19,16 +19,17 @@ pub enum ActorKind {
 
 impl Actor {
     pub fn human() -> Self {
-        Self {
-            name: "human".into(),
-            kind: ActorKind::Human,
-        }
+        Self { name: "human".into(), kind: ActorKind::Human }
     }
 
     pub fn agent(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            kind: ActorKind::Agent,
-        }
+        Self { name: name.into(), kind: ActorKind::Agent }
+    }
+}
+
+impl Actor {
+    /// Loop itself (lease expiry and other automatic changes).
+    pub fn system() -> Self {
+        Self { name: "loop".into(), kind: ActorKind::Agent }
     }
 }

@@ -78,18 +78,12 @@ pub fn thread(comments: Vec<Comment>) -> Vec<ThreadedComment> {
         let key = c.parent_id.clone().filter(|p| ids.contains(p));
         children.entry(key).or_default().push(c);
     }
-    fn build(
-        key: Option<String>,
-        children: &mut HashMap<Option<String>, Vec<Comment>>,
-    ) -> Vec<ThreadedComment> {
+    fn build(key: Option<String>, children: &mut HashMap<Option<String>, Vec<Comment>>) -> Vec<ThreadedComment> {
         let list = children.remove(&key).unwrap_or_default();
         list.into_iter()
             .map(|c| {
                 let replies = build(Some(c.id.clone()), children);
-                ThreadedComment {
-                    comment: c,
-                    replies,
-                }
+                ThreadedComment { comment: c, replies }
             })
             .collect()
     }
@@ -114,12 +108,7 @@ mod tests {
 
     #[test]
     fn replies_to_replies_are_kept() {
-        let t = thread(vec![
-            c("1", None),
-            c("2", Some("1")),
-            c("3", Some("2")),
-            c("4", None),
-        ]);
+        let t = thread(vec![c("1", None), c("2", Some("1")), c("3", Some("2")), c("4", None)]);
         assert_eq!(t.len(), 2);
         assert_eq!(t[0].replies[0].comment.id, "2");
         assert_eq!(t[0].replies[0].replies[0].comment.id, "3");

@@ -11,11 +11,7 @@ pub enum Error {
 
     /// The input is well-formed but breaks a rule. `field` names the offending input.
     #[error("{field}: {message}")]
-    Invalid {
-        field: String,
-        code: &'static str,
-        message: String,
-    },
+    Invalid { field: String, code: &'static str, message: String },
 
     /// The input clashes with existing data (a name already taken, a duplicate relation).
     #[error("{message}")]
@@ -28,29 +24,15 @@ pub enum Error {
 
 impl Error {
     pub fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
-        Self::NotFound {
-            entity,
-            id: id.into(),
-        }
+        Self::NotFound { entity, id: id.into() }
     }
 
-    pub fn invalid(
-        field: impl Into<String>,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
-        Self::Invalid {
-            field: field.into(),
-            code,
-            message: message.into(),
-        }
+    pub fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { field: field.into(), code, message: message.into() }
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            message: message.into(),
-        }
+        Self::Conflict { code, message: message.into() }
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {

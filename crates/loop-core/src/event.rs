@@ -19,6 +19,8 @@ string_enum!(
         RelationRemoved = "relation_removed",
         CommentAdded = "comment_added",
         Deleted = "deleted",
+        Claimed = "claimed",
+        SessionEnded = "session_ended",
     }
 );
 
@@ -48,44 +50,24 @@ pub struct NewEvent {
 
 impl NewEvent {
     pub fn created(issue_id: &str, number: i64, title: &str) -> Self {
-        Self::new(
-            issue_id,
-            EventKind::Created,
-            json!({ "number": number, "title": title }),
-        )
+        Self::new(issue_id, EventKind::Created, json!({ "number": number, "title": title }))
     }
 
     pub fn field_changed(issue_id: &str, field: &str, from: Value, to: Value) -> Self {
-        Self::new(
-            issue_id,
-            EventKind::FieldChanged,
-            json!({ "field": field, "from": from, "to": to }),
-        )
+        Self::new(issue_id, EventKind::FieldChanged, json!({ "field": field, "from": from, "to": to }))
     }
 
     pub fn status_changed(issue_id: &str, from: &str, to: &str) -> Self {
-        Self::new(
-            issue_id,
-            EventKind::StatusChanged,
-            json!({ "from": from, "to": to }),
-        )
+        Self::new(issue_id, EventKind::StatusChanged, json!({ "from": from, "to": to }))
     }
 
     pub fn label(issue_id: &str, added: bool, label_id: &str, name: &str) -> Self {
-        let kind = if added {
-            EventKind::LabelAdded
-        } else {
-            EventKind::LabelRemoved
-        };
+        let kind = if added { EventKind::LabelAdded } else { EventKind::LabelRemoved };
         Self::new(issue_id, kind, json!({ "labelId": label_id, "name": name }))
     }
 
     pub fn relation(issue_id: &str, added: bool, relation: &crate::relation::Relation) -> Self {
-        let kind = if added {
-            EventKind::RelationAdded
-        } else {
-            EventKind::RelationRemoved
-        };
+        let kind = if added { EventKind::RelationAdded } else { EventKind::RelationRemoved };
         Self::new(
             issue_id,
             kind,
@@ -99,22 +81,26 @@ impl NewEvent {
     }
 
     pub fn comment_added(issue_id: &str, comment_id: &str, author: &str) -> Self {
-        Self::new(
-            issue_id,
-            EventKind::CommentAdded,
-            json!({ "commentId": comment_id, "author": author }),
-        )
+        Self::new(issue_id, EventKind::CommentAdded, json!({ "commentId": comment_id, "author": author }))
     }
 
     pub fn deleted(issue_id: &str) -> Self {
         Self::new(issue_id, EventKind::Deleted, json!({}))
     }
 
+    pub fn claimed(issue_id: &str, session: &crate::session::AgentSession) -> Self {
+        Self::new(
+            issue_id,
+            EventKind::Claimed,
+            json!({ "sessionId": session.id, "agent": session.agent, "leaseExpiresAt": session.lease_expires_at }),
+        )
+    }
+
+    pub fn session_ended(issue_id: &str, session_id: &str, outcome: crate::session::SessionOutcome) -> Self {
+        Self::new(issue_id, EventKind::SessionEnded, json!({ "sessionId": session_id, "outcome": outcome }))
+    }
+
     fn new(issue_id: &str, kind: EventKind, data: Value) -> Self {
-        Self {
-            issue_id: issue_id.to_owned(),
-            kind,
-            data,
-        }
+        Self { issue_id: issue_id.to_owned(), kind, data }
     }
 }

@@ -73,18 +73,12 @@ impl IssueStatus {
 
     /// The statuses `status=open` stands for: everything not terminal.
     pub fn open() -> Vec<IssueStatus> {
-        Self::ALL
-            .iter()
-            .copied()
-            .filter(|s| !s.is_terminal())
-            .collect()
+        Self::ALL.iter().copied().filter(|s| !s.is_terminal()).collect()
     }
 }
 
 /// 0 none, 1 urgent, 2 high, 3 medium, 4 low.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(value_type = i32))]
 #[serde(try_from = "i64", into = "i64")]
@@ -97,9 +91,7 @@ impl Priority {
         if (0..=4).contains(&n) {
             Ok(Self(n as u8))
         } else {
-            Err(format!(
-                "must be an integer from 0 to 4 (0 none, 1 urgent, 2 high, 3 medium, 4 low), got {n}"
-            ))
+            Err(format!("must be an integer from 0 to 4 (0 none, 1 urgent, 2 high, 3 medium, 4 low), got {n}"))
         }
     }
 
@@ -157,11 +149,7 @@ impl Confidence {
 impl TryFrom<f64> for Confidence {
     type Error = String;
     fn try_from(n: f64) -> std::result::Result<Self, String> {
-        if (0.0..=1.0).contains(&n) {
-            Ok(Self(n))
-        } else {
-            Err(format!("must be a number from 0 to 1, got {n}"))
-        }
+        if (0.0..=1.0).contains(&n) { Ok(Self(n)) } else { Err(format!("must be a number from 0 to 1, got {n}")) }
     }
 }
 
@@ -373,9 +361,10 @@ impl IssueFilter {
             if part == "open" {
                 out.extend(IssueStatus::open());
             } else {
-                out.push(part.parse().map_err(|m: String| {
-                    Error::invalid("status", "unknown_value", format!("{m}, or open"))
-                })?);
+                out.push(
+                    part.parse()
+                        .map_err(|m: String| Error::invalid("status", "unknown_value", format!("{m}, or open")))?,
+                );
             }
         }
         out.sort();
@@ -386,10 +375,7 @@ impl IssueFilter {
     pub fn parse_types(raw: &str) -> Result<Vec<IssueType>> {
         let mut out = Vec::new();
         for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            out.push(
-                part.parse()
-                    .map_err(|m| Error::invalid("type", "unknown_value", m))?,
-            );
+            out.push(part.parse().map_err(|m| Error::invalid("type", "unknown_value", m))?);
         }
         out.sort();
         out.dedup();
@@ -412,18 +398,10 @@ pub fn check_parent(
     child_has_children: bool,
 ) -> Result<()> {
     if child.is_some_and(|c| c.id == parent_id) {
-        return Err(Error::invalid(
-            "parentId",
-            "self_parent",
-            "an issue cannot be its own parent",
-        ));
+        return Err(Error::invalid("parentId", "self_parent", "an issue cannot be its own parent"));
     }
     let Some(parent) = parent else {
-        return Err(Error::invalid(
-            "parentId",
-            "parent_not_found",
-            format!("parent issue {parent_id} not found"),
-        ));
+        return Err(Error::invalid("parentId", "parent_not_found", format!("parent issue {parent_id} not found")));
     };
     if parent.parent_id.is_some() {
         return Err(Error::invalid(
@@ -467,21 +445,9 @@ mod tests {
     #[test]
     fn open_means_every_non_terminal_status() {
         let s = IssueFilter::parse_statuses("open").unwrap();
-        assert_eq!(
-            s,
-            vec![
-                IssueStatus::Triage,
-                IssueStatus::Backlog,
-                IssueStatus::Todo,
-                IssueStatus::InProgress
-            ]
-        );
+        assert_eq!(s, vec![IssueStatus::Triage, IssueStatus::Backlog, IssueStatus::Todo, IssueStatus::InProgress]);
         let err = IssueFilter::parse_statuses("todo,bogus").unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("status: unknown value \"bogus\""),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("status: unknown value \"bogus\""), "{err}");
     }
 
     #[test]
@@ -498,9 +464,7 @@ mod tests {
     #[test]
     fn priority_range_is_checked() {
         assert!(serde_json::from_str::<Priority>("4").is_ok());
-        let e = serde_json::from_str::<Priority>("5")
-            .unwrap_err()
-            .to_string();
+        let e = serde_json::from_str::<Priority>("5").unwrap_err().to_string();
         assert!(e.contains("from 0 to 4"), "{e}");
     }
 }
@@ -544,12 +508,7 @@ impl Issue {
             ($field:ident, $name:literal, $value:expr) => {{
                 let value = $value;
                 if next.$field != value {
-                    events.push(NewEvent::field_changed(
-                        id,
-                        $name,
-                        json(&next.$field),
-                        json(&value),
-                    ));
+                    events.push(NewEvent::field_changed(id, $name, json(&next.$field), json(&value)));
                     next.$field = value;
                 }
             }};
@@ -559,11 +518,7 @@ impl Issue {
             set!(title, "title", t.to_string());
         }
         if let Some(d) = &patch.description {
-            set!(
-                description,
-                "description",
-                d.as_ref().map(|d| d.to_string())
-            );
+            set!(description, "description", d.as_ref().map(|d| d.to_string()));
         }
         if let Some(t) = patch.issue_type {
             set!(issue_type, "type", t);
@@ -578,35 +533,19 @@ impl Issue {
             set!(project_id, "projectId", p.clone());
         }
         if let Some(s) = &patch.signal_source {
-            set!(
-                signal_source,
-                "signalSource",
-                s.as_ref().map(|s| s.to_string())
-            );
+            set!(signal_source, "signalSource", s.as_ref().map(|s| s.to_string()));
         }
         if let Some(p) = &patch.signal_payload {
-            set!(
-                signal_payload,
-                "signalPayload",
-                p.clone().map(Value::Object)
-            );
+            set!(signal_payload, "signalPayload", p.clone().map(Value::Object));
         }
         if let Some(h) = &patch.hypothesis {
             set!(hypothesis, "hypothesis", h.clone());
         }
         if let Some(s) = &patch.agent_session_id {
-            set!(
-                agent_session_id,
-                "agentSessionId",
-                s.as_ref().map(|s| s.to_string())
-            );
+            set!(agent_session_id, "agentSessionId", s.as_ref().map(|s| s.to_string()));
         }
         if let Some(s) = &patch.agent_summary {
-            set!(
-                agent_summary,
-                "agentSummary",
-                s.as_ref().map(|s| s.to_string())
-            );
+            set!(agent_summary, "agentSummary", s.as_ref().map(|s| s.to_string()));
         }
         if let Some(c) = &patch.commits {
             set!(commits, "commits", c.clone());
@@ -615,11 +554,7 @@ impl Issue {
             set!(pull_requests, "pullRequests", p.clone());
         }
         if let Some(status) = patch.status.filter(|s| *s != self.status) {
-            events.push(NewEvent::status_changed(
-                id,
-                self.status.as_str(),
-                status.as_str(),
-            ));
+            events.push(NewEvent::status_changed(id, self.status.as_str(), status.as_str()));
             next.completed_at = completed_at_after(self.status, status, self.completed_at, now);
             next.status = status;
         }

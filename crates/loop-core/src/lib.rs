@@ -6,6 +6,7 @@
 
 pub mod actor;
 pub mod comment;
+pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod goal;
@@ -15,6 +16,7 @@ pub mod label;
 pub mod page;
 pub mod project;
 pub mod relation;
+pub mod session;
 pub mod store;
 pub mod template;
 pub mod text;

@@ -13,10 +13,7 @@ pub struct Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Self {
-            limit: DEFAULT_LIMIT,
-            offset: 0,
-        }
+        Self { limit: DEFAULT_LIMIT, offset: 0 }
     }
 }
 
@@ -39,10 +36,7 @@ impl Page {
                 format!("must be an integer ≥ 0, got {offset}"),
             ));
         }
-        Ok(Self {
-            limit: limit as u32,
-            offset: offset as u64,
-        })
+        Ok(Self { limit: limit as u32, offset: offset as u64 })
     }
 }
 

@@ -65,47 +65,19 @@ impl Edge {
     pub fn of(relation_type: RelationType, issue_id: &str, related_issue_id: &str) -> Self {
         let (a, b) = (issue_id.to_owned(), related_issue_id.to_owned());
         match relation_type {
-            RelationType::Blocks => Edge {
-                kind: EdgeKind::Block,
-                from: a,
-                to: b,
-            },
-            RelationType::BlockedBy => Edge {
-                kind: EdgeKind::Block,
-                from: b,
-                to: a,
-            },
-            RelationType::Related if a <= b => Edge {
-                kind: EdgeKind::Related,
-                from: a,
-                to: b,
-            },
-            RelationType::Related => Edge {
-                kind: EdgeKind::Related,
-                from: b,
-                to: a,
-            },
-            RelationType::Duplicate => Edge {
-                kind: EdgeKind::Duplicate,
-                from: a,
-                to: b,
-            },
+            RelationType::Blocks => Edge { kind: EdgeKind::Block, from: a, to: b },
+            RelationType::BlockedBy => Edge { kind: EdgeKind::Block, from: b, to: a },
+            RelationType::Related if a <= b => Edge { kind: EdgeKind::Related, from: a, to: b },
+            RelationType::Related => Edge { kind: EdgeKind::Related, from: b, to: a },
+            RelationType::Duplicate => Edge { kind: EdgeKind::Duplicate, from: a, to: b },
         }
     }
 }
 
 /// Rules checked before a relation is stored.
-pub fn check_new_relation(
-    issue_id: &str,
-    input: &NewRelation,
-    related_exists: bool,
-) -> Result<Edge> {
+pub fn check_new_relation(issue_id: &str, input: &NewRelation, related_exists: bool) -> Result<Edge> {
     if input.related_issue_id == issue_id {
-        return Err(Error::invalid(
-            "relatedIssueId",
-            "self_relation",
-            "an issue cannot be related to itself",
-        ));
+        return Err(Error::invalid("relatedIssueId", "self_relation", "an issue cannot be related to itself"));
     }
     if !related_exists {
         return Err(Error::invalid(
@@ -114,11 +86,7 @@ pub fn check_new_relation(
             format!("related issue {} not found", input.related_issue_id),
         ));
     }
-    Ok(Edge::of(
-        input.relation_type,
-        issue_id,
-        &input.related_issue_id,
-    ))
+    Ok(Edge::of(input.relation_type, issue_id, &input.related_issue_id))
 }
 
 #[cfg(test)]
@@ -127,17 +95,8 @@ mod tests {
 
     #[test]
     fn blocks_and_blocked_by_are_one_edge() {
-        assert_eq!(
-            Edge::of(RelationType::Blocks, "a", "b"),
-            Edge::of(RelationType::BlockedBy, "b", "a")
-        );
-        assert_eq!(
-            Edge::of(RelationType::Related, "a", "b"),
-            Edge::of(RelationType::Related, "b", "a")
-        );
-        assert_ne!(
-            Edge::of(RelationType::Duplicate, "a", "b"),
-            Edge::of(RelationType::Duplicate, "b", "a")
-        );
+        assert_eq!(Edge::of(RelationType::Blocks, "a", "b"), Edge::of(RelationType::BlockedBy, "b", "a"));
+        assert_eq!(Edge::of(RelationType::Related, "a", "b"), Edge::of(RelationType::Related, "b", "a"));
+        assert_ne!(Edge::of(RelationType::Duplicate, "a", "b"), Edge::of(RelationType::Duplicate, "b", "a"));
     }
 }

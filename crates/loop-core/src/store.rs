@@ -7,15 +7,16 @@
 use async_trait::async_trait;
 
 use crate::comment::{Comment, NewComment, ThreadedComment};
+use crate::dispatch::{Claim, ClaimRequest, Explanation, QueueEntry};
 use crate::event::IssueEvent;
 use crate::goal::{Goal, GoalPatch, NewGoal};
 use crate::issue::{Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue};
 use crate::label::{Label, LabelPatch, NewLabel};
 use crate::project::{NewProject, Project, ProjectDetail, ProjectPatch};
 use crate::relation::{NewRelation, Relation};
+use crate::session::{AgentSession, SessionFilter, SessionOutcome, SessionReport};
 use crate::template::{
-    NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion,
-    TemplateDetail, TemplatePatch,
+    NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, TemplateDetail, TemplatePatch,
 };
 use crate::{Actor, Page, Paged, Result};
 
@@ -38,24 +39,14 @@ pub trait IssueStore {
 
 #[async_trait]
 pub trait RelationStore {
-    async fn create_relation(
-        &self,
-        issue_key: &str,
-        input: NewRelation,
-        actor: &Actor,
-    ) -> Result<Relation>;
+    async fn create_relation(&self, issue_key: &str, input: NewRelation, actor: &Actor) -> Result<Relation>;
     async fn delete_relation(&self, id: &str, actor: &Actor) -> Result<()>;
 }
 
 #[async_trait]
 pub trait CommentStore {
     async fn list_comments(&self, issue_key: &str) -> Result<Vec<ThreadedComment>>;
-    async fn create_comment(
-        &self,
-        issue_key: &str,
-        input: NewComment,
-        actor: &Actor,
-    ) -> Result<Comment>;
+    async fn create_comment(&self, issue_key: &str, input: NewComment, actor: &Actor) -> Result<Comment>;
 }
 
 #[async_trait]
@@ -94,17 +85,42 @@ pub trait TemplateStore {
     async fn delete_template(&self, id: &str) -> Result<()>;
     /// Versions of a template, newest first.
     async fn list_versions(&self, template_id: &str, page: Page) -> Result<Paged<PromptVersion>>;
-    async fn create_version(
-        &self,
-        template_id: &str,
-        input: NewVersion,
-        actor: &Actor,
-    ) -> Result<PromptVersion>;
+    async fn create_version(&self, template_id: &str, input: NewVersion, actor: &Actor) -> Result<PromptVersion>;
     /// Makes a version the active one; the previously active version is retired.
     async fn promote_version(&self, template_id: &str, version_id: &str) -> Result<PromptVersion>;
     async fn create_review(&self, input: NewReview, actor: &Actor) -> Result<PromptReview>;
     /// Reviews across all of a template's versions, newest first.
     async fn list_reviews(&self, template_id: &str, page: Page) -> Result<Paged<PromptReview>>;
+}
+
+#[async_trait]
+pub trait DispatchStore {
+    /// Claims the highest-scoring eligible issue and opens a session for it, or hands a
+    /// retried request its earlier claim. `None` when nothing is eligible.
+    async fn claim_next(&self, req: &ClaimRequest) -> Result<Option<Claim>>;
+    /// Claims one given issue; `Conflict` (code `not_eligible`) with the reasons if it cannot be.
+    async fn claim_issue(&self, key: &str, req: &ClaimRequest) -> Result<Claim>;
+    /// Eligible issues in true score order.
+    async fn dispatch_queue(&self, project_id: Option<&str>, page: Page) -> Result<Paged<QueueEntry>>;
+    /// Whether an issue is eligible, why not, and its score.
+    async fn explain(&self, key: &str) -> Result<Explanation>;
+    /// Renews an open session's lease; `Conflict` (code `session_ended`) once it has ended.
+    async fn heartbeat(&self, session_id: &str, lease_ttl_ms: i64) -> Result<AgentSession>;
+    /// Ends an open session (`failed` or `released`): the issue goes back to `todo`.
+    async fn end_session(
+        &self,
+        session_id: &str,
+        outcome: SessionOutcome,
+        report: SessionReport,
+        actor: &Actor,
+    ) -> Result<AgentSession>;
+    async fn get_session(&self, session_id: &str) -> Result<AgentSession>;
+    async fn list_sessions(&self, filter: &SessionFilter, page: Page) -> Result<Paged<AgentSession>>;
+    /// An issue's sessions, oldest first.
+    async fn issue_sessions(&self, key: &str) -> Result<Vec<AgentSession>>;
+    /// Ends every session whose lease has run out (once, even with several servers) and puts
+    /// its issue back in `todo`. Returns the sessions it expired.
+    async fn expire_leases(&self) -> Result<Vec<AgentSession>>;
 }
 
 /// A complete backend.
@@ -117,6 +133,7 @@ pub trait Store:
     + GoalStore
     + LabelStore
     + TemplateStore
+    + DispatchStore
     + Send
     + Sync
     + 'static

@@ -17,11 +17,7 @@ impl Slug {
     pub fn new(s: String) -> Result<Self, String> {
         let ok = !s.is_empty()
             && s.len() <= 200
-            && s.split('-').all(|w| {
-                !w.is_empty()
-                    && w.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            });
+            && s.split('-').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
         if ok {
             Ok(Self(s))
         } else {
@@ -187,11 +183,7 @@ impl Score {
 impl TryFrom<i64> for Score {
     type Error = String;
     fn try_from(n: i64) -> Result<Self, String> {
-        if (1..=5).contains(&n) {
-            Ok(Self(n as u8))
-        } else {
-            Err(format!("must be an integer from 1 to 5, got {n}"))
-        }
+        if (1..=5).contains(&n) { Ok(Self(n as u8)) } else { Err(format!("must be an integer from 1 to 5, got {n}")) }
     }
 }
 

@@ -97,10 +97,7 @@ mod tests {
         assert_eq!(Title::new("").unwrap_err(), "must not be empty");
         assert_eq!(Title::new("   ").unwrap_err(), "must not be empty");
         assert!(Title::new("é".repeat(500)).is_ok());
-        assert_eq!(
-            Title::new("a".repeat(501)).unwrap_err(),
-            "must be at most 500 characters, got 501"
-        );
+        assert_eq!(Title::new("a".repeat(501)).unwrap_err(), "must be at most 500 characters, got 501");
         assert!(Body::new("").is_ok());
     }
 }

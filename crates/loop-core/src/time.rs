@@ -26,9 +26,7 @@ impl Timestamp {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|d| Self(d.with_timezone(&Utc).timestamp_millis()))
+        DateTime::parse_from_rfc3339(s).ok().map(|d| Self(d.with_timezone(&Utc).timestamp_millis()))
     }
 }
 

@@ -11,19 +11,10 @@ use subtle::ConstantTimeEq;
 use crate::AppState;
 use crate::error::ApiError;
 
-pub async fn require_bearer(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+pub async fn require_bearer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
-        return unauthorized(
-            "Missing or malformed Authorization header: send Authorization: Bearer <key>",
-        );
+        return unauthorized("Missing or malformed Authorization header: send Authorization: Bearer <key>");
     };
     if !state.config.api_key.is_valid(token) {
         return unauthorized("Invalid API key");

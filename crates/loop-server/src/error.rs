@@ -20,12 +20,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            details: Value::Null,
-        }
+        Self { status, code, message: message.into(), details: Value::Null }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -35,20 +30,12 @@ impl ApiError {
 
     /// A bad query parameter.
     pub fn query(param: &str, message: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            format!("{param}: {message}"),
-        )
-        .with_details(json!({ "field": param }))
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query", format!("{param}: {message}"))
+            .with_details(json!({ "field": param }))
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 }
 
@@ -56,24 +43,14 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
             Error::NotFound { entity, .. } => ApiError::not_found(entity),
-            Error::Invalid {
-                field,
-                code,
-                message,
-            } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                code,
-                format!("{field}: {message}"),
-            )
-            .with_details(json!({ "field": field })),
+            Error::Invalid { field, code, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, format!("{field}: {message}"))
+                    .with_details(json!({ "field": field }))
+            }
             Error::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             Error::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Internal server error",
-                )
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error")
             }
         }
     }

@@ -39,11 +39,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("request body rejected: {e}"),
-            )
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request body rejected: {e}"))
         })?;
         parse_json(&bytes).map(JsonBody)
     }
@@ -56,26 +52,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_json",
-                    format!("Malformed JSON in request body: {inner}"),
-                )
-            }
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("Malformed JSON in request body: {inner}"),
+            ),
             _ => {
-                let field = if path == "." {
-                    "body".to_string()
-                } else {
-                    path
-                };
+                let field = if path == "." { "body".to_string() } else { path };
                 let message = strip_position(&inner.to_string());
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
-                    format!("{field}: {message}"),
-                )
-                .with_details(json!({ "field": field, "rule": message }))
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", format!("{field}: {message}"))
+                    .with_details(json!({ "field": field, "rule": message }))
             }
         }
     })
@@ -98,11 +84,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                format!("malformed query string: {e}"),
-            )
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("malformed query string: {e}"))
         })?;
         Ok(Params(pairs.into_iter().collect()))
     }
@@ -121,9 +103,7 @@ impl Params {
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         self.get(key)
             .map(|v| {
-                v.trim()
-                    .parse::<i64>()
-                    .map_err(|_| ApiError::query(key, format!("must be an integer, got {v:?}")))
+                v.trim().parse::<i64>().map_err(|_| ApiError::query(key, format!("must be an integer, got {v:?}")))
             })
             .transpose()
     }
@@ -133,5 +113,23 @@ impl Params {
             loop_core::Error::Invalid { field, message, .. } => ApiError::query(&field, message),
             other => other.into(),
         })
+    }
+}
+
+/// A JSON body that may be left out entirely (no body, no content type): then `T::default()`.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let empty = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v == "0")
+            || (req.headers().get(header::CONTENT_TYPE).is_none()
+                && req.headers().get(header::TRANSFER_ENCODING).is_none()
+                && req.headers().get(header::CONTENT_LENGTH).is_none());
+        if empty {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        JsonBody::<T>::from_request(req, state).await.map(|JsonBody(t)| OptionalJsonBody(t))
     }
 }

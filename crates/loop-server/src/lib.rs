@@ -4,6 +4,7 @@
 mod auth;
 mod error;
 mod extract;
+mod leases;
 mod openapi;
 mod routes;
 
@@ -28,15 +29,25 @@ pub struct ServerConfig {
     pub api_key: ApiKey,
     /// Browser origins allowed to call the API (CORS).
     pub cors_origins: Vec<String>,
+    /// How long a claim holds its issue without a heartbeat.
+    pub lease_ttl: Duration,
+    /// How often expired leases are looked for.
+    pub sweep_interval: Duration,
 }
 
 impl ServerConfig {
+    pub fn new(api_key: ApiKey) -> Self {
+        Self {
+            api_key,
+            cors_origins: Self::default_cors_origins(),
+            lease_ttl: Duration::from_secs(30 * 60),
+            sweep_interval: Duration::from_secs(1),
+        }
+    }
+
     /// The reference's origins: its dashboard in development and the hosted app.
     pub fn default_cors_origins() -> Vec<String> {
-        vec![
-            "http://localhost:5668".into(),
-            "https://app.looped.me".into(),
-        ]
+        vec!["http://localhost:5668".into(), "https://app.looped.me".into()]
     }
 }
 
@@ -44,24 +55,28 @@ impl ServerConfig {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<ServerConfig>,
+    /// Bumped after every change that may make an issue dispatchable; long-polls wait on it.
+    pub changes: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl AppState {
+    pub fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 /// The whole application: public routes, the authenticated API, CORS, tracing and limits.
+/// Also starts the lease sweeper, so it must be called inside a Tokio runtime.
 pub fn app(store: Arc<dyn Store>, config: ServerConfig) -> Router {
     let cors = cors(&config.cors_origins);
-    let state = AppState {
-        store,
-        config: Arc::new(config),
-    };
+    let state = AppState { store, config: Arc::new(config), changes: Arc::new(tokio::sync::watch::channel(0).0) };
+    tokio::spawn(leases::sweep(state.clone()));
     let (api, openapi) = routes::api(state.clone()).split_for_parts();
-    let openapi_json = Arc::new(
-        openapi
-            .to_pretty_json()
-            .expect("the OpenAPI document serialises"),
-    );
+    let openapi_json = Arc::new(openapi.to_pretty_json().expect("the OpenAPI document serialises"));
     routes::system::router(openapi_json)
         .merge(api)
         .fallback(routes::system::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), leases::wake_on_write))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
@@ -69,19 +84,10 @@ pub fn app(store: Arc<dyn Store>, config: ServerConfig) -> Router {
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PATCH,
-            Method::DELETE,
-            Method::OPTIONS,
-        ])
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -97,7 +103,5 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }

@@ -11,7 +11,8 @@ use utoipa::{Modify, OpenApi};
     security(("bearer" = [])),
     tags(
         (name = "issues"), (name = "relations"), (name = "comments"), (name = "projects"),
-        (name = "goals"), (name = "labels"), (name = "templates"), (name = "system"),
+        (name = "goals"), (name = "labels"), (name = "templates"), (name = "dispatch"),
+        (name = "sessions"), (name = "system"),
     )
 )]
 pub struct ApiDoc;
@@ -24,10 +25,7 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("loop_<64 hex>")
-                    .build(),
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("loop_<64 hex>").build(),
             ),
         );
     }

@@ -14,24 +14,18 @@ impl CommentStore for SqliteStore {
     async fn list_comments(&self, issue_key: &str) -> Result<Vec<ThreadedComment>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
         let issue = require_issue(&mut conn, issue_key).await?;
-        let flat =
-            sqlx::query("SELECT * FROM comments WHERE issue_id = ? ORDER BY created_at, rowid")
-                .bind(&issue.id)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db)?
-                .iter()
-                .map(rows::comment)
-                .collect::<Result<Vec<_>>>()?;
+        let flat = sqlx::query("SELECT * FROM comments WHERE issue_id = ? ORDER BY created_at, rowid")
+            .bind(&issue.id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::comment)
+            .collect::<Result<Vec<_>>>()?;
         Ok(comment::thread(flat))
     }
 
-    async fn create_comment(
-        &self,
-        issue_key: &str,
-        input: NewComment,
-        actor: &Actor,
-    ) -> Result<Comment> {
+    async fn create_comment(&self, issue_key: &str, input: NewComment, actor: &Actor) -> Result<Comment> {
         let now = self.now();
         let mut tx = self.writer.begin().await.map_err(db)?;
         let issue = require_issue(&mut tx, issue_key).await?;
@@ -74,13 +68,7 @@ impl CommentStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        record(
-            &mut tx,
-            &[NewEvent::comment_added(&issue.id, &c.id, &c.author_name)],
-            actor,
-            now,
-        )
-        .await?;
+        record(&mut tx, &[NewEvent::comment_added(&issue.id, &c.id, &c.author_name)], actor, now).await?;
         tx.commit().await.map_err(db)?;
         Ok(c)
     }

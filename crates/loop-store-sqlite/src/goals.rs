@@ -6,6 +6,7 @@ use loop_core::store::GoalStore;
 use loop_core::{Error, Page, Paged, Result, id::new_id};
 use sqlx::SqliteConnection;
 
+use crate::dispatch_index::{refresh_goal, refresh_project};
 use crate::rows::{self, check_ref};
 use crate::{SqliteStore, db};
 
@@ -32,6 +33,7 @@ impl GoalStore for SqliteStore {
             deleted_at: None,
         };
         write(&mut tx, &g, true).await?;
+        refresh_goal(&mut tx, &g.id).await?;
         tx.commit().await.map_err(db)?;
         Ok(g)
     }
@@ -43,36 +45,26 @@ impl GoalStore for SqliteStore {
 
     async fn list_goals(&self, page: Page) -> Result<Paged<Goal>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
-        let total = rows::count(
-            &mut conn,
-            "SELECT count(*) FROM goals WHERE deleted_at IS NULL",
-            &[],
-        )
-        .await?;
-        let data = sqlx::query(
-            "SELECT * FROM goals WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ? OFFSET ?",
-        )
-        .bind(page.limit as i64)
-        .bind(page.offset as i64)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(rows::goal)
-        .collect::<Result<_>>()?;
+        let total = rows::count(&mut conn, "SELECT count(*) FROM goals WHERE deleted_at IS NULL", &[]).await?;
+        let data = sqlx::query("SELECT * FROM goals WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ? OFFSET ?")
+            .bind(page.limit as i64)
+            .bind(page.offset as i64)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::goal)
+            .collect::<Result<_>>()?;
         Ok(Paged { data, total })
     }
 
     async fn update_goal(&self, id: &str, patch: GoalPatch) -> Result<Goal> {
         if patch.is_empty() {
-            return Err(Error::invalid(
-                "body",
-                "empty_patch",
-                "give at least one field to change",
-            ));
+            return Err(Error::invalid("body", "empty_patch", "give at least one field to change"));
         }
         let mut tx = self.writer.begin().await.map_err(db)?;
         let mut g = require(&mut tx, id).await?;
+        let old_project = g.project_id.clone();
         if let Some(Some(p)) = &patch.project_id {
             check_ref(&mut tx, "projects", "projectId", "project_not_found", p).await?;
         }
@@ -102,6 +94,10 @@ impl GoalStore for SqliteStore {
         }
         g.updated_at = self.now();
         write(&mut tx, &g, false).await?;
+        if let Some(p) = old_project {
+            refresh_project(&mut tx, &p).await?;
+        }
+        refresh_goal(&mut tx, &g.id).await?;
         tx.commit().await.map_err(db)?;
         Ok(g)
     }
@@ -115,6 +111,7 @@ impl GoalStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        refresh_goal(&mut tx, id).await?;
         tx.commit().await.map_err(db)
     }
 }

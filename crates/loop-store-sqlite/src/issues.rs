@@ -2,14 +2,16 @@
 
 use async_trait::async_trait;
 use loop_core::event::NewEvent;
-use loop_core::issue::{self, Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue, non_blank};
+use loop_core::issue::{self, Issue, IssueDetail, IssueFilter, IssuePatch, IssueStatus, NewIssue, non_blank};
 use loop_core::label::LabelRef;
+use loop_core::session::{SessionOutcome, SessionReport};
 use loop_core::store::IssueStore;
-use loop_core::{Actor, Error, Page, Paged, Result, event::IssueEvent, id::new_id};
+use loop_core::{Actor, Error, Page, Paged, Result, Timestamp, event::IssueEvent, id::new_id};
 use sqlx::{Row, SqliteConnection};
 
+use crate::dispatch_index::{refresh_blocked_by, refresh_issue};
 use crate::rows::{self, ISSUE_COLUMNS, check_ref, find_issue, record, require_issue, to_json};
-use crate::{SqliteStore, db};
+use crate::{SqliteStore, db, sessions};
 
 #[async_trait]
 impl IssueStore for SqliteStore {
@@ -35,6 +37,7 @@ impl IssueStore for SqliteStore {
             .map_err(db)?;
         let row = Issue::from_new(&input, new_id(), number, now);
         insert_issue(&mut tx, &row).await?;
+        refresh_issue(&mut tx, &row.id).await?;
         let mut events = vec![NewEvent::created(&row.id, row.number, &row.title)];
         for l in &labels {
             add_label(&mut tx, &row.id, &l.id).await?;
@@ -72,13 +75,7 @@ impl IssueStore for SqliteStore {
         .iter()
         .map(rows::relation)
         .collect::<Result<_>>()?;
-        Ok(IssueDetail {
-            issue,
-            parent,
-            children,
-            labels,
-            relations,
-        })
+        Ok(IssueDetail { issue, parent, children, labels, relations })
     }
 
     async fn list_issues(&self, filter: &IssueFilter, page: Page) -> Result<Paged<Issue>> {
@@ -87,27 +84,13 @@ impl IssueStore for SqliteStore {
         let mut binds: Vec<String> = Vec::new();
         let mut list = |col: &str, values: Vec<String>, clauses: &mut Vec<String>| {
             if !values.is_empty() {
-                clauses.push(format!(
-                    "i.{col} IN ({})",
-                    vec!["?"; values.len()].join(", ")
-                ));
+                clauses.push(format!("i.{col} IN ({})", vec!["?"; values.len()].join(", ")));
                 binds.extend(values);
             }
         };
-        list(
-            "status",
-            filter.statuses.iter().map(|s| s.to_string()).collect(),
-            &mut clauses,
-        );
-        list(
-            "type",
-            filter.types.iter().map(|s| s.to_string()).collect(),
-            &mut clauses,
-        );
-        for (col, value) in [
-            ("project_id", &filter.project_id),
-            ("parent_id", &filter.parent_id),
-        ] {
+        list("status", filter.statuses.iter().map(|s| s.to_string()).collect(), &mut clauses);
+        list("type", filter.types.iter().map(|s| s.to_string()).collect(), &mut clauses);
+        for (col, value) in [("project_id", &filter.project_id), ("parent_id", &filter.parent_id)] {
             if let Some(v) = value {
                 clauses.push(format!("i.{col} = ?"));
                 binds.push(v.clone());
@@ -118,8 +101,11 @@ impl IssueStore for SqliteStore {
             binds.push(p.value().to_string());
         }
         if let Some(l) = &filter.label_id {
-            clauses.push("EXISTS (SELECT 1 FROM issue_labels il JOIN labels l ON l.id = il.label_id AND l.deleted_at IS NULL \
-                 WHERE il.issue_id = i.id AND il.label_id = ?)".into());
+            clauses.push(
+                "EXISTS (SELECT 1 FROM issue_labels il JOIN labels l ON l.id = il.label_id AND l.deleted_at IS NULL \
+                 WHERE il.issue_id = i.id AND il.label_id = ?)"
+                    .into(),
+            );
             binds.push(l.clone());
         }
         let filter_sql = clauses.join(" AND ");
@@ -153,11 +139,7 @@ impl IssueStore for SqliteStore {
 
     async fn update_issue(&self, key: &str, mut patch: IssuePatch, actor: &Actor) -> Result<Issue> {
         if patch.is_empty() {
-            return Err(Error::invalid(
-                "body",
-                "empty_patch",
-                "give at least one field to change",
-            ));
+            return Err(Error::invalid("body", "empty_patch", "give at least one field to change"));
         }
         let now = self.now();
         let mut tx = self.writer.begin().await.map_err(db)?;
@@ -183,13 +165,15 @@ impl IssueStore for SqliteStore {
             patch.project_id = Some(p);
         }
         let (new, mut events) = old.apply_patch(&patch, now);
+        let todo_since: Option<i64> = match (old.status == IssueStatus::Todo, new.status == IssueStatus::Todo) {
+            (false, true) => Some(now.millis()),
+            (true, true) => todo_since_of(&mut tx, &old.id).await?,
+            _ => None,
+        };
         if let Some(ids) = &patch.label_ids {
             let wanted = resolve_labels(&mut tx, ids).await?;
             let current = labels_of(&mut tx, &old.id).await?;
-            for l in current
-                .iter()
-                .filter(|c| !wanted.iter().any(|w| w.id == c.id))
-            {
+            for l in current.iter().filter(|c| !wanted.iter().any(|w| w.id == c.id)) {
                 sqlx::query("DELETE FROM issue_labels WHERE issue_id = ? AND label_id = ?")
                     .bind(&old.id)
                     .bind(&l.id)
@@ -198,10 +182,7 @@ impl IssueStore for SqliteStore {
                     .map_err(db)?;
                 events.push(NewEvent::label(&old.id, false, &l.id, &l.name));
             }
-            for l in wanted
-                .iter()
-                .filter(|w| !current.iter().any(|c| c.id == w.id))
-            {
+            for l in wanted.iter().filter(|w| !current.iter().any(|c| c.id == w.id)) {
                 add_label(&mut tx, &old.id, &l.id).await?;
                 events.push(NewEvent::label(&old.id, true, &l.id, &l.name));
             }
@@ -209,7 +190,8 @@ impl IssueStore for SqliteStore {
         sqlx::query(
             "UPDATE issues SET title = ?, description = ?, type = ?, status = ?, priority = ?, parent_id = ?, \
              project_id = ?, signal_source = ?, signal_payload = ?, hypothesis = ?, agent_session_id = ?, \
-             agent_summary = ?, commits = ?, pull_requests = ?, completed_at = ?, updated_at = ? WHERE id = ?",
+             agent_summary = ?, commits = ?, pull_requests = ?, completed_at = ?, updated_at = ?, todo_since = ? \
+             WHERE id = ?",
         )
         .bind(&new.title)
         .bind(&new.description)
@@ -227,10 +209,16 @@ impl IssueStore for SqliteStore {
         .bind(to_json(&new.pull_requests))
         .bind(new.completed_at.map(|t| t.millis()))
         .bind(now.millis())
+        .bind(todo_since)
         .bind(&new.id)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+        refresh_issue(&mut tx, &new.id).await?;
+        if new.status != old.status {
+            refresh_blocked_by(&mut tx, &new.id).await?;
+            events.extend(close_session(&mut tx, &new, now).await?);
+        }
         record(&mut tx, &events, actor, now).await?;
         tx.commit().await.map_err(db)?;
         Ok(new)
@@ -247,8 +235,12 @@ impl IssueStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        // Children are detached rather than left pointing at an issue nobody can see.
         let mut events = vec![NewEvent::deleted(&issue.id)];
+        refresh_blocked_by(&mut tx, &issue.id).await?;
+        let mut gone = issue.clone();
+        gone.status = IssueStatus::Canceled;
+        events.extend(close_session(&mut tx, &gone, now).await?);
+        // Children are detached rather than left pointing at an issue nobody can see.
         for child in issues_where(&mut tx, "parent_id = ?", &issue.id).await? {
             sqlx::query("UPDATE issues SET parent_id = NULL, updated_at = ? WHERE id = ?")
                 .bind(now.millis())
@@ -270,41 +262,52 @@ impl IssueStore for SqliteStore {
     async fn issue_events(&self, key: &str, page: Page) -> Result<Paged<IssueEvent>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
         let issue = require_issue(&mut conn, key).await?;
-        let total = rows::count(
-            &mut conn,
-            "SELECT count(*) FROM issue_events WHERE issue_id = ?",
-            &[&issue.id],
-        )
-        .await?;
-        let data = sqlx::query(
-            "SELECT * FROM issue_events WHERE issue_id = ? ORDER BY id LIMIT ? OFFSET ?",
-        )
-        .bind(&issue.id)
-        .bind(page.limit as i64)
-        .bind(page.offset as i64)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(rows::event)
-        .collect::<Result<_>>()?;
+        let total =
+            rows::count(&mut conn, "SELECT count(*) FROM issue_events WHERE issue_id = ?", &[&issue.id]).await?;
+        let data = sqlx::query("SELECT * FROM issue_events WHERE issue_id = ? ORDER BY id LIMIT ? OFFSET ?")
+            .bind(&issue.id)
+            .bind(page.limit as i64)
+            .bind(page.offset as i64)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::event)
+            .collect::<Result<_>>()?;
         Ok(Paged { data, total })
     }
 }
 
+async fn todo_since_of(conn: &mut SqliteConnection, id: &str) -> Result<Option<i64>> {
+    sqlx::query_scalar("SELECT todo_since FROM issues WHERE id = ?").bind(id).fetch_one(&mut *conn).await.map_err(db)
+}
+
+/// When an issue leaves `in_progress` by hand, the session holding it ends: `done` and
+/// `canceled` as such (with the agent's summary), anything else as `released`.
+async fn close_session(conn: &mut SqliteConnection, issue: &Issue, now: Timestamp) -> Result<Option<NewEvent>> {
+    let Some(open) = sessions::open_for_issue(conn, &issue.id).await? else { return Ok(None) };
+    let outcome = match issue.status {
+        IssueStatus::Done => SessionOutcome::Done,
+        IssueStatus::Canceled => SessionOutcome::Canceled,
+        IssueStatus::InProgress => return Ok(None),
+        _ => SessionOutcome::Released,
+    };
+    let report = SessionReport {
+        summary: issue.agent_summary.as_deref().and_then(|s| loop_core::text::Body::new(s).ok()),
+        ..SessionReport::default()
+    };
+    Ok(sessions::end(conn, &open, outcome, &report, now).await?.map(|(_, event)| event))
+}
+
 fn prefixed(columns: &str) -> String {
-    columns
-        .split(", ")
-        .map(|c| format!("i.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    columns.split(", ").map(|c| format!("i.{}", c.trim())).collect::<Vec<_>>().join(", ")
 }
 
 async fn insert_issue(conn: &mut SqliteConnection, i: &Issue) -> Result<()> {
     sqlx::query(
         "INSERT INTO issues (id, number, title, description, type, status, priority, parent_id, project_id, \
-         signal_source, signal_payload, hypothesis, completed_at, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         signal_source, signal_payload, hypothesis, completed_at, created_at, updated_at, todo_since) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&i.id)
     .bind(i.number)
@@ -321,6 +324,7 @@ async fn insert_issue(conn: &mut SqliteConnection, i: &Issue) -> Result<()> {
     .bind(i.completed_at.map(|t| t.millis()))
     .bind(i.created_at.millis())
     .bind(i.updated_at.millis())
+    .bind((i.status == IssueStatus::Todo).then_some(i.created_at.millis()))
     .execute(&mut *conn)
     .await
     .map_err(db)?;
@@ -328,28 +332,18 @@ async fn insert_issue(conn: &mut SqliteConnection, i: &Issue) -> Result<()> {
 }
 
 async fn issues_where(conn: &mut SqliteConnection, clause: &str, bind: &str) -> Result<Vec<Issue>> {
-    let sql = format!(
-        "SELECT {ISSUE_COLUMNS} FROM issues WHERE {clause} AND deleted_at IS NULL ORDER BY created_at, number"
-    );
-    sqlx::query(&sql)
-        .bind(bind)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(rows::issue)
-        .collect()
+    let sql =
+        format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE {clause} AND deleted_at IS NULL ORDER BY created_at, number");
+    sqlx::query(&sql).bind(bind).fetch_all(&mut *conn).await.map_err(db)?.iter().map(rows::issue).collect()
 }
 
 async fn has_children(conn: &mut SqliteConnection, id: &str) -> Result<bool> {
-    Ok(
-        sqlx::query("SELECT 1 FROM issues WHERE parent_id = ? AND deleted_at IS NULL LIMIT 1")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?
-            .is_some(),
-    )
+    Ok(sqlx::query("SELECT 1 FROM issues WHERE parent_id = ? AND deleted_at IS NULL LIMIT 1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .is_some())
 }
 
 /// The live labels named by `ids`, duplicates collapsed; an unknown id is a 422 naming it.
@@ -359,19 +353,12 @@ async fn resolve_labels(conn: &mut SqliteConnection, ids: &[String]) -> Result<V
         if out.iter().any(|l| &l.id == id) {
             continue;
         }
-        let row =
-            sqlx::query("SELECT id, name, color FROM labels WHERE id = ? AND deleted_at IS NULL")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db)?
-                .ok_or_else(|| {
-                    Error::invalid(
-                        "labelIds",
-                        "label_not_found",
-                        format!("label {id} not found"),
-                    )
-                })?;
+        let row = sqlx::query("SELECT id, name, color FROM labels WHERE id = ? AND deleted_at IS NULL")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| Error::invalid("labelIds", "label_not_found", format!("label {id} not found")))?;
         out.push(LabelRef {
             id: row.try_get("id").map_err(db)?,
             name: row.try_get("name").map_err(db)?,
@@ -391,10 +378,7 @@ async fn add_label(conn: &mut SqliteConnection, issue_id: &str, label_id: &str) 
     Ok(())
 }
 
-pub(crate) async fn labels_of(
-    conn: &mut SqliteConnection,
-    issue_id: &str,
-) -> Result<Vec<LabelRef>> {
+pub(crate) async fn labels_of(conn: &mut SqliteConnection, issue_id: &str) -> Result<Vec<LabelRef>> {
     sqlx::query(
         "SELECT l.id, l.name, l.color FROM issue_labels il JOIN labels l ON l.id = il.label_id \
          WHERE il.issue_id = ? AND l.deleted_at IS NULL ORDER BY l.name",

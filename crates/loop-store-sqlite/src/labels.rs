@@ -37,33 +37,22 @@ impl LabelStore for SqliteStore {
 
     async fn list_labels(&self, page: Page) -> Result<Paged<Label>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
-        let total = rows::count(
-            &mut conn,
-            "SELECT count(*) FROM labels WHERE deleted_at IS NULL",
-            &[],
-        )
-        .await?;
-        let data = sqlx::query(
-            "SELECT * FROM labels WHERE deleted_at IS NULL ORDER BY name, id LIMIT ? OFFSET ?",
-        )
-        .bind(page.limit as i64)
-        .bind(page.offset as i64)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(rows::label)
-        .collect::<Result<_>>()?;
+        let total = rows::count(&mut conn, "SELECT count(*) FROM labels WHERE deleted_at IS NULL", &[]).await?;
+        let data = sqlx::query("SELECT * FROM labels WHERE deleted_at IS NULL ORDER BY name, id LIMIT ? OFFSET ?")
+            .bind(page.limit as i64)
+            .bind(page.offset as i64)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::label)
+            .collect::<Result<_>>()?;
         Ok(Paged { data, total })
     }
 
     async fn update_label(&self, id: &str, patch: LabelPatch) -> Result<Label> {
         if patch.is_empty() {
-            return Err(Error::invalid(
-                "body",
-                "empty_patch",
-                "give at least one field to change",
-            ));
+            return Err(Error::invalid("body", "empty_patch", "give at least one field to change"));
         }
         let mut tx = self.writer.begin().await.map_err(db)?;
         let mut l = require(&mut tx, id).await?;
@@ -85,27 +74,18 @@ impl LabelStore for SqliteStore {
     }
 
     async fn delete_label(&self, id: &str) -> Result<()> {
-        let done =
-            sqlx::query("UPDATE labels SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
-                .bind(self.now().millis())
-                .bind(id)
-                .execute(&self.writer)
-                .await
-                .map_err(db)?;
-        if done.rows_affected() == 0 {
-            Err(Error::not_found("Label", id))
-        } else {
-            Ok(())
-        }
+        let done = sqlx::query("UPDATE labels SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+            .bind(self.now().millis())
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 { Err(Error::not_found("Label", id)) } else { Ok(()) }
     }
 }
 
 fn name_taken(e: sqlx::Error) -> Error {
-    if is_unique_violation(&e) {
-        Error::conflict("label_name_taken", "Label name already exists")
-    } else {
-        db(e)
-    }
+    if is_unique_violation(&e) { Error::conflict("label_name_taken", "Label name already exists") } else { db(e) }
 }
 
 async fn require(conn: &mut SqliteConnection, id: &str) -> Result<Label> {

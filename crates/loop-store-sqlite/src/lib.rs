@@ -5,12 +5,15 @@
 //! read-only connections, which WAL lets run beside the writer.
 
 mod comments;
+mod dispatch;
+mod dispatch_index;
 mod goals;
 mod issues;
 mod labels;
 mod projects;
 mod relations;
 mod rows;
+mod sessions;
 mod templates;
 
 use std::str::FromStr;
@@ -19,9 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use loop_core::{Clock, Error, Result, Store};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -44,11 +45,7 @@ pub struct SqliteConfig {
 
 impl SqliteConfig {
     pub fn new(location: impl Into<String>) -> Self {
-        Self {
-            location: location.into(),
-            migrate: true,
-            readers: 4,
-        }
+        Self { location: location.into(), migrate: true, readers: 4 }
     }
 }
 
@@ -73,17 +70,9 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(base.clone().create_if_missing(true))
             .await
-            .map_err(|e| {
-                Error::Internal(format!(
-                    "cannot open SQLite database {}: {e}",
-                    config.location
-                ))
-            })?;
+            .map_err(|e| Error::Internal(format!("cannot open SQLite database {}: {e}", config.location)))?;
         if config.migrate {
-            MIGRATOR
-                .run(&writer)
-                .await
-                .map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
+            MIGRATOR.run(&writer).await.map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
         }
         let reader = SqlitePoolOptions::new()
             .max_connections(config.readers.max(1))
@@ -92,11 +81,7 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(Error::internal)?;
-        Ok(Self {
-            writer,
-            reader,
-            clock,
-        })
+        Ok(Self { writer, reader, clock })
     }
 
     /// Applies pending migrations; returns how many were applied.
@@ -107,18 +92,13 @@ impl SqliteStore {
             .await
             .and_then(|r| r.try_get(0))
             .unwrap_or(0);
-        MIGRATOR
-            .run(&self.writer)
-            .await
-            .map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
+        MIGRATOR.run(&self.writer).await.map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
         Ok(MIGRATOR.iter().count().saturating_sub(before as usize))
     }
 
     /// Flushes the WAL into the main file and closes every connection.
     pub async fn close(&self) {
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer)
-            .await;
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await;
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -131,11 +111,7 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map(|_| ())
-            .map_err(db)
+        sqlx::query("SELECT 1").execute(&self.reader).await.map(|_| ()).map_err(db)
     }
 }
 

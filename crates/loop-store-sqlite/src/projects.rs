@@ -7,6 +7,7 @@ use loop_core::store::ProjectStore;
 use loop_core::{Error, Page, Paged, Result, id::new_id};
 use sqlx::{Row, SqliteConnection};
 
+use crate::dispatch_index::refresh_project;
 use crate::rows::{self, check_ref};
 use crate::{SqliteStore, db};
 
@@ -63,40 +64,28 @@ impl ProjectStore for SqliteStore {
             let n: i64 = row.try_get("n").map_err(db)?;
             issue_counts.insert(status.parse().map_err(Error::Internal)?, n as u64);
         }
-        Ok(ProjectDetail {
-            project,
-            goal,
-            issue_counts,
-        })
+        Ok(ProjectDetail { project, goal, issue_counts })
     }
 
     async fn list_projects(&self, page: Page) -> Result<Paged<Project>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
-        let total = rows::count(
-            &mut conn,
-            "SELECT count(*) FROM projects WHERE deleted_at IS NULL",
-            &[],
-        )
-        .await?;
-        let data = sqlx::query("SELECT * FROM projects WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ? OFFSET ?")
-            .bind(page.limit as i64)
-            .bind(page.offset as i64)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(rows::project)
-            .collect::<Result<_>>()?;
+        let total = rows::count(&mut conn, "SELECT count(*) FROM projects WHERE deleted_at IS NULL", &[]).await?;
+        let data =
+            sqlx::query("SELECT * FROM projects WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ? OFFSET ?")
+                .bind(page.limit as i64)
+                .bind(page.offset as i64)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db)?
+                .iter()
+                .map(rows::project)
+                .collect::<Result<_>>()?;
         Ok(Paged { data, total })
     }
 
     async fn update_project(&self, id: &str, patch: ProjectPatch) -> Result<Project> {
         if patch.is_empty() {
-            return Err(Error::invalid(
-                "body",
-                "empty_patch",
-                "give at least one field to change",
-            ));
+            return Err(Error::invalid("body", "empty_patch", "give at least one field to change"));
         }
         let mut tx = self.writer.begin().await.map_err(db)?;
         let mut p = require(&mut tx, id).await?;
@@ -120,6 +109,7 @@ impl ProjectStore for SqliteStore {
         }
         p.updated_at = self.now();
         write(&mut tx, &p, false).await?;
+        refresh_project(&mut tx, &p.id).await?;
         tx.commit().await.map_err(db)?;
         Ok(p)
     }
@@ -133,6 +123,7 @@ impl ProjectStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        refresh_project(&mut tx, id).await?;
         tx.commit().await.map_err(db)
     }
 }

@@ -2,21 +2,17 @@
 
 use async_trait::async_trait;
 use loop_core::event::NewEvent;
-use loop_core::relation::{self, NewRelation, Relation};
+use loop_core::relation::{self, Edge, NewRelation, Relation};
 use loop_core::store::RelationStore;
 use loop_core::{Actor, Error, Result, id::new_id};
 
 use crate::rows::{self, find_issue, record, require_issue};
+use crate::dispatch_index::refresh_issue;
 use crate::{SqliteStore, db, is_unique_violation};
 
 #[async_trait]
 impl RelationStore for SqliteStore {
-    async fn create_relation(
-        &self,
-        issue_key: &str,
-        mut input: NewRelation,
-        actor: &Actor,
-    ) -> Result<Relation> {
+    async fn create_relation(&self, issue_key: &str, mut input: NewRelation, actor: &Actor) -> Result<Relation> {
         let now = self.now();
         let mut tx = self.writer.begin().await.map_err(db)?;
         let issue = require_issue(&mut tx, issue_key).await?;
@@ -53,10 +49,9 @@ impl RelationStore for SqliteStore {
                 db(e)
             }
         })?;
-        let events = [
-            NewEvent::relation(&rel.issue_id, true, &rel),
-            NewEvent::relation(&rel.related_issue_id, true, &rel),
-        ];
+        refresh_issue(&mut tx, &edge.to).await?;
+        let events =
+            [NewEvent::relation(&rel.issue_id, true, &rel), NewEvent::relation(&rel.related_issue_id, true, &rel)];
         record(&mut tx, &events, actor, now).await?;
         tx.commit().await.map_err(db)?;
         Ok(rel)
@@ -74,15 +69,10 @@ impl RelationStore for SqliteStore {
             .map(rows::relation)
             .transpose()?
             .ok_or_else(|| Error::not_found("Relation", id))?;
-        sqlx::query("DELETE FROM issue_relations WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        let events = [
-            NewEvent::relation(&rel.issue_id, false, &rel),
-            NewEvent::relation(&rel.related_issue_id, false, &rel),
-        ];
+        sqlx::query("DELETE FROM issue_relations WHERE id = ?").bind(id).execute(&mut *tx).await.map_err(db)?;
+        refresh_issue(&mut tx, &Edge::of(rel.relation_type, &rel.issue_id, &rel.related_issue_id).to).await?;
+        let events =
+            [NewEvent::relation(&rel.issue_id, false, &rel), NewEvent::relation(&rel.related_issue_id, false, &rel)];
         record(&mut tx, &events, actor, now).await?;
         tx.commit().await.map_err(db)
     }

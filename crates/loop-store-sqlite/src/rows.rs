@@ -19,10 +19,7 @@ pub(crate) const ISSUE_COLUMNS: &str = "id, number, title, description, type, st
      signal_source, signal_payload, hypothesis, agent_session_id, agent_summary, commits, pull_requests, \
      completed_at, created_at, updated_at, deleted_at";
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r SqliteRow,
-    col: &str,
-) -> Result<T> {
+fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(row: &'r SqliteRow, col: &str) -> Result<T> {
     row.try_get(col).map_err(db)
 }
 
@@ -35,17 +32,13 @@ fn opt_ts(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>> {
 }
 
 fn parse<T: std::str::FromStr<Err = String>>(row: &SqliteRow, col: &str) -> Result<T> {
-    get::<String>(row, col)?
-        .parse()
-        .map_err(|e| Error::Internal(format!("column {col}: {e}")))
+    get::<String>(row, col)?.parse().map_err(|e| Error::Internal(format!("column {col}: {e}")))
 }
 
 fn opt_json<T: DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<Option<T>> {
     match get::<Option<String>>(row, col)? {
         None => Ok(None),
-        Some(s) => serde_json::from_str(&s)
-            .map(Some)
-            .map_err(|e| Error::Internal(format!("column {col}: {e}"))),
+        Some(s) => serde_json::from_str(&s).map(Some).map_err(|e| Error::Internal(format!("column {col}: {e}"))),
     }
 }
 
@@ -55,8 +48,7 @@ fn json<T: DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<T> {
 
 /// Serialises an optional value for a JSON text column.
 pub(crate) fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
-    v.as_ref()
-        .map(|v| serde_json::to_string(v).expect("domain values serialise"))
+    v.as_ref().map(|v| serde_json::to_string(v).expect("domain values serialise"))
 }
 
 pub(crate) fn issue(row: &SqliteRow) -> Result<Issue> {
@@ -67,8 +59,7 @@ pub(crate) fn issue(row: &SqliteRow) -> Result<Issue> {
         description: get(row, "description")?,
         issue_type: parse(row, "type")?,
         status: parse(row, "status")?,
-        priority: loop_core::issue::Priority::new(get(row, "priority")?)
-            .map_err(Error::Internal)?,
+        priority: loop_core::issue::Priority::new(get(row, "priority")?).map_err(Error::Internal)?,
         parent_id: get(row, "parent_id")?,
         project_id: get(row, "project_id")?,
         signal_source: get(row, "signal_source")?,
@@ -166,9 +157,7 @@ pub(crate) fn template(row: &SqliteRow) -> Result<PromptTemplate> {
         name: get(row, "name")?,
         description: get(row, "description")?,
         conditions: json(row, "conditions")?,
-        specificity: get::<i64>(row, "specificity")?
-            .try_into()
-            .map_err(Error::Internal)?,
+        specificity: get::<i64>(row, "specificity")?.try_into().map_err(Error::Internal)?,
         project_id: get(row, "project_id")?,
         active_version_id: get(row, "active_version_id")?,
         created_at: ts(row, "created_at")?,
@@ -238,18 +227,12 @@ pub(crate) async fn find_issue(conn: &mut SqliteConnection, key: &str) -> Result
     } else {
         format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE id = ? AND deleted_at IS NULL")
     };
-    let row = sqlx::query(&sql)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?;
+    let row = sqlx::query(&sql).bind(key).fetch_optional(&mut *conn).await.map_err(db)?;
     row.as_ref().map(issue).transpose()
 }
 
 pub(crate) async fn require_issue(conn: &mut SqliteConnection, key: &str) -> Result<Issue> {
-    find_issue(conn, key)
-        .await?
-        .ok_or_else(|| Error::not_found("Issue", key))
+    find_issue(conn, key).await?.ok_or_else(|| Error::not_found("Issue", key))
 }
 
 fn is_number(key: &str) -> bool {
@@ -259,12 +242,7 @@ fn is_number(key: &str) -> bool {
 /// True when a live row with this id exists in `table`.
 pub(crate) async fn live(conn: &mut SqliteConnection, table: &str, id: &str) -> Result<bool> {
     let sql = format!("SELECT 1 FROM {table} WHERE id = ? AND deleted_at IS NULL");
-    Ok(sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?
-        .is_some())
+    Ok(sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await.map_err(db)?.is_some())
 }
 
 pub(crate) async fn count(conn: &mut SqliteConnection, sql: &str, binds: &[&str]) -> Result<u64> {
@@ -272,12 +250,7 @@ pub(crate) async fn count(conn: &mut SqliteConnection, sql: &str, binds: &[&str]
     for b in binds {
         q = q.bind(*b);
     }
-    let n: i64 = q
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?
-        .try_get(0)
-        .map_err(db)?;
+    let n: i64 = q.fetch_one(&mut *conn).await.map_err(db)?.try_get(0).map_err(db)?;
     Ok(n as u64)
 }
 
@@ -293,10 +266,26 @@ pub(crate) async fn check_ref(
         Ok(())
     } else {
         let what = table.trim_end_matches('s');
-        Err(Error::invalid(
-            field,
-            code,
-            format!("{what} {id} not found"),
-        ))
+        Err(Error::invalid(field, code, format!("{what} {id} not found")))
     }
+}
+
+pub(crate) fn session(row: &SqliteRow) -> Result<loop_core::session::AgentSession> {
+    Ok(loop_core::session::AgentSession {
+        id: get(row, "id")?,
+        issue_id: get(row, "issue_id")?,
+        agent: get(row, "agent")?,
+        template_version_id: get(row, "template_version_id")?,
+        claimed_at: ts(row, "claimed_at")?,
+        lease_expires_at: ts(row, "lease_expires_at")?,
+        ended_at: opt_ts(row, "ended_at")?,
+        outcome: get::<Option<String>>(row, "outcome")?
+            .map(|o| o.parse())
+            .transpose()
+            .map_err(|e: String| Error::Internal(format!("column outcome: {e}")))?,
+        summary: get(row, "summary")?,
+        tokens: get(row, "tokens")?,
+        cost_usd: get(row, "cost_usd")?,
+        duration_ms: get(row, "duration_ms")?,
+    })
 }

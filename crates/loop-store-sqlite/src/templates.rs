@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use loop_core::comment::AuthorType;
 use loop_core::store::TemplateStore;
 use loop_core::template::{
-    NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion,
-    TemplateDetail, TemplatePatch, VersionStatus,
+    NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, TemplateDetail, TemplatePatch,
+    VersionStatus,
 };
 use loop_core::{Actor, Error, Page, Paged, Result, id::new_id};
 use sqlx::SqliteConnection;
@@ -68,39 +68,30 @@ impl TemplateStore for SqliteStore {
             Some(v) => find_version(&mut conn, v).await?,
             None => None,
         };
-        Ok(TemplateDetail {
-            template,
-            active_version,
-        })
+        Ok(TemplateDetail { template, active_version })
     }
 
     async fn list_templates(&self, page: Page) -> Result<Paged<PromptTemplate>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
-        let total = rows::count(
-            &mut conn,
-            "SELECT count(*) FROM prompt_templates WHERE deleted_at IS NULL",
-            &[],
+        let total =
+            rows::count(&mut conn, "SELECT count(*) FROM prompt_templates WHERE deleted_at IS NULL", &[]).await?;
+        let data = sqlx::query(
+            "SELECT * FROM prompt_templates WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ? OFFSET ?",
         )
-        .await?;
-        let data = sqlx::query("SELECT * FROM prompt_templates WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ? OFFSET ?")
-            .bind(page.limit as i64)
-            .bind(page.offset as i64)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(rows::template)
-            .collect::<Result<_>>()?;
+        .bind(page.limit as i64)
+        .bind(page.offset as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::template)
+        .collect::<Result<_>>()?;
         Ok(Paged { data, total })
     }
 
     async fn update_template(&self, id: &str, patch: TemplatePatch) -> Result<PromptTemplate> {
         if patch.is_empty() {
-            return Err(Error::invalid(
-                "body",
-                "empty_patch",
-                "give at least one field to change",
-            ));
+            return Err(Error::invalid("body", "empty_patch", "give at least one field to change"));
         }
         let mut tx = self.writer.begin().await.map_err(db)?;
         let mut t = require(&mut tx, id).await?;
@@ -141,66 +132,47 @@ impl TemplateStore for SqliteStore {
     }
 
     async fn delete_template(&self, id: &str) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE prompt_templates SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
-        )
-        .bind(self.now().millis())
-        .bind(id)
-        .execute(&self.writer)
-        .await
-        .map_err(db)?;
-        if done.rows_affected() == 0 {
-            Err(Error::not_found("Template", id))
-        } else {
-            Ok(())
-        }
+        let done = sqlx::query("UPDATE prompt_templates SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
+            .bind(self.now().millis())
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 { Err(Error::not_found("Template", id)) } else { Ok(()) }
     }
 
     async fn list_versions(&self, template_id: &str, page: Page) -> Result<Paged<PromptVersion>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
         let t = require(&mut conn, template_id).await?;
-        let total = rows::count(
-            &mut conn,
-            "SELECT count(*) FROM prompt_versions WHERE template_id = ?",
-            &[&t.id],
-        )
-        .await?;
-        let data = sqlx::query("SELECT * FROM prompt_versions WHERE template_id = ? ORDER BY version DESC LIMIT ? OFFSET ?")
-            .bind(&t.id)
-            .bind(page.limit as i64)
-            .bind(page.offset as i64)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(rows::version)
-            .collect::<Result<_>>()?;
+        let total =
+            rows::count(&mut conn, "SELECT count(*) FROM prompt_versions WHERE template_id = ?", &[&t.id]).await?;
+        let data =
+            sqlx::query("SELECT * FROM prompt_versions WHERE template_id = ? ORDER BY version DESC LIMIT ? OFFSET ?")
+                .bind(&t.id)
+                .bind(page.limit as i64)
+                .bind(page.offset as i64)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db)?
+                .iter()
+                .map(rows::version)
+                .collect::<Result<_>>()?;
         Ok(Paged { data, total })
     }
 
-    async fn create_version(
-        &self,
-        template_id: &str,
-        input: NewVersion,
-        actor: &Actor,
-    ) -> Result<PromptVersion> {
+    async fn create_version(&self, template_id: &str, input: NewVersion, actor: &Actor) -> Result<PromptVersion> {
         if input.status == Some(VersionStatus::Retired) {
-            return Err(Error::invalid(
-                "status",
-                "invalid_status",
-                "a new version is draft or active, not retired",
-            ));
+            return Err(Error::invalid("status", "invalid_status", "a new version is draft or active, not retired"));
         }
         let now = self.now();
         let mut tx = self.writer.begin().await.map_err(db)?;
         let t = require(&mut tx, template_id).await?;
-        let next: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(version), 0) + 1 FROM prompt_versions WHERE template_id = ?",
-        )
-        .bind(&t.id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
+        let next: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM prompt_versions WHERE template_id = ?")
+                .bind(&t.id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
         let activate = t.active_version_id.is_none() || input.status == Some(VersionStatus::Active);
         let author_type = input.author_type.unwrap_or(AuthorType::Agent);
         let v = PromptVersion {
@@ -210,15 +182,8 @@ impl TemplateStore for SqliteStore {
             content: input.content.to_string(),
             changelog: input.changelog.map(|c| c.to_string()),
             author_type,
-            author_name: input
-                .author_name
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| actor.name.clone()),
-            status: if activate {
-                VersionStatus::Active
-            } else {
-                VersionStatus::Draft
-            },
+            author_name: input.author_name.map(|n| n.to_string()).unwrap_or_else(|| actor.name.clone()),
+            status: if activate { VersionStatus::Active } else { VersionStatus::Draft },
             usage_count: 0,
             completion_rate: None,
             avg_duration_ms: None,
@@ -257,11 +222,7 @@ impl TemplateStore for SqliteStore {
             .filter(|v| v.template_id == t.id)
             .ok_or_else(|| Error::not_found("Version", version_id))?;
         if v.status == VersionStatus::Active {
-            return Err(Error::invalid(
-                "versionId",
-                "already_active",
-                "Version is already active",
-            ));
+            return Err(Error::invalid("versionId", "already_active", "Version is already active"));
         }
         activate_version(&mut tx, &t, &v.id, now).await?;
         tx.commit().await.map_err(db)?;
@@ -278,11 +239,7 @@ impl TemplateStore for SqliteStore {
             _ => return Err(Error::not_found("Version", &input.version_id)),
         }
         let issue = find_issue(&mut tx, &input.issue_id).await?.ok_or_else(|| {
-            Error::invalid(
-                "issueId",
-                "issue_not_found",
-                format!("issue {} not found", input.issue_id),
-            )
+            Error::invalid("issueId", "issue_not_found", format!("issue {} not found", input.issue_id))
         })?;
         let r = PromptReview {
             id: new_id(),
@@ -320,8 +277,7 @@ impl TemplateStore for SqliteStore {
         let t = require(&mut conn, template_id).await?;
         let from = "FROM prompt_reviews r JOIN prompt_versions v ON v.id = r.version_id WHERE v.template_id = ?";
         let total = rows::count(&mut conn, &format!("SELECT count(*) {from}"), &[&t.id]).await?;
-        let sql =
-            format!("SELECT r.* {from} ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?");
+        let sql = format!("SELECT r.* {from} ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?");
         let data = sqlx::query(&sql)
             .bind(&t.id)
             .bind(page.limit as i64)
@@ -366,12 +322,14 @@ async fn activate_version(
     version_id: &str,
     now: loop_core::Timestamp,
 ) -> Result<()> {
-    sqlx::query("UPDATE prompt_versions SET status = 'retired' WHERE template_id = ? AND status = 'active' AND id <> ?")
-        .bind(&t.id)
-        .bind(version_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+    sqlx::query(
+        "UPDATE prompt_versions SET status = 'retired' WHERE template_id = ? AND status = 'active' AND id <> ?",
+    )
+    .bind(&t.id)
+    .bind(version_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
     sqlx::query("UPDATE prompt_versions SET status = 'active' WHERE id = ?")
         .bind(version_id)
         .execute(&mut *conn)

@@ -9,9 +9,8 @@ async fn sqlite() -> Harness {
     let dir = tempfile::TempDir::new().expect("temp dir");
     let clock = loop_store_tests::manual_clock();
     let path = dir.path().join("loop.db");
-    let store = SqliteStore::open(SqliteConfig::new(path.to_string_lossy()), clock.clone())
-        .await
-        .expect("open SQLite store");
+    let store =
+        SqliteStore::open(SqliteConfig::new(path.to_string_lossy()), clock.clone()).await.expect("open SQLite store");
     Harness::new(Arc::new(store), clock, dir)
 }
 

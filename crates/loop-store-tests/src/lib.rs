@@ -41,16 +41,8 @@ pub struct Harness {
 impl Harness {
     /// `store` must be empty and read `clock`, which must be at [`START`]. `guard` is kept
     /// alive as long as the harness (a temporary directory, a throwaway database…).
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<ManualClock>,
-        guard: impl Any + Send + Sync,
-    ) -> Self {
-        Self {
-            store,
-            clock,
-            _guard: Box::new(guard),
-        }
+    pub fn new(store: Arc<dyn Store>, clock: Arc<ManualClock>, guard: impl Any + Send + Sync) -> Self {
+        Self { store, clock, _guard: Box::new(guard) }
     }
 }
 

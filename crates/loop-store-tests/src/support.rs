@@ -15,10 +15,7 @@ use crate::{Harness, START};
 pub fn input<T: DeserializeOwned>(v: Value) -> T {
     match serde_json::from_value(v.clone()) {
         Ok(t) => t,
-        Err(e) => panic!(
-            "test input {v} does not deserialise into {}: {e}",
-            std::any::type_name::<T>()
-        ),
+        Err(e) => panic!("test input {v} does not deserialise into {}: {e}", std::any::type_name::<T>()),
     }
 }
 
@@ -76,19 +73,12 @@ pub async fn label(h: &Harness, name: &str) -> Label {
 /// Every live issue matching the filter, as numbers in list order.
 pub async fn numbers(h: &Harness, filter: &IssueFilter) -> Vec<i64> {
     let p = list(h, filter, all()).await;
-    assert_eq!(
-        p.total as usize,
-        p.data.len(),
-        "total must count every match when all fit in one page"
-    );
+    assert_eq!(p.total as usize, p.data.len(), "total must count every match when all fit in one page");
     p.data.iter().map(|i| i.number).collect()
 }
 
 pub async fn list(h: &Harness, filter: &IssueFilter, page: Page) -> Paged<Issue> {
-    h.store
-        .list_issues(filter, page)
-        .await
-        .expect("list_issues")
+    h.store.list_issues(filter, page).await.expect("list_issues")
 }
 
 pub async fn issue_count(h: &Harness) -> u64 {
@@ -106,20 +96,9 @@ pub fn ok<T>(r: Result<T>) -> T {
 #[track_caller]
 pub fn expect_invalid<T: Debug>(r: Result<T>, field: &str, code: &str) {
     match r {
-        Err(Error::Invalid {
-            field: f,
-            code: c,
-            message,
-        }) => {
-            assert_eq!(
-                (f.as_str(), c),
-                (field, code),
-                "wrong Invalid error (message: {message})"
-            );
-            assert!(
-                !message.is_empty(),
-                "an Invalid error must say what is wrong"
-            );
+        Err(Error::Invalid { field: f, code: c, message }) => {
+            assert_eq!((f.as_str(), c), (field, code), "wrong Invalid error (message: {message})");
+            assert!(!message.is_empty(), "an Invalid error must say what is wrong");
         }
         other => panic!("expected Invalid {{ field: {field:?}, code: {code:?} }}, got {other:?}"),
     }

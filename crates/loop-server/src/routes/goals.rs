@@ -13,18 +13,13 @@ use crate::error::ApiResult;
 use crate::extract::{JsonBody, Params};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_goals, create_goal))
-        .routes(routes!(get_goal, update_goal, delete_goal))
+    OpenApiRouter::new().routes(routes!(list_goals, create_goal)).routes(routes!(get_goal, update_goal, delete_goal))
 }
 
 #[utoipa::path(get, path = "/api/goals", tag = "goals",
     params(("limit" = Option<i32>, Query), ("offset" = Option<i32>, Query)),
     responses((status = 200, body = Paged<Goal>)))]
-async fn list_goals(
-    State(s): State<AppState>,
-    params: Params,
-) -> ApiResult<axum::Json<Paged<Goal>>> {
+async fn list_goals(State(s): State<AppState>, params: Params) -> ApiResult<axum::Json<Paged<Goal>>> {
     Ok(axum::Json(s.store.list_goals(params.page()?).await?))
 }
 
@@ -40,10 +35,7 @@ async fn create_goal(
 /// One goal.
 #[utoipa::path(get, path = "/api/goals/{id}", tag = "goals", params(("id" = String, Path)),
     responses((status = 200, body = Data<Goal>), (status = 404)))]
-async fn get_goal(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<Data<Goal>>> {
+async fn get_goal(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<Data<Goal>>> {
     Ok(ok(s.store.get_goal(&id).await?))
 }
 

@@ -32,10 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         ("limit" = Option<i32>, Query, description = "1–200, default 50"), ("offset" = Option<i32>, Query),
     ),
     responses((status = 200, body = Paged<Issue>), (status = 400, description = "Bad query parameter")))]
-async fn list_issues(
-    State(s): State<AppState>,
-    params: Params,
-) -> ApiResult<axum::Json<Paged<Issue>>> {
+async fn list_issues(State(s): State<AppState>, params: Params) -> ApiResult<axum::Json<Paged<Issue>>> {
     let page = params.page()?;
     let filter = IssueFilter {
         statuses: params
@@ -44,19 +41,10 @@ async fn list_issues(
             .transpose()
             .map_err(query_error)?
             .unwrap_or_default(),
-        types: params
-            .get("type")
-            .map(IssueFilter::parse_types)
-            .transpose()
-            .map_err(query_error)?
-            .unwrap_or_default(),
+        types: params.get("type").map(IssueFilter::parse_types).transpose().map_err(query_error)?.unwrap_or_default(),
         project_id: params.text("projectId"),
         label_id: params.text("labelId"),
-        priority: params
-            .int("priority")?
-            .map(Priority::new)
-            .transpose()
-            .map_err(|m| ApiError::query("priority", m))?,
+        priority: params.int("priority")?.map(Priority::new).transpose().map_err(|m| ApiError::query("priority", m))?,
         parent_id: params.text("parentId"),
     };
     Ok(axum::Json(s.store.list_issues(&filter, page).await?))
@@ -83,10 +71,7 @@ async fn create_issue(
 /// An issue with its parent, children, labels and relations. `id` may also be the number.
 #[utoipa::path(get, path = "/api/issues/{id}", tag = "issues", params(("id" = String, Path)),
     responses((status = 200, body = Data<IssueDetail>), (status = 404)))]
-async fn get_issue(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<Data<IssueDetail>>> {
+async fn get_issue(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<Data<IssueDetail>>> {
     Ok(ok(s.store.issue_detail(&id).await?))
 }
 

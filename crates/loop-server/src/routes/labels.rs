@@ -13,18 +13,17 @@ use crate::error::ApiResult;
 use crate::extract::{JsonBody, Params};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_labels, create_label))
-        .routes(routes!(get_label, update_label, delete_label))
+    OpenApiRouter::new().routes(routes!(list_labels, create_label)).routes(routes!(
+        get_label,
+        update_label,
+        delete_label
+    ))
 }
 
 #[utoipa::path(get, path = "/api/labels", tag = "labels",
     params(("limit" = Option<i32>, Query), ("offset" = Option<i32>, Query)),
     responses((status = 200, body = Paged<Label>)))]
-async fn list_labels(
-    State(s): State<AppState>,
-    params: Params,
-) -> ApiResult<axum::Json<Paged<Label>>> {
+async fn list_labels(State(s): State<AppState>, params: Params) -> ApiResult<axum::Json<Paged<Label>>> {
     Ok(axum::Json(s.store.list_labels(params.page()?).await?))
 }
 
@@ -40,10 +39,7 @@ async fn create_label(
 /// One label.
 #[utoipa::path(get, path = "/api/labels/{id}", tag = "labels", params(("id" = String, Path)),
     responses((status = 200, body = Data<Label>), (status = 404)))]
-async fn get_label(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<Data<Label>>> {
+async fn get_label(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<Data<Label>>> {
     Ok(ok(s.store.get_label(&id).await?))
 }
 

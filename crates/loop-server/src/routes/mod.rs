@@ -1,11 +1,13 @@
 //! One file per resource. Each exposes an `OpenApiRouter`; `api` joins them behind auth.
 
 pub mod comments;
+pub mod dispatch;
 pub mod goals;
 pub mod issues;
 pub mod labels;
 pub mod projects;
 pub mod relations;
+pub mod sessions;
 pub mod system;
 pub mod templates;
 
@@ -30,6 +32,8 @@ pub fn api(state: AppState) -> OpenApiRouter<AppState> {
         .merge(goals::router())
         .merge(labels::router())
         .merge(templates::router())
+        .merge(dispatch::router())
+        .merge(sessions::router())
         .route_layer(from_fn_with_state(state, crate::auth::require_bearer))
 }
 

@@ -13,18 +13,17 @@ use crate::error::ApiResult;
 use crate::extract::{JsonBody, Params};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_projects, create_project))
-        .routes(routes!(get_project, update_project, delete_project))
+    OpenApiRouter::new().routes(routes!(list_projects, create_project)).routes(routes!(
+        get_project,
+        update_project,
+        delete_project
+    ))
 }
 
 #[utoipa::path(get, path = "/api/projects", tag = "projects",
     params(("limit" = Option<i32>, Query), ("offset" = Option<i32>, Query)),
     responses((status = 200, body = Paged<Project>)))]
-async fn list_projects(
-    State(s): State<AppState>,
-    params: Params,
-) -> ApiResult<axum::Json<Paged<Project>>> {
+async fn list_projects(State(s): State<AppState>, params: Params) -> ApiResult<axum::Json<Paged<Project>>> {
     Ok(axum::Json(s.store.list_projects(params.page()?).await?))
 }
 
@@ -40,10 +39,7 @@ async fn create_project(
 /// A project with its goal and its live issue counts per status.
 #[utoipa::path(get, path = "/api/projects/{id}", tag = "projects", params(("id" = String, Path)),
     responses((status = 200, body = Data<ProjectDetail>), (status = 404)))]
-async fn get_project(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<axum::Json<Data<ProjectDetail>>> {
+async fn get_project(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<Data<ProjectDetail>>> {
     Ok(ok(s.store.project_detail(&id).await?))
 }
 
@@ -59,10 +55,7 @@ async fn update_project(
 
 #[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects", params(("id" = String, Path)),
     responses((status = 204), (status = 404)))]
-async fn delete_project(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn delete_project(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     s.store.delete_project(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

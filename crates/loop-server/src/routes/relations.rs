@@ -14,9 +14,7 @@ use crate::error::ApiResult;
 use crate::extract::JsonBody;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create_relation))
-        .routes(routes!(delete_relation))
+    OpenApiRouter::new().routes(routes!(create_relation)).routes(routes!(delete_relation))
 }
 
 /// Relate two issues. `A blocks B` and `B blocked_by A` are the same relation; duplicates → 409.

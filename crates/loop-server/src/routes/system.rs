@@ -13,21 +13,13 @@ use crate::AppState;
 use crate::error::ApiError;
 
 pub fn router(openapi_json: Arc<String>) -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/", get(root))
-        .route(
-            "/api/openapi.json",
-            get(move || {
-                let doc = openapi_json.clone();
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, "application/json")],
-                        doc.as_str().to_owned(),
-                    )
-                }
-            }),
-        )
+    Router::new().route("/health", get(health)).route("/", get(root)).route(
+        "/api/openapi.json",
+        get(move || {
+            let doc = openapi_json.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned()) }
+        }),
+    )
 }
 
 /// 200 when the database answers, 503 otherwise.
@@ -36,17 +28,13 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(
-                json!({ "ok": true, "service": "loop-api", "timestamp": timestamp, "database": "ok" }),
-            ),
+            Json(json!({ "ok": true, "service": "loop-api", "timestamp": timestamp, "database": "ok" })),
         ),
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(
-                    json!({ "ok": false, "service": "loop-api", "timestamp": timestamp, "database": "unreachable" }),
-                ),
+                Json(json!({ "ok": false, "service": "loop-api", "timestamp": timestamp, "database": "unreachable" })),
             )
         }
     }
@@ -57,9 +45,5 @@ async fn root() -> Json<serde_json::Value> {
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "route_not_found",
-        "No such route; see GET /api/openapi.json",
-    )
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "No such route; see GET /api/openapi.json")
 }

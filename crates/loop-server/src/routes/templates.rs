@@ -6,8 +6,7 @@ use axum::http::StatusCode;
 use loop_core::Actor;
 use loop_core::page::Paged;
 use loop_core::template::{
-    NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion,
-    TemplateDetail, TemplatePatch,
+    NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, TemplateDetail, TemplatePatch,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,10 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/api/templates", tag = "templates",
     params(("limit" = Option<i32>, Query), ("offset" = Option<i32>, Query)),
     responses((status = 200, body = Paged<PromptTemplate>)))]
-async fn list_templates(
-    State(s): State<AppState>,
-    params: Params,
-) -> ApiResult<axum::Json<Paged<PromptTemplate>>> {
+async fn list_templates(State(s): State<AppState>, params: Params) -> ApiResult<axum::Json<Paged<PromptTemplate>>> {
     Ok(axum::Json(s.store.list_templates(params.page()?).await?))
 }
 
@@ -68,10 +64,7 @@ async fn update_template(
 
 #[utoipa::path(delete, path = "/api/templates/{id}", tag = "templates", params(("id" = String, Path)),
     responses((status = 204), (status = 404)))]
-async fn delete_template(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+async fn delete_template(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     s.store.delete_template(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -85,9 +78,7 @@ async fn list_versions(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<axum::Json<Paged<PromptVersion>>> {
-    Ok(axum::Json(
-        s.store.list_versions(&id, params.page()?).await?,
-    ))
+    Ok(axum::Json(s.store.list_versions(&id, params.page()?).await?))
 }
 
 /// Add a version: active when the template has none yet or `status` is `active`, else draft.

@@ -24,20 +24,11 @@ pub struct TestServer {
 pub async fn start() -> TestServer {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("loop.db");
-    let store = SqliteStore::open(
-        SqliteConfig::new(db.to_string_lossy()),
-        Arc::new(SystemClock),
-    )
-    .await
-    .expect("open store");
-    let config = ServerConfig {
-        api_key: ApiKey::new(KEY),
-        cors_origins: ServerConfig::default_cors_origins(),
-    };
+    let store =
+        SqliteStore::open(SqliteConfig::new(db.to_string_lossy()), Arc::new(SystemClock)).await.expect("open store");
+    let config = ServerConfig::new(ApiKey::new(KEY));
     let app = loop_server::app(Arc::new(store), config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(loop_server::serve(listener, app, std::future::pending()));
     TestServer {
@@ -50,10 +41,7 @@ pub async fn start() -> TestServer {
 
 impl TestServer {
     pub async fn task(&self, title: &str) -> loop_core::issue::Issue {
-        self.client
-            .create_issue(&json!({ "title": title, "type": "task" }))
-            .await
-            .expect("create task")
+        self.client.create_issue(&json!({ "title": title, "type": "task" })).await.expect("create task")
     }
 
     pub async fn issue_with(&self, body: Value) -> loop_core::issue::Issue {
@@ -61,28 +49,15 @@ impl TestServer {
     }
 
     pub async fn issue_count(&self) -> u64 {
-        self.client
-            .list_issues("limit=1")
-            .await
-            .expect("list")
-            .total
+        self.client.list_issues("limit=1").await.expect("list").total
     }
 }
 
 /// Asserts a client error's HTTP status and stable code.
 #[track_caller]
-pub fn assert_api_error<T: std::fmt::Debug>(
-    r: loop_client::Result<T>,
-    status: u16,
-    code: &str,
-) -> String {
+pub fn assert_api_error<T: std::fmt::Debug>(r: loop_client::Result<T>, status: u16, code: &str) -> String {
     match r {
-        Err(loop_client::ClientError::Api {
-            status: s,
-            code: c,
-            message,
-            ..
-        }) => {
+        Err(loop_client::ClientError::Api { status: s, code: c, message, .. }) => {
             assert_eq!((s, c.as_str()), (status, code), "message: {message}");
             message
         }

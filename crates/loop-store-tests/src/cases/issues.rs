@@ -84,11 +84,7 @@ pub async fn issue_create_numbers_defaults_and_lookup(h: &Harness) {
 
     // Numbering is global: other types and other projects share the sequence.
     let project = ok(h.store.create_project(input(json!({ "name": "P" }))).await);
-    let c = create_issue(
-        h,
-        json!({ "title": "third", "type": "signal", "projectId": project.id }),
-    )
-    .await;
+    let c = create_issue(h, json!({ "title": "third", "type": "signal", "projectId": project.id })).await;
     assert_eq!(c.number, 3);
     assert_eq!(c.project_id.as_deref(), Some(project.id.as_str()));
     assert_ne!(a.id, b.id);
@@ -116,12 +112,7 @@ pub async fn issue_concurrent_creates_get_distinct_numbers(h: &Harness) {
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=50).collect::<Vec<i64>>());
     assert_eq!(issue_count(h).await, 50);
-    let listed: BTreeSet<i64> = list(h, &IssueFilter::default(), all())
-        .await
-        .data
-        .iter()
-        .map(|i| i.number)
-        .collect();
+    let listed: BTreeSet<i64> = list(h, &IssueFilter::default(), all()).await.data.iter().map(|i| i.number).collect();
     assert_eq!(listed, (1..=50).collect::<BTreeSet<i64>>());
 }
 
@@ -141,113 +132,55 @@ pub async fn issue_create_label_ids_are_deduplicated_and_checked(h: &Harness) {
     expected.sort_unstable();
     assert_eq!(ids, expected, "each label shows once");
     let bug_ref = detail.labels.iter().find(|l| l.id == bug.id).unwrap();
-    assert_eq!(
-        (bug_ref.name.as_str(), bug_ref.color.as_str()),
-        ("bug", "#f59e0b")
-    );
+    assert_eq!((bug_ref.name.as_str(), bug_ref.color.as_str()), ("bug", "#f59e0b"));
 
-    let by_label = IssueFilter {
-        label_id: Some(bug.id.clone()),
-        ..Default::default()
-    };
+    let by_label = IssueFilter { label_id: Some(bug.id.clone()), ..Default::default() };
     assert_eq!(numbers(h, &by_label).await, vec![1]);
 
     let before = issue_count(h).await;
-    let bad =
-        input(json!({ "title": "ghost", "type": "task", "labelIds": [bug.id, "no-such-label"] }));
-    expect_invalid(
-        h.store.create_issue(bad, &bot()).await,
-        "labelIds",
-        "label_not_found",
-    );
+    let bad = input(json!({ "title": "ghost", "type": "task", "labelIds": [bug.id, "no-such-label"] }));
+    expect_invalid(h.store.create_issue(bad, &bot()).await, "labelIds", "label_not_found");
 
     ok(h.store.delete_label(&feature.id).await);
     let deleted = input(json!({ "title": "ghost", "type": "task", "labelIds": [feature.id] }));
-    expect_invalid(
-        h.store.create_issue(deleted, &bot()).await,
-        "labelIds",
-        "label_not_found",
-    );
+    expect_invalid(h.store.create_issue(deleted, &bot()).await, "labelIds", "label_not_found");
 
-    assert_eq!(
-        issue_count(h).await,
-        before,
-        "a rejected create writes nothing"
-    );
+    assert_eq!(issue_count(h).await, before, "a rejected create writes nothing");
     let all_issues = list(h, &IssueFilter::default(), all()).await;
     assert!(all_issues.data.iter().all(|i| i.title != "ghost"));
-    assert_eq!(
-        numbers(h, &by_label).await,
-        vec![1],
-        "no label link was written either"
-    );
+    assert_eq!(numbers(h, &by_label).await, vec![1], "no label link was written either");
 }
 
 /// On create: the parent must exist and be live, and must not itself have a parent. A blank
 /// parentId means none.
 pub async fn issue_create_hierarchy_rules(h: &Harness) {
     let parent = task(h, "parent").await;
-    let child = create_issue(
-        h,
-        json!({ "title": "child", "type": "task", "parentId": parent.id }),
-    )
-    .await;
+    let child = create_issue(h, json!({ "title": "child", "type": "task", "parentId": parent.id })).await;
     assert_eq!(child.parent_id.as_deref(), Some(parent.id.as_str()));
-    let by_number = create_issue(
-        h,
-        json!({ "title": "child 2", "type": "task", "parentId": "1" }),
-    )
-    .await;
-    assert_eq!(
-        by_number.parent_id.as_deref(),
-        Some(parent.id.as_str()),
-        "a parent number resolves to its id"
-    );
+    let by_number = create_issue(h, json!({ "title": "child 2", "type": "task", "parentId": "1" })).await;
+    assert_eq!(by_number.parent_id.as_deref(), Some(parent.id.as_str()), "a parent number resolves to its id");
 
     let detail = ok(h.store.issue_detail(&parent.id).await);
     let children: Vec<&str> = detail.children.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(children, vec![child.id.as_str(), by_number.id.as_str()]);
     assert_eq!(detail.parent, None);
     let child_detail = ok(h.store.issue_detail(&child.id).await);
-    assert_eq!(
-        child_detail.parent.as_ref().map(|p| p.id.as_str()),
-        Some(parent.id.as_str())
-    );
+    assert_eq!(child_detail.parent.as_ref().map(|p| p.id.as_str()), Some(parent.id.as_str()));
 
     let before = issue_count(h).await;
     let missing = input(json!({ "title": "x", "type": "task", "parentId": "no-such-issue" }));
-    expect_invalid(
-        h.store.create_issue(missing, &bot()).await,
-        "parentId",
-        "parent_not_found",
-    );
+    expect_invalid(h.store.create_issue(missing, &bot()).await, "parentId", "parent_not_found");
 
     let gone = task(h, "gone").await;
     ok(h.store.delete_issue(&gone.id, &bot()).await);
     let deleted = input(json!({ "title": "x", "type": "task", "parentId": gone.id }));
-    expect_invalid(
-        h.store.create_issue(deleted, &bot()).await,
-        "parentId",
-        "parent_not_found",
-    );
+    expect_invalid(h.store.create_issue(deleted, &bot()).await, "parentId", "parent_not_found");
 
     let grandchild = input(json!({ "title": "x", "type": "task", "parentId": child.id }));
-    expect_invalid(
-        h.store.create_issue(grandchild, &bot()).await,
-        "parentId",
-        "hierarchy_depth",
-    );
-    assert_eq!(
-        issue_count(h).await,
-        before,
-        "rejected creates write nothing"
-    );
+    expect_invalid(h.store.create_issue(grandchild, &bot()).await, "parentId", "hierarchy_depth");
+    assert_eq!(issue_count(h).await, before, "rejected creates write nothing");
 
-    let blank = create_issue(
-        h,
-        json!({ "title": "root", "type": "task", "parentId": "" }),
-    )
-    .await;
+    let blank = create_issue(h, json!({ "title": "root", "type": "task", "parentId": "" })).await;
     assert_eq!(blank.parent_id, None, "a blank parentId means none");
 }
 
@@ -258,68 +191,32 @@ pub async fn issue_update_hierarchy_rules(h: &Harness) {
     let c = task(h, "c").await;
 
     let to_child: IssuePatch = input(json!({ "parentId": b.id }));
-    expect_invalid(
-        h.store.update_issue(&c.id, to_child, &bot()).await,
-        "parentId",
-        "hierarchy_depth",
-    );
+    expect_invalid(h.store.update_issue(&c.id, to_child, &bot()).await, "parentId", "hierarchy_depth");
 
     let parent_gets_parent: IssuePatch = input(json!({ "parentId": c.id }));
-    expect_invalid(
-        h.store
-            .update_issue(&a.id, parent_gets_parent, &bot())
-            .await,
-        "parentId",
-        "hierarchy_depth",
-    );
+    expect_invalid(h.store.update_issue(&a.id, parent_gets_parent, &bot()).await, "parentId", "hierarchy_depth");
 
     let itself: IssuePatch = input(json!({ "parentId": c.id }));
-    expect_invalid(
-        h.store.update_issue(&c.id, itself, &bot()).await,
-        "parentId",
-        "self_parent",
-    );
+    expect_invalid(h.store.update_issue(&c.id, itself, &bot()).await, "parentId", "self_parent");
 
     let itself_by_number: IssuePatch = input(json!({ "parentId": c.number.to_string() }));
-    expect_invalid(
-        h.store.update_issue(&c.id, itself_by_number, &bot()).await,
-        "parentId",
-        "self_parent",
-    );
+    expect_invalid(h.store.update_issue(&c.id, itself_by_number, &bot()).await, "parentId", "self_parent");
 
     let missing: IssuePatch = input(json!({ "parentId": "no-such-issue" }));
-    expect_invalid(
-        h.store.update_issue(&c.id, missing, &bot()).await,
-        "parentId",
-        "parent_not_found",
-    );
+    expect_invalid(h.store.update_issue(&c.id, missing, &bot()).await, "parentId", "parent_not_found");
 
-    assert_eq!(
-        ok(h.store.get_issue(&c.id).await).parent_id,
-        None,
-        "rejected updates change nothing"
-    );
+    assert_eq!(ok(h.store.get_issue(&c.id).await).parent_id, None, "rejected updates change nothing");
     assert_eq!(ok(h.store.get_issue(&a.id).await).parent_id, None);
 
     // Move b from a to c.
-    let moved = ok(h
-        .store
-        .update_issue(&b.id, input(json!({ "parentId": c.id })), &bot())
-        .await);
+    let moved = ok(h.store.update_issue(&b.id, input(json!({ "parentId": c.id })), &bot()).await);
     assert_eq!(moved.parent_id.as_deref(), Some(c.id.as_str()));
     assert!(ok(h.store.issue_detail(&a.id).await).children.is_empty());
-    let c_children: Vec<String> = ok(h.store.issue_detail(&c.id).await)
-        .children
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
+    let c_children: Vec<String> = ok(h.store.issue_detail(&c.id).await).children.into_iter().map(|i| i.id).collect();
     assert_eq!(c_children, vec![b.id.clone()]);
 
     // Clear it with null.
-    let patch = IssuePatch {
-        parent_id: Some(None),
-        ..Default::default()
-    };
+    let patch = IssuePatch { parent_id: Some(None), ..Default::default() };
     let cleared = ok(h.store.update_issue(&b.id, patch, &bot()).await);
     assert_eq!(cleared.parent_id, None);
     let b_detail = ok(h.store.issue_detail(&b.id).await);
@@ -328,24 +225,14 @@ pub async fn issue_update_hierarchy_rules(h: &Harness) {
     assert!(ok(h.store.issue_detail(&c.id).await).children.is_empty());
 
     // A blank parentId also clears.
-    ok(h.store
-        .update_issue(&b.id, input(json!({ "parentId": a.id })), &bot())
-        .await);
-    let blank = ok(h
-        .store
-        .update_issue(&b.id, input(json!({ "parentId": "" })), &bot())
-        .await);
+    ok(h.store.update_issue(&b.id, input(json!({ "parentId": a.id })), &bot()).await);
+    let blank = ok(h.store.update_issue(&b.id, input(json!({ "parentId": "" })), &bot()).await);
     assert_eq!(blank.parent_id, None);
 
     // Only live children count: once b is deleted, a may take a parent.
-    ok(h.store
-        .update_issue(&b.id, input(json!({ "parentId": a.id })), &bot())
-        .await);
+    ok(h.store.update_issue(&b.id, input(json!({ "parentId": a.id })), &bot()).await);
     ok(h.store.delete_issue(&b.id, &bot()).await);
-    let adopted = ok(h
-        .store
-        .update_issue(&a.id, input(json!({ "parentId": c.id })), &bot())
-        .await);
+    let adopted = ok(h.store.update_issue(&a.id, input(json!({ "parentId": c.id })), &bot()).await);
     assert_eq!(adopted.parent_id.as_deref(), Some(c.id.as_str()));
 }
 
@@ -356,79 +243,38 @@ pub async fn issue_completed_at_follows_done(h: &Harness) {
     assert_eq!(i.completed_at, None);
 
     h.clock.advance_millis(1_000);
-    let done = ok(h
-        .store
-        .update_issue(&i.id, input(json!({ "status": "done" })), &bot())
-        .await);
+    let done = ok(h.store.update_issue(&i.id, input(json!({ "status": "done" })), &bot()).await);
     assert_eq!(done.status, IssueStatus::Done);
     assert_eq!(done.completed_at, Some(at(1_000)));
     assert_eq!(done.updated_at, at(1_000));
     assert_eq!(done.created_at, at(0), "createdAt never changes");
-    assert_eq!(
-        ok(h.store.get_issue(&i.id).await),
-        done,
-        "the update is what is stored"
-    );
+    assert_eq!(ok(h.store.get_issue(&i.id).await), done, "the update is what is stored");
 
     h.clock.advance_millis(1_000);
-    let renamed = ok(h
-        .store
-        .update_issue(&i.id, input(json!({ "title": "work, renamed" })), &bot())
-        .await);
-    assert_eq!(
-        renamed.completed_at,
-        Some(at(1_000)),
-        "kept while the issue stays done"
-    );
+    let renamed = ok(h.store.update_issue(&i.id, input(json!({ "title": "work, renamed" })), &bot()).await);
+    assert_eq!(renamed.completed_at, Some(at(1_000)), "kept while the issue stays done");
     assert_eq!(renamed.updated_at, at(2_000));
 
     h.clock.advance_millis(1_000);
-    let again = ok(h
-        .store
-        .update_issue(&i.id, input(json!({ "status": "done" })), &bot())
-        .await);
-    assert_eq!(
-        again.completed_at,
-        Some(at(1_000)),
-        "done → done keeps the first completion"
-    );
+    let again = ok(h.store.update_issue(&i.id, input(json!({ "status": "done" })), &bot()).await);
+    assert_eq!(again.completed_at, Some(at(1_000)), "done → done keeps the first completion");
 
     h.clock.advance_millis(1_000);
-    let reopened = ok(h
-        .store
-        .update_issue(&i.id, input(json!({ "status": "todo" })), &bot())
-        .await);
+    let reopened = ok(h.store.update_issue(&i.id, input(json!({ "status": "todo" })), &bot()).await);
     assert_eq!(reopened.completed_at, None, "reopening clears completedAt");
     assert_eq!(ok(h.store.get_issue(&i.id).await).completed_at, None);
 
     h.clock.advance_millis(1_000);
-    let redone = ok(h
-        .store
-        .update_issue(&i.id, input(json!({ "status": "done" })), &bot())
-        .await);
+    let redone = ok(h.store.update_issue(&i.id, input(json!({ "status": "done" })), &bot()).await);
     assert_eq!(redone.completed_at, Some(at(5_000)));
-    let canceled = ok(h
-        .store
-        .update_issue(&i.id, input(json!({ "status": "canceled" })), &bot())
-        .await);
+    let canceled = ok(h.store.update_issue(&i.id, input(json!({ "status": "canceled" })), &bot()).await);
     assert_eq!(canceled.completed_at, None, "canceled is not done");
 
     h.clock.advance_millis(1_000);
-    let born_done = create_issue(
-        h,
-        json!({ "title": "already", "type": "task", "status": "done" }),
-    )
-    .await;
+    let born_done = create_issue(h, json!({ "title": "already", "type": "task", "status": "done" })).await;
     assert_eq!(born_done.completed_at, Some(at(6_000)));
-    assert_eq!(
-        ok(h.store.get_issue(&born_done.id).await).completed_at,
-        Some(at(6_000))
-    );
-    let born_canceled = create_issue(
-        h,
-        json!({ "title": "dropped", "type": "task", "status": "canceled" }),
-    )
-    .await;
+    assert_eq!(ok(h.store.get_issue(&born_done.id).await).completed_at, Some(at(6_000)));
+    let born_canceled = create_issue(h, json!({ "title": "dropped", "type": "task", "status": "canceled" })).await;
     assert_eq!(born_canceled.completed_at, None);
 }
 
@@ -460,84 +306,40 @@ pub async fn issue_list_filters_and_pagination(h: &Harness) {
         }),
     )
     .await;
-    make(
-        h,
-        json!({ "title": "5", "type": "hypothesis", "status": "in_progress", "parentId": one.id }),
-    )
-    .await;
-    make(
-        h,
-        json!({ "title": "6", "type": "monitor", "status": "backlog", "labelIds": [l2.id] }),
-    )
-    .await;
+    make(h, json!({ "title": "5", "type": "hypothesis", "status": "in_progress", "parentId": one.id })).await;
+    make(h, json!({ "title": "6", "type": "monitor", "status": "backlog", "labelIds": [l2.id] })).await;
 
     let any = IssueFilter::default();
     assert_eq!(numbers(h, &any).await, vec![1, 2, 3, 4, 5, 6]);
 
-    let f = IssueFilter {
-        statuses: vec![IssueStatus::Todo, IssueStatus::Done],
-        ..Default::default()
-    };
+    let f = IssueFilter { statuses: vec![IssueStatus::Todo, IssueStatus::Done], ..Default::default() };
     assert_eq!(numbers(h, &f).await, vec![2, 3]);
-    let open = IssueFilter {
-        statuses: ok(IssueFilter::parse_statuses("open")),
-        ..Default::default()
-    };
+    let open = IssueFilter { statuses: ok(IssueFilter::parse_statuses("open")), ..Default::default() };
     assert_eq!(numbers(h, &open).await, vec![1, 2, 5, 6]);
-    let terminal = IssueFilter {
-        statuses: ok(IssueFilter::parse_statuses("done,canceled")),
-        ..Default::default()
-    };
+    let terminal = IssueFilter { statuses: ok(IssueFilter::parse_statuses("done,canceled")), ..Default::default() };
     assert_eq!(numbers(h, &terminal).await, vec![3, 4]);
 
-    let f = IssueFilter {
-        types: vec![IssueType::Task],
-        ..Default::default()
-    };
+    let f = IssueFilter { types: vec![IssueType::Task], ..Default::default() };
     assert_eq!(numbers(h, &f).await, vec![1, 3]);
-    let f = IssueFilter {
-        types: vec![IssueType::Signal, IssueType::Plan],
-        ..Default::default()
-    };
+    let f = IssueFilter { types: vec![IssueType::Signal, IssueType::Plan], ..Default::default() };
     assert_eq!(numbers(h, &f).await, vec![2, 4]);
 
-    let f = IssueFilter {
-        project_id: Some(project.id.clone()),
-        ..Default::default()
-    };
+    let f = IssueFilter { project_id: Some(project.id.clone()), ..Default::default() };
     assert_eq!(numbers(h, &f).await, vec![2, 4]);
-    let f = IssueFilter {
-        project_id: Some("no-such-project".into()),
-        ..Default::default()
-    };
+    let f = IssueFilter { project_id: Some("no-such-project".into()), ..Default::default() };
     assert_eq!(numbers(h, &f).await, Vec::<i64>::new());
 
-    let f = IssueFilter {
-        label_id: Some(l1.id.clone()),
-        ..Default::default()
-    };
+    let f = IssueFilter { label_id: Some(l1.id.clone()), ..Default::default() };
     assert_eq!(numbers(h, &f).await, vec![2, 4]);
-    let f = IssueFilter {
-        label_id: Some(l2.id.clone()),
-        ..Default::default()
-    };
+    let f = IssueFilter { label_id: Some(l2.id.clone()), ..Default::default() };
     assert_eq!(numbers(h, &f).await, vec![4, 6]);
 
-    let f = IssueFilter {
-        priority: Some(Priority::new(1).unwrap()),
-        ..Default::default()
-    };
+    let f = IssueFilter { priority: Some(Priority::new(1).unwrap()), ..Default::default() };
     assert_eq!(numbers(h, &f).await, vec![2, 4]);
-    let f = IssueFilter {
-        priority: Some(Priority::NONE),
-        ..Default::default()
-    };
+    let f = IssueFilter { priority: Some(Priority::NONE), ..Default::default() };
     assert_eq!(numbers(h, &f).await, vec![1, 5, 6]);
 
-    let f = IssueFilter {
-        parent_id: Some(one.id.clone()),
-        ..Default::default()
-    };
+    let f = IssueFilter { parent_id: Some(one.id.clone()), ..Default::default() };
     assert_eq!(numbers(h, &f).await, vec![3, 5]);
 
     let combined = IssueFilter {
@@ -555,31 +357,15 @@ pub async fn issue_list_filters_and_pagination(h: &Harness) {
     assert_eq!(numbers(h, &combined).await, vec![5]);
 
     // Pagination.
-    for (offset, expected) in [
-        (0, vec![1, 2]),
-        (2, vec![3, 4]),
-        (4, vec![5, 6]),
-        (6, vec![]),
-        (5, vec![6]),
-    ] {
+    for (offset, expected) in [(0, vec![1, 2]), (2, vec![3, 4]), (4, vec![5, 6]), (6, vec![]), (5, vec![6])] {
         let p = list(h, &any, page(2, offset)).await;
         assert_eq!(p.total, 6, "total ignores the page (offset {offset})");
-        assert_eq!(
-            p.data.iter().map(|i| i.number).collect::<Vec<_>>(),
-            expected,
-            "offset {offset}"
-        );
+        assert_eq!(p.data.iter().map(|i| i.number).collect::<Vec<_>>(), expected, "offset {offset}");
     }
     let p = list(h, &open, page(1, 1)).await;
-    assert_eq!(
-        (p.total, p.data.iter().map(|i| i.number).collect::<Vec<_>>()),
-        (4, vec![2])
-    );
+    assert_eq!((p.total, p.data.iter().map(|i| i.number).collect::<Vec<_>>()), (4, vec![2]));
     let p = list(h, &open, page(3, 2)).await;
-    assert_eq!(
-        (p.total, p.data.iter().map(|i| i.number).collect::<Vec<_>>()),
-        (4, vec![5, 6])
-    );
+    assert_eq!((p.total, p.data.iter().map(|i| i.number).collect::<Vec<_>>()), (4, vec![5, 6]));
 
     // The list holds the same issues the store reads back one by one.
     for i in list(h, &any, all()).await.data {
@@ -591,29 +377,15 @@ pub async fn issue_list_filters_and_pagination(h: &Harness) {
 /// comments; deleting it twice is NotFound; its number is never reused.
 pub async fn issue_soft_delete_hides_everywhere(h: &Harness) {
     let parent = task(h, "parent").await;
-    let child = create_issue(
-        h,
-        json!({ "title": "child", "type": "task", "parentId": parent.id }),
-    )
-    .await;
+    let child = create_issue(h, json!({ "title": "child", "type": "task", "parentId": parent.id })).await;
     let other = task(h, "other").await;
     ok(h.store
-        .create_relation(
-            &other.id,
-            input(json!({ "type": "blocks", "relatedIssueId": child.id })),
-            &bot(),
-        )
+        .create_relation(&other.id, input(json!({ "type": "blocks", "relatedIssueId": child.id })), &bot())
         .await);
     ok(h.store
-        .create_relation(
-            &child.id,
-            input(json!({ "type": "related", "relatedIssueId": parent.id })),
-            &bot(),
-        )
+        .create_relation(&child.id, input(json!({ "type": "related", "relatedIssueId": parent.id })), &bot())
         .await);
-    ok(h.store
-        .create_comment(&child.id, input(json!({ "body": "note" })), &bot())
-        .await);
+    ok(h.store.create_comment(&child.id, input(json!({ "body": "note" })), &bot()).await);
     assert_eq!(ok(h.store.issue_detail(&other.id).await).relations.len(), 1);
 
     h.clock.advance_millis(1_000);
@@ -624,54 +396,25 @@ pub async fn issue_soft_delete_hides_everywhere(h: &Harness) {
     expect_not_found(h.store.issue_detail(&child.id).await);
     expect_not_found(h.store.issue_events(&child.id, all()).await);
     assert_eq!(numbers(h, &IssueFilter::default()).await, vec![1, 3]);
-    let under_parent = IssueFilter {
-        parent_id: Some(parent.id.clone()),
-        ..Default::default()
-    };
+    let under_parent = IssueFilter { parent_id: Some(parent.id.clone()), ..Default::default() };
     assert_eq!(list(h, &under_parent, all()).await.total, 0);
 
     let parent_detail = ok(h.store.issue_detail(&parent.id).await);
-    assert!(
-        parent_detail.children.is_empty(),
-        "deleted children are not listed"
-    );
-    assert!(
-        parent_detail.relations.is_empty(),
-        "relations to a deleted issue vanish"
-    );
-    assert!(
-        ok(h.store.issue_detail(&other.id).await)
-            .relations
-            .is_empty()
-    );
+    assert!(parent_detail.children.is_empty(), "deleted children are not listed");
+    assert!(parent_detail.relations.is_empty(), "relations to a deleted issue vanish");
+    assert!(ok(h.store.issue_detail(&other.id).await).relations.is_empty());
 
     expect_not_found(h.store.list_comments(&child.id).await);
+    expect_not_found(h.store.create_comment(&child.id, input(json!({ "body": "late" })), &bot()).await);
+    expect_not_found(h.store.update_issue(&child.id, input(json!({ "title": "zombie" })), &bot()).await);
     expect_not_found(
         h.store
-            .create_comment(&child.id, input(json!({ "body": "late" })), &bot())
-            .await,
-    );
-    expect_not_found(
-        h.store
-            .update_issue(&child.id, input(json!({ "title": "zombie" })), &bot())
-            .await,
-    );
-    expect_not_found(
-        h.store
-            .create_relation(
-                &child.id,
-                input(json!({ "type": "blocks", "relatedIssueId": other.id })),
-                &bot(),
-            )
+            .create_relation(&child.id, input(json!({ "type": "blocks", "relatedIssueId": other.id })), &bot())
             .await,
     );
     expect_invalid(
         h.store
-            .create_relation(
-                &other.id,
-                input(json!({ "type": "related", "relatedIssueId": child.id })),
-                &bot(),
-            )
+            .create_relation(&other.id, input(json!({ "type": "related", "relatedIssueId": child.id })), &bot())
             .await,
         "relatedIssueId",
         "related_issue_not_found",
@@ -687,25 +430,14 @@ pub async fn issue_soft_delete_hides_everywhere(h: &Harness) {
 /// themselves), and their history says why.
 pub async fn issue_delete_detaches_children(h: &Harness) {
     let parent = task(h, "parent").await;
-    let child = create_issue(
-        h,
-        json!({ "title": "child", "type": "task", "parentId": parent.id }),
-    )
-    .await;
+    let child = create_issue(h, json!({ "title": "child", "type": "task", "parentId": parent.id })).await;
     ok(h.store.delete_issue(&parent.id, &human()).await);
 
     let detached = ok(h.store.get_issue(&child.id).await);
     assert_eq!(detached.parent_id, None);
-    let grandchild = create_issue(
-        h,
-        json!({ "title": "now allowed", "type": "task", "parentId": child.id }),
-    )
-    .await;
+    let grandchild = create_issue(h, json!({ "title": "now allowed", "type": "task", "parentId": child.id })).await;
     assert_eq!(grandchild.parent_id.as_deref(), Some(child.id.as_str()));
     let events = ok(h.store.issue_events(&child.id, all()).await).data;
-    let last = events
-        .iter()
-        .find(|e| e.data["field"] == "parentId")
-        .expect("a parentId event");
+    let last = events.iter().find(|e| e.data["field"] == "parentId").expect("a parentId event");
     assert_eq!(last.data["to"], serde_json::Value::Null);
 }

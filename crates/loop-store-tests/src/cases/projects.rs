@@ -14,53 +14,26 @@ use crate::support::*;
 /// issues (only the statuses present); lists page in creation order; deletion is soft.
 pub async fn project_crud_and_detail(h: &Harness) {
     expect_invalid(
-        h.store
-            .create_project(input(json!({ "name": "p", "goalId": "no-such-goal" })))
-            .await,
+        h.store.create_project(input(json!({ "name": "p", "goalId": "no-such-goal" }))).await,
         "goalId",
         "goal_not_found",
     );
-    assert_eq!(
-        ok(h.store.list_projects(all()).await).total,
-        0,
-        "a rejected create writes nothing"
-    );
+    assert_eq!(ok(h.store.list_projects(all()).await).total, 0, "a rejected create writes nothing");
 
-    let goal = ok(h
-        .store
-        .create_goal(input(json!({ "title": "ship it", "metric": "users" })))
-        .await);
+    let goal = ok(h.store.create_goal(input(json!({ "title": "ship it", "metric": "users" }))).await);
     h.clock.advance_millis(1_000);
-    let p = ok(h
-        .store
-        .create_project(input(json!({ "name": "alpha", "goalId": goal.id })))
-        .await);
+    let p = ok(h.store.create_project(input(json!({ "name": "alpha", "goalId": goal.id }))).await);
     assert_eq!(p.name, "alpha");
-    assert_eq!(
-        p.status,
-        ProjectStatus::Backlog,
-        "status defaults to backlog"
-    );
-    assert_eq!(
-        p.health,
-        ProjectHealth::OnTrack,
-        "health defaults to on_track"
-    );
+    assert_eq!(p.status, ProjectStatus::Backlog, "status defaults to backlog");
+    assert_eq!(p.health, ProjectHealth::OnTrack, "health defaults to on_track");
     assert_eq!(p.goal_id.as_deref(), Some(goal.id.as_str()));
     assert_eq!(p.description, None);
-    assert_eq!(
-        (p.created_at, p.updated_at, p.deleted_at),
-        (at(1_000), at(1_000), None)
-    );
+    assert_eq!((p.created_at, p.updated_at, p.deleted_at), (at(1_000), at(1_000), None));
 
     let d = ok(h.store.project_detail(&p.id).await);
     assert_eq!(d.project, p);
     assert_eq!(d.goal.as_ref(), Some(&goal));
-    assert!(
-        d.issue_counts.is_empty(),
-        "no issues, no counts: {:?}",
-        d.issue_counts
-    );
+    assert!(d.issue_counts.is_empty(), "no issues, no counts: {:?}", d.issue_counts);
 
     let other = ok(h
         .store
@@ -74,71 +47,35 @@ pub async fn project_crud_and_detail(h: &Harness) {
     );
     assert_eq!(ok(h.store.project_detail(&other.id).await).goal, None);
 
-    for (title, status, project) in [
-        ("a", "triage", &p.id),
-        ("b", "triage", &p.id),
-        ("c", "done", &p.id),
-        ("d", "todo", &other.id),
-    ] {
-        create_issue(
-            h,
-            json!({ "title": title, "type": "task", "status": status, "projectId": project }),
-        )
-        .await;
+    for (title, status, project) in
+        [("a", "triage", &p.id), ("b", "triage", &p.id), ("c", "done", &p.id), ("d", "todo", &other.id)]
+    {
+        create_issue(h, json!({ "title": title, "type": "task", "status": status, "projectId": project })).await;
     }
-    let gone = create_issue(
-        h,
-        json!({ "title": "gone", "type": "task", "status": "todo", "projectId": p.id }),
-    )
-    .await;
+    let gone = create_issue(h, json!({ "title": "gone", "type": "task", "status": "todo", "projectId": p.id })).await;
     ok(h.store.delete_issue(&gone.id, &bot()).await);
-    create_issue(
-        h,
-        json!({ "title": "loose", "type": "task", "status": "backlog" }),
-    )
-    .await;
+    create_issue(h, json!({ "title": "loose", "type": "task", "status": "backlog" })).await;
     let counts = ok(h.store.project_detail(&p.id).await).issue_counts;
-    assert_eq!(
-        counts,
-        BTreeMap::from([(IssueStatus::Triage, 2), (IssueStatus::Done, 1)])
-    );
+    assert_eq!(counts, BTreeMap::from([(IssueStatus::Triage, 2), (IssueStatus::Done, 1)]));
     let counts = ok(h.store.project_detail(&other.id).await).issue_counts;
     assert_eq!(counts, BTreeMap::from([(IssueStatus::Todo, 1)]));
 
     // Updates.
     h.clock.advance_millis(1_000);
     expect_invalid(
-        h.store
-            .update_project(&p.id, input(json!({ "goalId": "no-such-goal" })))
-            .await,
+        h.store.update_project(&p.id, input(json!({ "goalId": "no-such-goal" }))).await,
         "goalId",
         "goal_not_found",
     );
     let updated = ok(h
         .store
-        .update_project(
-            &p.id,
-            input(json!({ "name": "alpha 2", "description": "desc", "status": "paused" })),
-        )
+        .update_project(&p.id, input(json!({ "name": "alpha 2", "description": "desc", "status": "paused" })))
         .await);
-    assert_eq!(
-        (updated.name.as_str(), updated.description.as_deref()),
-        ("alpha 2", Some("desc"))
-    );
+    assert_eq!((updated.name.as_str(), updated.description.as_deref()), ("alpha 2", Some("desc")));
     assert_eq!(updated.status, ProjectStatus::Paused);
-    assert_eq!(
-        updated.goal_id.as_deref(),
-        Some(goal.id.as_str()),
-        "absent fields are left alone"
-    );
-    assert_eq!(
-        (updated.created_at, updated.updated_at),
-        (at(1_000), at(2_000))
-    );
-    let cleared = ok(h
-        .store
-        .update_project(&p.id, input(json!({ "description": null, "goalId": null })))
-        .await);
+    assert_eq!(updated.goal_id.as_deref(), Some(goal.id.as_str()), "absent fields are left alone");
+    assert_eq!((updated.created_at, updated.updated_at), (at(1_000), at(2_000)));
+    let cleared = ok(h.store.update_project(&p.id, input(json!({ "description": null, "goalId": null }))).await);
     assert_eq!((&cleared.description, &cleared.goal_id), (&None, &None));
     let d = ok(h.store.project_detail(&p.id).await);
     assert_eq!(d.project, cleared, "the update is what is stored");
@@ -154,52 +91,28 @@ pub async fn project_crud_and_detail(h: &Harness) {
     }
     let listed = ok(h.store.list_projects(all()).await);
     assert_eq!(listed.total, 5);
-    assert_eq!(
-        listed
-            .data
-            .iter()
-            .map(|p| p.name.clone())
-            .collect::<Vec<_>>(),
-        names
-    );
+    assert_eq!(listed.data.iter().map(|p| p.name.clone()).collect::<Vec<_>>(), names);
     let p2 = ok(h.store.list_projects(page(2, 2)).await);
     assert_eq!(p2.total, 5);
-    assert_eq!(
-        p2.data.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
-        vec!["extra 0", "extra 1"]
-    );
+    assert_eq!(p2.data.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), vec!["extra 0", "extra 1"]);
     let p3 = ok(h.store.list_projects(page(2, 4)).await);
-    assert_eq!(
-        p3.data.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
-        vec!["extra 2"]
-    );
+    assert_eq!(p3.data.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), vec!["extra 2"]);
 
     // Soft delete.
     ok(h.store.delete_project(&p.id).await);
     expect_not_found(h.store.project_detail(&p.id).await);
-    expect_not_found(
-        h.store
-            .update_project(&p.id, input(json!({ "name": "x" })))
-            .await,
-    );
+    expect_not_found(h.store.update_project(&p.id, input(json!({ "name": "x" }))).await);
     expect_not_found(h.store.delete_project(&p.id).await);
     let listed = ok(h.store.list_projects(all()).await);
     assert_eq!(listed.total, 4);
     assert!(listed.data.iter().all(|q| q.id != p.id));
     expect_invalid(
-        h.store
-            .create_issue(
-                input(json!({ "title": "x", "type": "task", "projectId": p.id })),
-                &bot(),
-            )
-            .await,
+        h.store.create_issue(input(json!({ "title": "x", "type": "task", "projectId": p.id })), &bot()).await,
         "projectId",
         "project_not_found",
     );
     expect_invalid(
-        h.store
-            .create_goal(input(json!({ "title": "x", "projectId": p.id })))
-            .await,
+        h.store.create_goal(input(json!({ "title": "x", "projectId": p.id }))).await,
         "projectId",
         "project_not_found",
     );
@@ -210,19 +123,11 @@ pub async fn project_crud_and_detail(h: &Harness) {
 pub async fn goal_crud(h: &Harness) {
     let project = ok(h.store.create_project(input(json!({ "name": "p" }))).await);
     expect_invalid(
-        h.store
-            .create_goal(input(
-                json!({ "title": "g", "projectId": "no-such-project" }),
-            ))
-            .await,
+        h.store.create_goal(input(json!({ "title": "g", "projectId": "no-such-project" }))).await,
         "projectId",
         "project_not_found",
     );
-    assert_eq!(
-        ok(h.store.list_goals(all()).await).total,
-        0,
-        "a rejected create writes nothing"
-    );
+    assert_eq!(ok(h.store.list_goals(all()).await).total, 0, "a rejected create writes nothing");
 
     h.clock.advance_millis(1_000);
     let g = ok(h
@@ -240,55 +145,27 @@ pub async fn goal_crud(h: &Harness) {
     assert_eq!(g.title, "adoption");
     assert_eq!(g.description.as_deref(), Some("more users"));
     assert_eq!(g.metric.as_deref(), Some("weekly actives"));
-    assert_eq!(
-        (g.target_value, g.current_value),
-        (Some(1000.0), Some(12.5))
-    );
+    assert_eq!((g.target_value, g.current_value), (Some(1000.0), Some(12.5)));
     assert_eq!(g.unit.as_deref(), Some("users"));
     assert_eq!(g.status, GoalStatus::Active, "status defaults to active");
     assert_eq!(g.project_id.as_deref(), Some(project.id.as_str()));
-    assert_eq!(
-        (g.created_at, g.updated_at, g.deleted_at),
-        (at(1_000), at(1_000), None)
-    );
+    assert_eq!((g.created_at, g.updated_at, g.deleted_at), (at(1_000), at(1_000), None));
     assert_eq!(ok(h.store.get_goal(&g.id).await), g);
 
     let bare = ok(h.store.create_goal(input(json!({ "title": "bare" }))).await);
     assert_eq!(
-        (
-            bare.description,
-            bare.metric,
-            bare.target_value,
-            bare.current_value,
-            bare.unit,
-            bare.project_id
-        ),
+        (bare.description, bare.metric, bare.target_value, bare.current_value, bare.unit, bare.project_id),
         (None, None, None, None, None, None)
     );
 
     h.clock.advance_millis(1_000);
-    let moved = ok(h
-        .store
-        .update_goal(
-            &g.id,
-            input(json!({ "currentValue": 500, "status": "achieved" })),
-        )
-        .await);
-    assert_eq!(
-        (moved.current_value, moved.status),
-        (Some(500.0), GoalStatus::Achieved)
-    );
-    assert_eq!(
-        moved.target_value,
-        Some(1000.0),
-        "absent fields are left alone"
-    );
+    let moved = ok(h.store.update_goal(&g.id, input(json!({ "currentValue": 500, "status": "achieved" }))).await);
+    assert_eq!((moved.current_value, moved.status), (Some(500.0), GoalStatus::Achieved));
+    assert_eq!(moved.target_value, Some(1000.0), "absent fields are left alone");
     assert_eq!((moved.created_at, moved.updated_at), (at(1_000), at(2_000)));
 
     expect_invalid(
-        h.store
-            .update_goal(&g.id, input(json!({ "projectId": "no-such-project" })))
-            .await,
+        h.store.update_goal(&g.id, input(json!({ "projectId": "no-such-project" }))).await,
         "projectId",
         "project_not_found",
     );
@@ -308,53 +185,28 @@ pub async fn goal_crud(h: &Harness) {
         ),
         (&None, &None, None, None, &None, &None)
     );
-    assert_eq!(
-        (cleared.title.as_str(), cleared.status),
-        ("adoption", GoalStatus::Achieved)
-    );
-    assert_eq!(
-        ok(h.store.get_goal(&g.id).await),
-        cleared,
-        "the update is what is stored"
-    );
+    assert_eq!((cleared.title.as_str(), cleared.status), ("adoption", GoalStatus::Achieved));
+    assert_eq!(ok(h.store.get_goal(&g.id).await), cleared, "the update is what is stored");
 
-    let relinked = ok(h
-        .store
-        .update_goal(
-            &g.id,
-            input(json!({ "projectId": project.id, "title": "adoption 2" })),
-        )
-        .await);
+    let relinked =
+        ok(h.store.update_goal(&g.id, input(json!({ "projectId": project.id, "title": "adoption 2" }))).await);
     assert_eq!(relinked.project_id.as_deref(), Some(project.id.as_str()));
     assert_eq!(relinked.title, "adoption 2");
 
     let listed = ok(h.store.list_goals(all()).await);
     assert_eq!(listed.total, 2);
-    assert_eq!(
-        listed
-            .data
-            .iter()
-            .map(|g| g.id.as_str())
-            .collect::<Vec<_>>(),
-        vec![g.id.as_str(), bare.id.as_str()]
-    );
+    assert_eq!(listed.data.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), vec![g.id.as_str(), bare.id.as_str()]);
     let second = ok(h.store.list_goals(page(1, 1)).await);
     assert_eq!((second.total, second.data.len()), (2, 1));
     assert_eq!(second.data[0].id, bare.id);
 
     ok(h.store.delete_goal(&g.id).await);
     expect_not_found(h.store.get_goal(&g.id).await);
-    expect_not_found(
-        h.store
-            .update_goal(&g.id, input(json!({ "title": "x" })))
-            .await,
-    );
+    expect_not_found(h.store.update_goal(&g.id, input(json!({ "title": "x" }))).await);
     expect_not_found(h.store.delete_goal(&g.id).await);
     assert_eq!(ok(h.store.list_goals(all()).await).total, 1);
     expect_invalid(
-        h.store
-            .create_project(input(json!({ "name": "x", "goalId": g.id })))
-            .await,
+        h.store.create_project(input(json!({ "name": "x", "goalId": g.id }))).await,
         "goalId",
         "goal_not_found",
     );

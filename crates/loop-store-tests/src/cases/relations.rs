@@ -11,11 +11,7 @@ fn rel(kind: &str, related: &str) -> NewRelation {
 }
 
 async fn relation_ids(h: &Harness, key: &str) -> Vec<String> {
-    let mut ids: Vec<String> = ok(h.store.issue_detail(key).await)
-        .relations
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
+    let mut ids: Vec<String> = ok(h.store.issue_detail(key).await).relations.into_iter().map(|r| r.id).collect();
     ids.sort();
     ids
 }
@@ -35,142 +31,65 @@ pub async fn relation_rules(h: &Harness) {
     let c = task(h, "c").await;
 
     expect_invalid(
-        h.store
-            .create_relation(&a.id, rel("blocks", &a.id), &bot())
-            .await,
+        h.store.create_relation(&a.id, rel("blocks", &a.id), &bot()).await,
         "relatedIssueId",
         "self_relation",
     );
     expect_invalid(
-        h.store
-            .create_relation(&a.id, rel("related", "1"), &bot())
-            .await,
+        h.store.create_relation(&a.id, rel("related", "1"), &bot()).await,
         "relatedIssueId",
         "self_relation",
     );
     expect_invalid(
-        h.store
-            .create_relation(&a.id, rel("blocks", "no-such-issue"), &bot())
-            .await,
+        h.store.create_relation(&a.id, rel("blocks", "no-such-issue"), &bot()).await,
         "relatedIssueId",
         "related_issue_not_found",
     );
-    expect_not_found(
-        h.store
-            .create_relation("no-such-issue", rel("blocks", &a.id), &bot())
-            .await,
-    );
+    expect_not_found(h.store.create_relation("no-such-issue", rel("blocks", &a.id), &bot()).await);
 
     h.clock.advance_millis(1_000);
-    let blocks = ok(h
-        .store
-        .create_relation(&a.id, rel("blocks", &b.id), &bot())
-        .await);
+    let blocks = ok(h.store.create_relation(&a.id, rel("blocks", &b.id), &bot()).await);
     assert_eq!(blocks.relation_type, RelationType::Blocks);
     assert_eq!(blocks.issue_id, a.id);
     assert_eq!(blocks.related_issue_id, b.id);
     assert_eq!(blocks.created_at, at(1_000));
 
-    expect_conflict(
-        h.store
-            .create_relation(&a.id, rel("blocks", &b.id), &bot())
-            .await,
-        "duplicate_relation",
-    );
-    expect_conflict(
-        h.store
-            .create_relation(&b.id, rel("blocked_by", &a.id), &bot())
-            .await,
-        "duplicate_relation",
-    );
+    expect_conflict(h.store.create_relation(&a.id, rel("blocks", &b.id), &bot()).await, "duplicate_relation");
+    expect_conflict(h.store.create_relation(&b.id, rel("blocked_by", &a.id), &bot()).await, "duplicate_relation");
     // The related issue may be named by number, and still is the same edge.
-    expect_conflict(
-        h.store
-            .create_relation("1", rel("blocks", "2"), &bot())
-            .await,
-        "duplicate_relation",
-    );
+    expect_conflict(h.store.create_relation("1", rel("blocks", "2"), &bot()).await, "duplicate_relation");
 
-    let related = ok(h
-        .store
-        .create_relation(&a.id, rel("related", &c.id), &bot())
-        .await);
-    expect_conflict(
-        h.store
-            .create_relation(&c.id, rel("related", &a.id), &bot())
-            .await,
-        "duplicate_relation",
-    );
-    expect_conflict(
-        h.store
-            .create_relation(&a.id, rel("related", &c.id), &bot())
-            .await,
-        "duplicate_relation",
-    );
+    let related = ok(h.store.create_relation(&a.id, rel("related", &c.id), &bot()).await);
+    expect_conflict(h.store.create_relation(&c.id, rel("related", &a.id), &bot()).await, "duplicate_relation");
+    expect_conflict(h.store.create_relation(&a.id, rel("related", &c.id), &bot()).await, "duplicate_relation");
 
     // Different kinds of edge between the same issues coexist; `duplicate` keeps its direction.
-    let dup_ab = ok(h
-        .store
-        .create_relation(&a.id, rel("duplicate", &b.id), &bot())
-        .await);
-    let dup_ba = ok(h
-        .store
-        .create_relation(&b.id, rel("duplicate", &a.id), &bot())
-        .await);
-    expect_conflict(
-        h.store
-            .create_relation(&a.id, rel("duplicate", &b.id), &bot())
-            .await,
-        "duplicate_relation",
-    );
+    let dup_ab = ok(h.store.create_relation(&a.id, rel("duplicate", &b.id), &bot()).await);
+    let dup_ba = ok(h.store.create_relation(&b.id, rel("duplicate", &a.id), &bot()).await);
+    expect_conflict(h.store.create_relation(&a.id, rel("duplicate", &b.id), &bot()).await, "duplicate_relation");
 
     // By number on both sides, resolved to ids.
-    let by_number = ok(h
-        .store
-        .create_relation("3", rel("blocked_by", "2"), &bot())
-        .await);
+    let by_number = ok(h.store.create_relation("3", rel("blocked_by", "2"), &bot()).await);
     assert_eq!(by_number.issue_id, c.id);
     assert_eq!(by_number.related_issue_id, b.id);
     assert_eq!(by_number.relation_type, RelationType::BlockedBy);
 
     // Both ends list every relation they take part in, outgoing and incoming.
-    assert_eq!(
-        relation_ids(h, &a.id).await,
-        sorted(&[&blocks.id, &related.id, &dup_ab.id, &dup_ba.id])
-    );
-    assert_eq!(
-        relation_ids(h, &b.id).await,
-        sorted(&[&blocks.id, &dup_ab.id, &dup_ba.id, &by_number.id])
-    );
-    assert_eq!(
-        relation_ids(h, &c.id).await,
-        sorted(&[&related.id, &by_number.id])
-    );
+    assert_eq!(relation_ids(h, &a.id).await, sorted(&[&blocks.id, &related.id, &dup_ab.id, &dup_ba.id]));
+    assert_eq!(relation_ids(h, &b.id).await, sorted(&[&blocks.id, &dup_ab.id, &dup_ba.id, &by_number.id]));
+    assert_eq!(relation_ids(h, &c.id).await, sorted(&[&related.id, &by_number.id]));
     let a_detail = ok(h.store.issue_detail(&a.id).await);
-    let listed = a_detail
-        .relations
-        .iter()
-        .find(|r| r.id == blocks.id)
-        .unwrap();
+    let listed = a_detail.relations.iter().find(|r| r.id == blocks.id).unwrap();
     assert_eq!(listed, &blocks, "the detail shows the relation as created");
 
     ok(h.store.delete_relation(&blocks.id, &human()).await);
-    assert_eq!(
-        relation_ids(h, &a.id).await,
-        sorted(&[&related.id, &dup_ab.id, &dup_ba.id])
-    );
-    assert_eq!(
-        relation_ids(h, &b.id).await,
-        sorted(&[&dup_ab.id, &dup_ba.id, &by_number.id])
-    );
+    assert_eq!(relation_ids(h, &a.id).await, sorted(&[&related.id, &dup_ab.id, &dup_ba.id]));
+    assert_eq!(relation_ids(h, &b.id).await, sorted(&[&dup_ab.id, &dup_ba.id, &by_number.id]));
     expect_not_found(h.store.delete_relation(&blocks.id, &human()).await);
     expect_not_found(h.store.delete_relation("no-such-relation", &human()).await);
 
     // The edge is free again, from either end.
-    let again = ok(h
-        .store
-        .create_relation(&b.id, rel("blocked_by", &a.id), &bot())
-        .await);
+    let again = ok(h.store.create_relation(&b.id, rel("blocked_by", &a.id), &bot()).await);
     assert_ne!(again.id, blocks.id);
     assert!(relation_ids(h, &a.id).await.contains(&again.id));
 }

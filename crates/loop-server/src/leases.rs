@@ -1,0 +1,38 @@
+//! Waking long-polls and expiring leases.
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::AppState;
+
+/// After a successful write, long-polling claimers look again: the write may have made an
+/// issue eligible (a create, a status change, an unblock).
+pub async fn wake_on_write(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let response = next.run(req).await;
+    if write && response.status().is_success() {
+        state.changed();
+    }
+    response
+}
+
+/// Returns issues whose lease ran out to `todo`, for as long as the server runs.
+pub async fn sweep(state: AppState) {
+    let mut tick = tokio::time::interval(state.config.sweep_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state.store.expire_leases().await {
+            Ok(expired) if !expired.is_empty() => {
+                for s in &expired {
+                    tracing::info!(session = %s.id, issue = %s.issue_id, agent = %s.agent, "lease expired; issue back in todo");
+                }
+                state.changed();
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "lease sweep failed"),
+        }
+    }
+}

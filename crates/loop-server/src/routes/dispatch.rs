@@ -1,0 +1,166 @@
+//! `/api/dispatch`: claim the next issue (optionally waiting for one), the queue, and why an
+//! issue is or is not dispatchable.
+
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use loop_core::Actor;
+use loop_core::dispatch::{Claim, ClaimRequest, Explanation, QueueEntry};
+use loop_core::issue::Issue;
+use loop_core::page::Paged;
+use loop_core::session::AgentSession;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Data, ok};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Params;
+
+/// The longest a `?wait=` may hold a request.
+pub const MAX_WAIT_SECS: u64 = 60;
+/// Without an `Idempotency-Key`, an agent asking again this soon while its claim is unreported
+/// is taken to be retrying, and gets that claim back.
+pub const RETRY_WINDOW_MS: i64 = 10_000;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(next))
+        .routes(routes!(claim_issue))
+        .routes(routes!(queue))
+        .routes(routes!(explain))
+}
+
+/// What a claim returns: the bare keys the MCP client and raw HTTP callers read, plus a `data`
+/// copy for the SDK and CLI.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DispatchBody {
+    pub issue: Issue,
+    /// The hydrated prompt; null when no template applies or rendering failed.
+    pub prompt: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub meta: Option<serde_json::Value>,
+    /// The session this claim opened: renew it with a heartbeat before `leaseExpiresAt`.
+    pub session: AgentSession,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DispatchResponse {
+    #[serde(flatten)]
+    pub body: DispatchBody,
+    pub data: DispatchBody,
+}
+
+impl IntoResponse for DispatchResponse {
+    fn into_response(self) -> Response {
+        axum::Json(self).into_response()
+    }
+}
+
+fn respond(claim: Claim) -> DispatchResponse {
+    let body = DispatchBody { issue: claim.issue, prompt: None, meta: None, session: claim.session };
+    DispatchResponse { data: body.clone(), body }
+}
+
+/// Who is claiming: the caller's name, refined by an `X-Loop-Agent` header.
+fn claim_request(
+    state: &AppState,
+    actor: &Actor,
+    headers: &HeaderMap,
+    project_id: Option<String>,
+) -> ApiResult<ClaimRequest> {
+    let header = |name: &str| -> ApiResult<Option<String>> {
+        match headers.get(name).map(|v| v.to_str()) {
+            None => Ok(None),
+            Some(Ok(v)) if !v.trim().is_empty() && v.len() <= 200 => Ok(Some(v.trim().to_owned())),
+            Some(_) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_header",
+                format!("{name}: must be 1–200 visible ASCII characters"),
+            )),
+        }
+    };
+    let agent = header("x-loop-agent")?.unwrap_or_else(|| actor.name.clone());
+    Ok(ClaimRequest {
+        agent,
+        project_id,
+        idempotency_key: header("idempotency-key")?,
+        lease_ttl_ms: state.config.lease_ttl.as_millis() as i64,
+        retry_window_ms: RETRY_WINDOW_MS,
+    })
+}
+
+/// Claim the highest-scoring eligible issue: it becomes `in_progress` under a new session. 204
+/// when nothing is eligible; with `?wait=N` (≤ 60 s) the request waits for something to become
+/// eligible first. A retried request (same `Idempotency-Key`, or the same agent again within
+/// 10 s of an unreported claim) gets the same claim back.
+#[utoipa::path(get, path = "/api/dispatch/next", tag = "dispatch",
+    params(
+        ("projectId" = Option<String>, Query, description = "Only issues of this project (alias: project)"),
+        ("wait" = Option<u64>, Query, description = "Seconds to wait for work when the queue is empty (max 60)"),
+        ("X-Loop-Agent" = Option<String>, Header, description = "Agent identity; defaults to the token's name"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the same claim"),
+    ),
+    responses((status = 200, body = DispatchResponse), (status = 204, description = "Nothing eligible")))]
+async fn next(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Response> {
+    let project = params.text("projectId").or_else(|| params.text("project"));
+    let wait = match params.int("wait")? {
+        None => 0,
+        Some(w) if (0..=MAX_WAIT_SECS as i64).contains(&w) => w as u64,
+        Some(w) => return Err(ApiError::query("wait", format!("must be 0 to {MAX_WAIT_SECS} seconds, got {w}"))),
+    };
+    let req = claim_request(&s, &actor, &headers, project)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    let mut changes = s.changes.subscribe();
+    loop {
+        changes.borrow_and_update();
+        if let Some(claim) = s.store.claim_next(&req).await? {
+            return Ok(respond(claim).into_response());
+        }
+        // Wait for any change (or the deadline), then look again.
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return Ok(StatusCode::NO_CONTENT.into_response()),
+        }
+    }
+}
+
+/// Claim one given issue (by id or number) if it is eligible; 409 with the reasons otherwise.
+#[utoipa::path(post, path = "/api/issues/{id}/dispatch", tag = "dispatch", params(("id" = String, Path)),
+    responses((status = 200, body = DispatchResponse), (status = 404), (status = 409)))]
+async fn claim_issue(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<DispatchResponse> {
+    let req = claim_request(&s, &actor, &headers, None)?;
+    Ok(respond(s.store.claim_issue(&id, &req).await?))
+}
+
+/// The eligible issues in score order (the order `next` hands them out), with the breakdown.
+#[utoipa::path(get, path = "/api/dispatch/queue", tag = "dispatch",
+    params(("projectId" = Option<String>, Query), ("limit" = Option<i32>, Query), ("offset" = Option<i32>, Query)),
+    responses((status = 200, body = Paged<QueueEntry>)))]
+async fn queue(State(s): State<AppState>, params: Params) -> ApiResult<axum::Json<Paged<QueueEntry>>> {
+    let project = params.text("projectId").or_else(|| params.text("project"));
+    Ok(axum::Json(s.store.dispatch_queue(project.as_deref(), params.page()?).await?))
+}
+
+/// Whether an issue is eligible, why not (status, each open blocker, the lease holder), and its
+/// score breakdown and queue position.
+#[utoipa::path(get, path = "/api/dispatch/explain/{id}", tag = "dispatch", params(("id" = String, Path)),
+    responses((status = 200, body = Data<Explanation>), (status = 404)))]
+async fn explain(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<Data<Explanation>>> {
+    Ok(ok(s.store.explain(&id).await?))
+}

@@ -1,0 +1,106 @@
+//! Agent sessions: list them, renew a lease, release or fail a claim.
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use loop_core::Actor;
+use loop_core::page::Paged;
+use loop_core::session::{AgentSession, SessionFilter, SessionOutcome, SessionReport};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{Data, ok};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{OptionalJsonBody, Params};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(issue_sessions))
+        .routes(routes!(list_sessions))
+        .routes(routes!(get_session))
+        .routes(routes!(heartbeat))
+        .routes(routes!(release))
+        .routes(routes!(fail))
+}
+
+/// An issue's sessions, oldest first.
+#[utoipa::path(get, path = "/api/issues/{id}/sessions", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, body = Paged<AgentSession>), (status = 404)))]
+async fn issue_sessions(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Paged<AgentSession>>> {
+    let data = s.store.issue_sessions(&id).await?;
+    Ok(axum::Json(Paged { total: data.len() as u64, data }))
+}
+
+/// Sessions, newest first.
+#[utoipa::path(get, path = "/api/sessions", tag = "sessions",
+    params(
+        ("issueId" = Option<String>, Query), ("agent" = Option<String>, Query),
+        ("outcome" = Option<String>, Query, description = "done, canceled, failed, expired or released"),
+        ("open" = Option<bool>, Query, description = "true: only sessions holding a lease"),
+        ("limit" = Option<i32>, Query), ("offset" = Option<i32>, Query),
+    ),
+    responses((status = 200, body = Paged<AgentSession>), (status = 400)))]
+async fn list_sessions(State(s): State<AppState>, params: Params) -> ApiResult<axum::Json<Paged<AgentSession>>> {
+    let filter = SessionFilter {
+        issue_id: params.text("issueId"),
+        agent: params.text("agent"),
+        outcome: params
+            .get("outcome")
+            .map(|o| o.parse::<SessionOutcome>())
+            .transpose()
+            .map_err(|m| ApiError::query("outcome", m))?,
+        open: match params.get("open") {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(v) => return Err(ApiError::query("open", format!("must be true or false, got {v:?}"))),
+        },
+    };
+    Ok(axum::Json(s.store.list_sessions(&filter, params.page()?).await?))
+}
+
+#[utoipa::path(get, path = "/api/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, body = Data<AgentSession>), (status = 404)))]
+async fn get_session(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<Data<AgentSession>>> {
+    Ok(ok(s.store.get_session(&id).await?))
+}
+
+/// Renew the lease for another lease period. 409 `session_ended` once the session has ended
+/// (for example, its lease expired and the issue may be someone else's now).
+#[utoipa::path(post, path = "/api/sessions/{id}/heartbeat", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, body = Data<AgentSession>), (status = 404), (status = 409)))]
+async fn heartbeat(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<Data<AgentSession>>> {
+    let ttl = s.config.lease_ttl.as_millis() as i64;
+    Ok(ok(s.store.heartbeat(&id, ttl).await?))
+}
+
+/// Give the issue back without finishing it: the session ends `released`, the issue returns to
+/// `todo`. The body (optional) reports `summary`, `tokens`, `costUsd`, `durationMs`.
+#[utoipa::path(post, path = "/api/sessions/{id}/release", tag = "sessions", params(("id" = String, Path)),
+    request_body(content = Option<SessionReport>),
+    responses((status = 200, body = Data<AgentSession>), (status = 404), (status = 409)))]
+async fn release(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+    OptionalJsonBody(report): OptionalJsonBody<SessionReport>,
+) -> ApiResult<axum::Json<Data<AgentSession>>> {
+    Ok(ok(s.store.end_session(&id, SessionOutcome::Released, report, &actor).await?))
+}
+
+/// Report a failed attempt: the session ends `failed`, the issue returns to `todo`, and the
+/// next claim of it sees this attempt in `previousSessions`.
+#[utoipa::path(post, path = "/api/sessions/{id}/fail", tag = "sessions", params(("id" = String, Path)),
+    request_body(content = Option<SessionReport>),
+    responses((status = 200, body = Data<AgentSession>), (status = 404), (status = 409)))]
+async fn fail(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+    OptionalJsonBody(report): OptionalJsonBody<SessionReport>,
+) -> ApiResult<axum::Json<Data<AgentSession>>> {
+    Ok(ok(s.store.end_session(&id, SessionOutcome::Failed, report, &actor).await?))
+}

@@ -1,0 +1,300 @@
+//! Public routes (`/health`, `/`, `/api/openapi.json`), Bearer auth on every `/api` route,
+//! CORS, the JSON 404, and the SDK's `Idempotency-Key` header.
+
+mod common;
+
+use common::{KEY, TestServer, start};
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+
+/// Every authenticated route, with a method it answers to. Path parameters are placeholders:
+/// auth runs before any lookup, so they never need to exist.
+const API_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/issues"),
+    ("POST", "/api/issues"),
+    ("GET", "/api/issues/x"),
+    ("PATCH", "/api/issues/x"),
+    ("DELETE", "/api/issues/x"),
+    ("GET", "/api/issues/x/events"),
+    ("POST", "/api/issues/x/relations"),
+    ("DELETE", "/api/relations/x"),
+    ("GET", "/api/issues/x/comments"),
+    ("POST", "/api/issues/x/comments"),
+    ("GET", "/api/projects"),
+    ("POST", "/api/projects"),
+    ("GET", "/api/projects/x"),
+    ("PATCH", "/api/projects/x"),
+    ("DELETE", "/api/projects/x"),
+    ("GET", "/api/goals"),
+    ("POST", "/api/goals"),
+    ("GET", "/api/goals/x"),
+    ("PATCH", "/api/goals/x"),
+    ("DELETE", "/api/goals/x"),
+    ("GET", "/api/labels"),
+    ("POST", "/api/labels"),
+    ("GET", "/api/labels/x"),
+    ("PATCH", "/api/labels/x"),
+    ("DELETE", "/api/labels/x"),
+    ("GET", "/api/templates"),
+    ("POST", "/api/templates"),
+    ("GET", "/api/templates/x"),
+    ("PATCH", "/api/templates/x"),
+    ("DELETE", "/api/templates/x"),
+    ("GET", "/api/templates/x/versions"),
+    ("POST", "/api/templates/x/versions"),
+    ("POST", "/api/templates/x/versions/y/promote"),
+    ("GET", "/api/templates/x/reviews"),
+    ("POST", "/api/prompt-reviews"),
+];
+
+/// The OpenAPI paths every route above must be documented under.
+const DOCUMENTED_PATHS: &[&str] = &[
+    "/api/issues",
+    "/api/issues/{id}",
+    "/api/issues/{id}/events",
+    "/api/issues/{id}/relations",
+    "/api/relations/{id}",
+    "/api/issues/{id}/comments",
+    "/api/projects",
+    "/api/projects/{id}",
+    "/api/goals",
+    "/api/goals/{id}",
+    "/api/labels",
+    "/api/labels/{id}",
+    "/api/templates",
+    "/api/templates/{id}",
+    "/api/templates/{id}/versions",
+    "/api/templates/{id}/versions/{version_id}/promote",
+    "/api/templates/{id}/reviews",
+    "/api/prompt-reviews",
+];
+
+/// A request with exactly the given headers (no client defaults besides the user agent).
+async fn request(s: &TestServer, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Response {
+    let mut req =
+        reqwest::Client::new().request(Method::from_bytes(method.as_bytes()).unwrap(), format!("{}{path}", s.url));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    if let Some(b) = body {
+        req = req.body(b.to_owned());
+    }
+    req.send().await.expect("server reachable")
+}
+
+/// Reads a JSON body, asserting the content type says so.
+async fn json_body(r: Response) -> Value {
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let text = r.text().await.unwrap();
+    assert!(ct.starts_with("application/json"), "content-type {ct:?}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+    r.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn health_needs_no_auth_and_checks_the_database() {
+    let s = start().await;
+    let r = request(&s, "GET", "/health", &[], None).await;
+    assert_eq!(r.status(), 200);
+    let body = json_body(r).await;
+    assert_eq!(body["ok"], true);
+    assert_eq!(body["service"], "loop-api");
+    assert_eq!(body["database"], "ok");
+    let ts = body["timestamp"].as_str().expect("timestamp string");
+    assert!(ts.ends_with('Z') && ts.contains('T') && ts.contains('.'), "ISO-8601 with millis: {ts}");
+}
+
+#[tokio::test]
+async fn root_names_the_api_and_its_version() {
+    let s = start().await;
+    let r = request(&s, "GET", "/", &[], None).await;
+    assert_eq!(r.status(), 200);
+    let body = json_body(r).await;
+    assert_eq!(body["name"], "Loop API");
+    assert!(!body["version"].as_str().unwrap_or("").is_empty(), "{body}");
+}
+
+#[tokio::test]
+async fn openapi_document_is_public_and_lists_every_route() {
+    let s = start().await;
+    let r = request(&s, "GET", "/api/openapi.json", &[], None).await;
+    assert_eq!(r.status(), 200);
+    let doc = json_body(r).await;
+    assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(doc["info"]["title"].is_string());
+    let paths = doc["paths"].as_object().expect("paths object");
+    let missing: Vec<&&str> = DOCUMENTED_PATHS.iter().filter(|p| !paths.contains_key(**p)).collect();
+    assert!(missing.is_empty(), "undocumented: {missing:?}; documented: {:?}", paths.keys().collect::<Vec<_>>());
+    // Every method the server answers to is documented under its path.
+    for (method, path) in API_ROUTES {
+        let templated = DOCUMENTED_PATHS
+            .iter()
+            .find(|p| matches_template(p, path))
+            .unwrap_or_else(|| panic!("{path} has no documented template"));
+        assert!(paths[*templated].get(method.to_ascii_lowercase()).is_some(), "{method} {templated} is not documented");
+    }
+
+    let schemes = &doc["components"]["securitySchemes"];
+    let bearer = schemes
+        .as_object()
+        .and_then(|m| m.values().find(|v| v["scheme"] == "bearer"))
+        .unwrap_or_else(|| panic!("no bearer scheme in {schemes}"));
+    assert_eq!(bearer["type"], "http");
+    assert!(doc["security"].is_array(), "a global security requirement");
+}
+
+fn matches_template(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<_>, Vec<_>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len() && t.iter().zip(&p).all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}')))
+}
+
+#[tokio::test]
+async fn every_api_route_refuses_missing_or_wrong_credentials() {
+    let s = start().await;
+    let lowercase = format!("bearer {KEY}");
+    let wrong = format!("Bearer {}", KEY.replace('1', "2"));
+    let basic = format!("Basic {KEY}");
+    let doubled = format!("Bearer  {KEY}");
+    let credentials: [Option<&str>; 6] =
+        [None, Some(&lowercase), Some(&wrong), Some(&basic), Some(&doubled), Some("Bearer ")];
+    for (method, path) in API_ROUTES {
+        for auth in &credentials {
+            let mut headers = vec![("content-type", "application/json")];
+            if let Some(a) = auth {
+                headers.push(("authorization", a));
+            }
+            let body = (*method != "GET" && *method != "DELETE").then_some("{}");
+            let r = request(&s, method, path, &headers, body).await;
+            let status = r.status();
+            let body = json_body(r).await;
+            let what = format!("{method} {path} with {auth:?}");
+            assert_eq!(status, 401, "{what}: {body}");
+            assert_eq!(body["code"], "unauthorized", "{what}: {body}");
+            assert!(!body["error"].as_str().unwrap_or("").is_empty(), "{what}: {body}");
+            assert_eq!(body["message"], body["error"], "{what}");
+        }
+    }
+    // Nothing above reached a handler.
+    assert_eq!(s.issue_count().await, 0);
+}
+
+#[tokio::test]
+async fn the_right_key_is_accepted() {
+    let s = start().await;
+    let auth = format!("Bearer {KEY}");
+    let r = request(&s, "GET", "/api/issues", &[("authorization", &auth)], None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_body(r).await, json!({"data": [], "total": 0}));
+}
+
+#[tokio::test]
+async fn cors_preflight_allows_the_dashboard_origin_and_the_sdk_headers() {
+    let s = start().await;
+    let r = request(
+        &s,
+        "OPTIONS",
+        "/api/issues",
+        &[
+            ("origin", "http://localhost:5668"),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "authorization,content-type,idempotency-key"),
+        ],
+        None,
+    )
+    .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(header(&r, "access-control-allow-origin"), Some("http://localhost:5668"));
+    let allowed = header(&r, "access-control-allow-headers").unwrap_or("").to_ascii_lowercase();
+    for h in ["authorization", "content-type", "idempotency-key"] {
+        assert!(allowed.contains(h), "{h} not in {allowed:?}");
+    }
+    let methods = header(&r, "access-control-allow-methods").unwrap_or("").to_ascii_uppercase();
+    for m in ["GET", "POST", "PATCH", "DELETE"] {
+        assert!(methods.contains(m), "{m} not in {methods:?}");
+    }
+
+    // A simple request from the same origin is answered with the header too.
+    let auth = format!("Bearer {KEY}");
+    let r =
+        request(&s, "GET", "/api/issues", &[("origin", "http://localhost:5668"), ("authorization", &auth)], None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "access-control-allow-origin"), Some("http://localhost:5668"));
+}
+
+#[tokio::test]
+async fn cors_ignores_other_origins() {
+    let s = start().await;
+    let r = request(
+        &s,
+        "OPTIONS",
+        "/api/issues",
+        &[
+            ("origin", "http://evil.example"),
+            ("access-control-request-method", "POST"),
+            ("access-control-request-headers", "authorization"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(header(&r, "access-control-allow-origin"), None);
+    let auth = format!("Bearer {KEY}");
+    let r =
+        request(&s, "GET", "/api/issues", &[("origin", "http://evil.example"), ("authorization", &auth)], None).await;
+    assert_eq!(header(&r, "access-control-allow-origin"), None);
+}
+
+#[tokio::test]
+async fn unknown_routes_are_a_json_404() {
+    let s = start().await;
+    let auth = format!("Bearer {KEY}");
+    for path in ["/nope", "/api/nope", "/api/issues/", "/api/issues/x/y/z", "/api"] {
+        for headers in [vec![], vec![("authorization", auth.as_str())]] {
+            let r = request(&s, "GET", path, &headers, None).await;
+            assert_eq!(r.status(), 404, "{path}");
+            let body = json_body(r).await;
+            assert_eq!(body["code"], "route_not_found", "{path}: {body}");
+            assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "server bug: a known path with an unsupported method answers 405 with an empty, non-JSON body"]
+async fn a_wrong_method_on_a_known_route_is_a_json_error() {
+    let s = start().await;
+    let auth = format!("Bearer {KEY}");
+    for (method, path) in [
+        ("PUT", "/api/issues"),
+        ("DELETE", "/api/issues"),
+        ("POST", "/api/issues/x"),
+        ("GET", "/api/prompt-reviews"),
+        ("POST", "/health"),
+    ] {
+        let r = request(&s, method, path, &[("authorization", &auth)], None).await;
+        let status = r.status();
+        assert_eq!(status, 405, "{method} {path}");
+        let body = json_body(r).await;
+        assert!(body["code"].is_string(), "{method} {path}: {body}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+}
+
+#[tokio::test]
+async fn the_sdk_idempotency_key_header_is_accepted() {
+    let s = start().await;
+    let auth = format!("Bearer {KEY}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+        ("idempotency-key", "0b8f6a52-3f7e-4b8e-9f43-6a1f2e0c9d11"),
+        ("x-loop-agent", "sdk-test"),
+    ];
+    let r = request(&s, "POST", "/api/issues", &headers, Some(r#"{"title":"via sdk","type":"task"}"#)).await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(json_body(r).await["data"]["title"], "via sdk");
+    let r = request(&s, "PATCH", &format!("/api/issues/{}", 1), &headers, Some(r#"{"status":"todo"}"#)).await;
+    assert_eq!(r.status(), 200);
+}

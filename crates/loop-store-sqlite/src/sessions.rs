@@ -1,0 +1,86 @@
+//! Agent sessions: opening one per claim, ending them, and the queries over them.
+
+use loop_core::event::NewEvent;
+use loop_core::session::{AgentSession, SessionOutcome, SessionReport};
+use loop_core::{Error, Result, Timestamp};
+use sqlx::SqliteConnection;
+
+use crate::{db, rows};
+
+pub(crate) async fn find(conn: &mut SqliteConnection, id: &str) -> Result<Option<AgentSession>> {
+    sqlx::query("SELECT * FROM agent_sessions WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(rows::session)
+        .transpose()
+}
+
+pub(crate) async fn require(conn: &mut SqliteConnection, id: &str) -> Result<AgentSession> {
+    find(conn, id).await?.ok_or_else(|| Error::not_found("Session", id))
+}
+
+/// The session currently holding an issue's lease, if any.
+pub(crate) async fn open_for_issue(conn: &mut SqliteConnection, issue_id: &str) -> Result<Option<AgentSession>> {
+    sqlx::query("SELECT * FROM agent_sessions WHERE issue_id = ? AND ended_at IS NULL ORDER BY claimed_at DESC LIMIT 1")
+        .bind(issue_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(rows::session)
+        .transpose()
+}
+
+pub(crate) async fn insert(conn: &mut SqliteConnection, s: &AgentSession, idempotency_key: Option<&str>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO agent_sessions (id, issue_id, agent, template_version_id, claimed_at, lease_expires_at, idempotency_key) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&s.id)
+    .bind(&s.issue_id)
+    .bind(&s.agent)
+    .bind(&s.template_version_id)
+    .bind(s.claimed_at.millis())
+    .bind(s.lease_expires_at.millis())
+    .bind(idempotency_key)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Ends a session that is still open; returns it, ended, with the event to record. Ending is
+/// conditional on `ended_at IS NULL`, so a session ends exactly once.
+pub(crate) async fn end(
+    conn: &mut SqliteConnection,
+    session: &AgentSession,
+    outcome: SessionOutcome,
+    report: &SessionReport,
+    now: Timestamp,
+) -> Result<Option<(AgentSession, NewEvent)>> {
+    let summary = report.summary.as_ref().map(|s| s.to_string());
+    let done = sqlx::query(
+        "UPDATE agent_sessions SET ended_at = ?, outcome = ?, summary = COALESCE(?, summary), \
+         tokens = COALESCE(?, tokens), cost_usd = COALESCE(?, cost_usd), duration_ms = COALESCE(?, duration_ms) \
+         WHERE id = ? AND ended_at IS NULL",
+    )
+    .bind(now.millis())
+    .bind(outcome.as_str())
+    .bind(&summary)
+    .bind(report.tokens.map(|t| t as i64))
+    .bind(report.cost_usd)
+    .bind(report.duration_ms.map(|d| d as i64))
+    .bind(&session.id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let ended = require(conn, &session.id).await?;
+    let event = NewEvent::session_ended(&session.issue_id, &session.id, outcome);
+    Ok(Some((ended, event)))
+}
