@@ -22,11 +22,16 @@ pub struct TestServer {
 }
 
 pub async fn start() -> TestServer {
+    start_with(|c| c).await
+}
+
+/// Starts a server whose configuration `adjust` may change (lease TTL, sweep interval…).
+pub async fn start_with(adjust: impl FnOnce(ServerConfig) -> ServerConfig) -> TestServer {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("loop.db");
     let store =
         SqliteStore::open(SqliteConfig::new(db.to_string_lossy()), Arc::new(SystemClock)).await.expect("open store");
-    let config = ServerConfig::new(ApiKey::new(KEY));
+    let config = adjust(ServerConfig::new(ApiKey::new(KEY)));
     let app = loop_server::app(Arc::new(store), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().unwrap());
