@@ -53,6 +53,10 @@ pub struct ServeArgs {
     #[arg(long, env = "LOOP_LEASE_TTL", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     pub lease_ttl: u64,
 
+    /// The URL agents should call back on, put in prompts as {{loopUrl}} [default: the listen address].
+    #[arg(long, env = "LOOP_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
     /// Browser origins allowed to call the API, comma-separated.
     #[arg(
         long,
@@ -82,7 +86,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let url = format!("http://{local}");
     print_banner(&url, &key, &key_source);
 
+    let seeded = loop_server::seed_default_templates(&store).await?;
+    if seeded > 0 {
+        tracing::info!(templates = seeded, "seeded the default prompt templates");
+    }
     let config = ServerConfig {
+        public_url: args.public_url.unwrap_or_else(|| url.clone()),
         cors_origins: args.cors_origins,
         lease_ttl: std::time::Duration::from_secs(args.lease_ttl),
         ..ServerConfig::new(ApiKey::new(key))

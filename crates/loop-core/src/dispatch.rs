@@ -142,6 +142,8 @@ pub struct ClaimRequest {
 pub struct Claim {
     pub issue: Issue,
     pub session: AgentSession,
+    /// The template and version chosen for the prompt (counted in `usageCount`).
+    pub template: Option<crate::template::ActiveTemplate>,
     /// True when this is an earlier claim handed back to a retried request.
     pub replayed: bool,
 }

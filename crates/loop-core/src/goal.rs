@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
+use crate::input::{double_option, present};
 use crate::issue::string_enum;
-use crate::text::{Body, Short, Title, double_option};
+use crate::text::{Body, Short, Title};
 
 string_enum!(GoalStatus { Active = "active", Achieved = "achieved", Abandoned = "abandoned" });
 
@@ -62,7 +63,7 @@ fn default_status() -> GoalStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GoalPatch {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub title: Option<Title>,
     #[serde(default, deserialize_with = "double_option")]
@@ -78,7 +79,7 @@ pub struct GoalPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub unit: Option<Option<Short>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub status: Option<GoalStatus>,
     #[serde(default, deserialize_with = "double_option")]
     pub project_id: Option<Option<String>>,

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::event::NewEvent;
+use crate::input::{double_option, nullable_object, optional_object, present};
 use crate::label::LabelRef;
 use crate::relation::Relation;
-use crate::text::{Body, Short, Title, double_option};
+use crate::text::{Body, Short, Title};
 use crate::{Error, Result, Timestamp};
 
 macro_rules! string_enum {
@@ -263,7 +264,7 @@ pub struct NewIssue {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub signal_payload: Option<Map<String, Value>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub hypothesis: Option<Hypothesis>,
     #[serde(default)]
     pub label_ids: Vec<String>,
@@ -279,17 +280,17 @@ fn default_status() -> IssueStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IssuePatch {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, min_length = 1, max_length = 500))]
     pub title: Option<Title>,
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub description: Option<Option<Body>>,
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", deserialize_with = "present")]
     pub issue_type: Option<IssueType>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub status: Option<IssueStatus>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub priority: Option<Priority>,
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -303,7 +304,7 @@ pub struct IssuePatch {
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub signal_payload: Option<Option<Map<String, Value>>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "nullable_object")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Hypothesis>))]
     pub hypothesis: Option<Option<Hypothesis>>,
     #[serde(default, deserialize_with = "double_option")]
@@ -318,7 +319,7 @@ pub struct IssuePatch {
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<PullRequest>>))]
     pub pull_requests: Option<Option<Vec<PullRequest>>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub label_ids: Option<Vec<String>>,
 }
 

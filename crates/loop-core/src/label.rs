@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
+use crate::input::present;
 use crate::text::Text;
 
 /// Colours are free text (`#f59e0b`, `red`), 1–50 characters.
@@ -44,10 +45,10 @@ pub struct NewLabel {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LabelPatch {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub name: Option<Text<1, 100>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub color: Option<Color>,
 }

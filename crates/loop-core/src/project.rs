@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
 use crate::goal::Goal;
+use crate::input::{double_option, present};
 use crate::issue::{StatusCounts, string_enum};
-use crate::text::{Body, Title, double_option};
+use crate::text::{Body, Title};
 
 string_enum!(ProjectStatus {
     Backlog = "backlog",
@@ -77,15 +78,15 @@ fn default_health() -> ProjectHealth {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectPatch {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub name: Option<Title>,
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub description: Option<Option<Body>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub status: Option<ProjectStatus>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub health: Option<ProjectHealth>,
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]

@@ -10,13 +10,15 @@ use crate::comment::{Comment, NewComment, ThreadedComment};
 use crate::dispatch::{Claim, ClaimRequest, Explanation, QueueEntry};
 use crate::event::IssueEvent;
 use crate::goal::{Goal, GoalPatch, NewGoal};
+use crate::hydration::PromptInputs;
 use crate::issue::{Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue};
 use crate::label::{Label, LabelPatch, NewLabel};
 use crate::project::{NewProject, Project, ProjectDetail, ProjectPatch};
 use crate::relation::{NewRelation, Relation};
 use crate::session::{AgentSession, SessionFilter, SessionOutcome, SessionReport};
 use crate::template::{
-    NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, TemplateDetail, TemplatePatch,
+    ActiveTemplate, NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, SelectionContext,
+    TemplateChooser, TemplateDetail, TemplatePatch, TemplateSeed,
 };
 use crate::{Actor, Page, Paged, Result};
 
@@ -91,15 +93,29 @@ pub trait TemplateStore {
     async fn create_review(&self, input: NewReview, actor: &Actor) -> Result<PromptReview>;
     /// Reviews across all of a template's versions, newest first.
     async fn list_reviews(&self, template_id: &str, page: Page) -> Result<Paged<PromptReview>>;
+    /// Every live template that has an active version, with that version.
+    async fn active_templates(&self) -> Result<Vec<ActiveTemplate>>;
+    /// Creates a shipped template with its first version, unless that id ever existed (so a
+    /// user's deletion or edits stick) or a live template already uses the slug. Returns
+    /// whether it was created.
+    async fn seed_template(&self, seed: TemplateSeed) -> Result<bool>;
 }
 
 #[async_trait]
 pub trait DispatchStore {
     /// Claims the highest-scoring eligible issue and opens a session for it, or hands a
     /// retried request its earlier claim. `None` when nothing is eligible.
-    async fn claim_next(&self, req: &ClaimRequest) -> Result<Option<Claim>>;
+    /// `chooser` picks the prompt version inside the claim's transaction; its `usageCount` is
+    /// incremented there.
+    async fn claim_next(&self, req: &ClaimRequest, chooser: &dyn TemplateChooser) -> Result<Option<Claim>>;
     /// Claims one given issue; `Conflict` (code `not_eligible`) with the reasons if it cannot be.
-    async fn claim_issue(&self, key: &str, req: &ClaimRequest) -> Result<Claim>;
+    async fn claim_issue(&self, key: &str, req: &ClaimRequest, chooser: &dyn TemplateChooser) -> Result<Claim>;
+    /// Everything a prompt for this issue is hydrated from.
+    async fn prompt_inputs(&self, key: &str) -> Result<PromptInputs>;
+    /// What selection would see for this issue now (for previews).
+    async fn selection_context(&self, key: &str) -> Result<SelectionContext>;
+    /// Notes on the session that its prompt could not be rendered.
+    async fn record_prompt_error(&self, session_id: &str, error: &str) -> Result<()>;
     /// Eligible issues in true score order.
     async fn dispatch_queue(&self, project_id: Option<&str>, page: Page) -> Result<Paged<QueueEntry>>;
     /// Whether an issue is eligible, why not, and its score.

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
 use crate::comment::AuthorType;
+use crate::input::{double_option, object, optional_object, present};
 use crate::issue::{IssueType, string_enum};
-use crate::text::{Body, RequiredBody, Text, Title, double_option};
+use crate::text::{Body, RequiredBody, Text, Title};
 
 /// Slugs are lowercase alphanumeric words separated by single hyphens, 1–200 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,7 +205,7 @@ pub struct NewTemplate {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub description: Option<Body>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub conditions: Conditions,
     #[serde(default)]
     pub specificity: Specificity,
@@ -216,15 +217,15 @@ pub struct NewTemplate {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TemplatePatch {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub name: Option<Title>,
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub description: Option<Option<Body>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_object")]
     pub conditions: Option<Conditions>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub specificity: Option<Specificity>,
     #[serde(default, deserialize_with = "double_option")]
     pub project_id: Option<Option<String>>,
@@ -275,4 +276,177 @@ pub struct NewReview {
     pub feedback: Option<Text<0, 10_000>>,
     #[serde(default)]
     pub author_type: Option<AuthorType>,
+}
+
+/// A template Loop ships, to be created once with fixed ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateSeed {
+    pub id: String,
+    pub version_id: String,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub conditions: Conditions,
+    pub specificity: Specificity,
+    pub content: String,
+}
+
+/// A template with its active version: what selection chooses among.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveTemplate {
+    pub template: PromptTemplate,
+    pub version: PromptVersion,
+}
+
+/// What template conditions are matched against.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SelectionContext {
+    pub issue_type: Option<IssueType>,
+    pub signal_source: Option<String>,
+    /// Names of the issue's live labels.
+    pub labels: Vec<String>,
+    pub project_id: Option<String>,
+    /// The issue itself has an earlier failed, expired or released session.
+    pub has_failed_sessions: bool,
+    pub hypothesis_confidence: Option<f64>,
+}
+
+impl Conditions {
+    /// Every present key must match.
+    pub fn matches(&self, ctx: &SelectionContext) -> bool {
+        self.issue_type.is_none_or(|t| ctx.issue_type == Some(t))
+            && self.signal_source.as_ref().is_none_or(|s| ctx.signal_source.as_ref() == Some(s))
+            && self.labels.as_ref().is_none_or(|ls| ls.iter().all(|l| ctx.labels.contains(l)))
+            && self.project_id.as_ref().is_none_or(|p| ctx.project_id.as_ref() == Some(p))
+            && self.has_failed_sessions.is_none_or(|f| ctx.has_failed_sessions == f)
+            && self.hypothesis_confidence.is_none_or(|min| ctx.hypothesis_confidence.is_some_and(|c| c >= min))
+    }
+}
+
+/// Picks the template for an issue: among templates whose conditions all match and whose
+/// project scope (if any) is the issue's own project, project-scoped ones first, then higher
+/// specificity, then the older template. The defaults (`{"type": …}`, specificity 10) match
+/// every issue of their type, so they are the fallback without a special case.
+pub fn select<'a>(candidates: &'a [ActiveTemplate], ctx: &SelectionContext) -> Option<&'a ActiveTemplate> {
+    let in_scope = |t: &PromptTemplate| t.project_id.is_none() || t.project_id == ctx.project_id;
+    candidates.iter().filter(|c| in_scope(&c.template) && c.template.conditions.matches(ctx)).min_by(|a, b| {
+        let rank = |c: &ActiveTemplate| {
+            (c.template.project_id.is_none(), std::cmp::Reverse(c.template.specificity), c.template.created_at)
+        };
+        rank(a).cmp(&rank(b))
+    })
+}
+
+/// Chooses a prompt version for a claim, inside the claim's transaction.
+pub trait TemplateChooser: Send + Sync {
+    fn choose(&self, ctx: &SelectionContext) -> Option<ActiveTemplate>;
+}
+
+/// Chooses nothing: claims without prompts.
+pub struct NoTemplates;
+
+impl TemplateChooser for NoTemplates {
+    fn choose(&self, _: &SelectionContext) -> Option<ActiveTemplate> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+
+    fn active(slug: &str, conditions: serde_json::Value, specificity: i64, project: Option<&str>) -> ActiveTemplate {
+        let t = PromptTemplate {
+            id: slug.into(),
+            slug: slug.into(),
+            name: slug.into(),
+            description: None,
+            conditions: serde_json::from_value(conditions).unwrap(),
+            specificity: specificity.try_into().unwrap(),
+            project_id: project.map(Into::into),
+            active_version_id: Some(format!("{slug}-v1")),
+            created_at: Timestamp::from_millis(0),
+            updated_at: Timestamp::from_millis(0),
+            deleted_at: None,
+        };
+        let v = PromptVersion {
+            id: format!("{slug}-v1"),
+            template_id: slug.into(),
+            version: 1,
+            content: String::new(),
+            changelog: None,
+            author_type: AuthorType::Human,
+            author_name: "t".into(),
+            status: VersionStatus::Active,
+            usage_count: 0,
+            completion_rate: None,
+            avg_duration_ms: None,
+            review_score: None,
+            created_at: Timestamp::from_millis(0),
+        };
+        ActiveTemplate { template: t, version: v }
+    }
+
+    fn ctx(t: IssueType) -> SelectionContext {
+        SelectionContext { issue_type: Some(t), ..Default::default() }
+    }
+
+    fn chosen(all: &[ActiveTemplate], c: &SelectionContext) -> Option<String> {
+        select(all, c).map(|a| a.template.slug.clone())
+    }
+
+    #[test]
+    fn each_condition_key_is_checked() {
+        use serde_json::json;
+        let all = vec![
+            active("task", json!({"type": "task"}), 10, None),
+            active("retry", json!({"type": "task", "hasFailedSessions": true}), 20, None),
+            active("frontend", json!({"type": "task", "labels": ["frontend", "ui"]}), 15, None),
+            active("posthog", json!({"type": "signal", "signalSource": "posthog"}), 20, None),
+            active("signal", json!({"type": "signal"}), 10, None),
+            active("confident", json!({"type": "hypothesis", "hypothesisConfidence": 0.8}), 20, None),
+            active("hypothesis", json!({"type": "hypothesis"}), 10, None),
+            active("p1-only", json!({"projectId": "p1"}), 90, None),
+        ];
+        let mut c = ctx(IssueType::Task);
+        assert_eq!(chosen(&all, &c).as_deref(), Some("task"));
+        c.has_failed_sessions = true;
+        assert_eq!(chosen(&all, &c).as_deref(), Some("retry"));
+        c.has_failed_sessions = false;
+        c.labels = vec!["frontend".into()];
+        assert_eq!(chosen(&all, &c).as_deref(), Some("task"), "every listed label is required");
+        c.labels.push("ui".into());
+        assert_eq!(chosen(&all, &c).as_deref(), Some("frontend"));
+        c.project_id = Some("p1".into());
+        assert_eq!(chosen(&all, &c).as_deref(), Some("p1-only"));
+
+        let mut s = ctx(IssueType::Signal);
+        assert_eq!(chosen(&all, &s).as_deref(), Some("signal"));
+        s.signal_source = Some("posthog".into());
+        assert_eq!(chosen(&all, &s).as_deref(), Some("posthog"));
+
+        let mut h = ctx(IssueType::Hypothesis);
+        h.hypothesis_confidence = Some(0.5);
+        assert_eq!(chosen(&all, &h).as_deref(), Some("hypothesis"));
+        h.hypothesis_confidence = Some(0.8);
+        assert_eq!(chosen(&all, &h).as_deref(), Some("confident"));
+        assert_eq!(chosen(&all, &ctx(IssueType::Monitor)), None);
+    }
+
+    #[test]
+    fn project_scoped_templates_win_in_their_project_and_never_leak() {
+        use serde_json::json;
+        let all = vec![
+            active("general", json!({"type": "task"}), 50, None),
+            active("p1-tasks", json!({"type": "task"}), 10, Some("p1")),
+        ];
+        let mut c = ctx(IssueType::Task);
+        c.project_id = Some("p1".into());
+        assert_eq!(chosen(&all, &c).as_deref(), Some("p1-tasks"), "scoped first, despite lower specificity");
+        c.project_id = Some("p2".into());
+        assert_eq!(chosen(&all, &c).as_deref(), Some("general"));
+        c.project_id = None;
+        assert_eq!(chosen(&all, &c).as_deref(), Some("general"));
+    }
 }

@@ -77,16 +77,6 @@ impl<'de, const MIN: usize, const MAX: usize> Deserialize<'de> for Text<MIN, MAX
     }
 }
 
-/// Deserialises a field that distinguishes "absent" (outer `None`, via `#[serde(default)]`)
-/// from an explicit `null` (`Some(None)`); PATCH bodies need the difference.
-pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

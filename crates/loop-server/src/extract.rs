@@ -45,26 +45,51 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// Parses a request body: anything that is not one well-formed JSON value → 400
+/// `malformed_json`; not an object, or the wrong shape → 422 naming the field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Syntax first (including trailing bytes), so a shape error is never reported as a syntax
+    // error or the other way round.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("Malformed JSON in request body: {e}"),
+        ));
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "body: must be a JSON object",
+        )
+        .with_details(json!({ "field": "body", "rule": "must be a JSON object" })));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(de);
     result.map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("Malformed JSON in request body: {inner}"),
-            ),
-            _ => {
-                let field = if path == "." { "body".to_string() } else { path };
-                let message = strip_position(&inner.to_string());
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", format!("{field}: {message}"))
-                    .with_details(json!({ "field": field, "rule": message }))
+        let mut field = if path == "." { "body".to_string() } else { path };
+        let mut message = describe(&e.into_inner());
+        // A nested object field reports its own path first: `@type: …` under `conditions`.
+        if let Some((inner, rest)) =
+            message.strip_prefix(loop_core::input::NESTED_PATH_MARK).and_then(|m| m.split_once(": "))
+        {
+            if inner != "." {
+                field = format!("{field}.{inner}");
             }
+            message = rest.to_string();
         }
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", format!("{field}: {message}"))
+            .with_details(json!({ "field": field, "rule": message }))
     })
+}
+
+/// serde_json reports a value of the wrong JSON type for an enum as "expected value"; say
+/// what is wrong instead.
+fn describe(e: &serde_json::Error) -> String {
+    let message = strip_position(&e.to_string());
+    if e.is_syntax() { "has the wrong type: expected one of the documented string values".to_string() } else { message }
 }
 
 /// serde_json appends " at line 1 column 42" to data errors; the field path says more.
@@ -131,5 +156,19 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
             return Ok(OptionalJsonBody(T::default()));
         }
         JsonBody::<T>::from_request(req, state).await.map(|JsonBody(t)| OptionalJsonBody(t))
+    }
+}
+
+/// A path parameter whose rejection (for example, a segment that is not UTF-8) is a JSON 400.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(t)| Path(t))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))
     }
 }

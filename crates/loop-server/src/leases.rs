@@ -1,4 +1,4 @@
-//! Waking long-polls and expiring leases.
+//! Waking long-polls (and refreshing the template cache) after writes, and expiring leases.
 
 use axum::extract::{Request, State};
 use axum::http::Method;
@@ -11,8 +11,12 @@ use crate::AppState;
 /// issue eligible (a create, a status change, an unblock).
 pub async fn wake_on_write(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let templates = req.uri().path().starts_with("/api/templates");
     let response = next.run(req).await;
     if write && response.status().is_success() {
+        if templates {
+            state.templates.invalidate();
+        }
         state.changed();
     }
     response

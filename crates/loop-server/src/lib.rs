@@ -6,7 +6,9 @@ mod error;
 mod extract;
 mod leases;
 mod openapi;
+mod prompting;
 mod routes;
+mod token;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,6 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use loop_core::Store;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 pub use auth::ApiKey;
@@ -33,6 +34,8 @@ pub struct ServerConfig {
     pub lease_ttl: Duration,
     /// How often expired leases are looked for.
     pub sweep_interval: Duration,
+    /// The URL agents call back on (`{{loopUrl}}` in prompts).
+    pub public_url: String,
 }
 
 impl ServerConfig {
@@ -42,6 +45,7 @@ impl ServerConfig {
             cors_origins: Self::default_cors_origins(),
             lease_ttl: Duration::from_secs(30 * 60),
             sweep_interval: Duration::from_secs(1),
+            public_url: "http://127.0.0.1:5667".into(),
         }
     }
 
@@ -57,6 +61,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Bumped after every change that may make an issue dispatchable; long-polls wait on it.
     pub changes: Arc<tokio::sync::watch::Sender<u64>>,
+    pub prompts: Arc<loop_prompts::PromptEngine>,
+    pub templates: Arc<prompting::TemplateCache>,
 }
 
 impl AppState {
@@ -69,16 +75,23 @@ impl AppState {
 /// Also starts the lease sweeper, so it must be called inside a Tokio runtime.
 pub fn app(store: Arc<dyn Store>, config: ServerConfig) -> Router {
     let cors = cors(&config.cors_origins);
-    let state = AppState { store, config: Arc::new(config), changes: Arc::new(tokio::sync::watch::channel(0).0) };
+    let state = AppState {
+        store,
+        config: Arc::new(config),
+        changes: Arc::new(tokio::sync::watch::channel(0).0),
+        prompts: Arc::new(loop_prompts::PromptEngine::new()),
+        templates: Arc::new(prompting::TemplateCache::default()),
+    };
     tokio::spawn(leases::sweep(state.clone()));
     let (api, openapi) = routes::api(state.clone()).split_for_parts();
     let openapi_json = Arc::new(openapi.to_pretty_json().expect("the OpenAPI document serialises"));
     routes::system::router(openapi_json)
         .merge(api)
         .fallback(routes::system::not_found)
+        .method_not_allowed_fallback(routes::system::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), leases::wake_on_write))
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .layer(cors)
 }
@@ -95,6 +108,28 @@ fn cors(origins: &[String]) -> CorsLayer {
             HeaderName::from_static("x-loop-agent"),
         ])
         .max_age(Duration::from_secs(86_400))
+}
+
+/// Creates the templates Loop ships that this database has never had (idempotent; a user's
+/// edits and deletions stick). Returns how many were created.
+pub async fn seed_default_templates(store: &dyn Store) -> loop_core::Result<usize> {
+    let mut created = 0;
+    for t in loop_prompts::defaults::TEMPLATES {
+        let seed = loop_core::template::TemplateSeed {
+            id: t.id.into(),
+            version_id: t.version_id.into(),
+            slug: t.slug.into(),
+            name: t.name.into(),
+            description: t.description.into(),
+            conditions: serde_json::from_value(t.conditions()).map_err(loop_core::Error::internal)?,
+            specificity: t.specificity.try_into().map_err(loop_core::Error::Internal)?,
+            content: t.content.into(),
+        };
+        if store.seed_template(seed).await? {
+            created += 1;
+        }
+    }
+    Ok(created)
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.

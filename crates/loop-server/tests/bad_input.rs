@@ -45,11 +45,7 @@ impl Case {
     }
 
     fn get(path: &str) -> Self {
-        Case {
-            body: None,
-            content_type: None,
-            ..Self::raw(Method::GET, path, None, "")
-        }
+        Case { body: None, content_type: None, ..Self::raw(Method::GET, path, None, "") }
     }
 
     fn expect(mut self, status: u16, code: &'static str) -> Self {
@@ -71,16 +67,11 @@ impl Case {
     fn label(&self) -> String {
         let body = self.body.as_deref().unwrap_or("");
         let body = if body.len() > 120 {
-            format!("{}… ({} bytes)", &body[..120], body.len())
+            format!("{}… ({} bytes)", body.chars().take(120).collect::<String>(), body.len())
         } else {
             body.to_owned()
         };
-        format!(
-            "{} {} [{}] {body}",
-            self.method,
-            self.path,
-            self.content_type.unwrap_or("no content type")
-        )
+        format!("{} {} [{}] {body}", self.method, self.path, self.content_type.unwrap_or("no content type"))
     }
 }
 
@@ -106,11 +97,7 @@ async fn check(s: &TestServer, case: &Case) -> Option<String> {
                 text,
             }
         }
-        _ => s
-            .client
-            .raw(case.method.clone(), &case.path, body)
-            .await
-            .unwrap(),
+        _ => s.client.raw(case.method.clone(), &case.path, body).await.unwrap(),
     };
     let status = r.status.as_u16();
     let b = &r.body;
@@ -126,14 +113,11 @@ async fn check(s: &TestServer, case: &Case) -> Option<String> {
     } else if case.code.is_some_and(|c| b["code"] != c) {
         Some(format!("code {}, expected {}", b["code"], case.code.unwrap()))
     } else if case.names.as_ref().is_some_and(|n| !error.contains(n.as_str())) {
-        Some(format!(
-            "message does not name {:?}",
-            case.names.as_ref().unwrap()
-        ))
+        Some(format!("message does not name {:?}", case.names.as_ref().unwrap()))
     } else {
         None
     };
-    problem.map(|p| format!("{}\n    → {p}: {}", case.label(), truncate(&r.text)))
+    problem.map(|p| format!("{}\n    → {p} (HTTP {status}): {}", case.label(), truncate(&r.text)))
 }
 
 fn truncate(s: &str) -> String {
@@ -148,13 +132,7 @@ async fn sweep(s: &TestServer, cases: &[Case]) {
             failures.push(f);
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -174,45 +152,12 @@ struct Fx {
 async fn fixtures(s: &TestServer) -> Fx {
     let issue = s.task("fixture").await.id;
     let other_issue = s.task("other").await.id;
-    let project = s
-        .client
-        .create_project(&json!({"name": "P"}))
-        .await
-        .unwrap()
-        .id;
-    let goal = s
-        .client
-        .create_goal(&json!({"title": "G"}))
-        .await
-        .unwrap()
-        .id;
-    let label = s
-        .client
-        .create_label(&json!({"name": "L", "color": "red"}))
-        .await
-        .unwrap()
-        .id;
-    let template = s
-        .client
-        .create_template(&json!({"slug": "t", "name": "T"}))
-        .await
-        .unwrap()
-        .id;
-    let version = s
-        .client
-        .create_version(&template, &json!({"content": "v1"}))
-        .await
-        .unwrap()
-        .id;
-    Fx {
-        issue,
-        other_issue,
-        project,
-        goal,
-        label,
-        template,
-        version,
-    }
+    let project = s.client.create_project(&json!({"name": "P"})).await.unwrap().id;
+    let goal = s.client.create_goal(&json!({"title": "G"})).await.unwrap().id;
+    let label = s.client.create_label(&json!({"name": "L", "color": "red"})).await.unwrap().id;
+    let template = s.client.create_template(&json!({"slug": "t", "name": "T"})).await.unwrap().id;
+    let version = s.client.create_version(&template, &json!({"content": "v1"})).await.unwrap().id;
+    Fx { issue, other_issue, project, goal, label, template, version }
 }
 
 /// Every route that takes a JSON body, with a body it would accept.
@@ -220,63 +165,23 @@ fn body_routes(fx: &Fx) -> Vec<(Method, String, Value)> {
     let review = json!({"versionId": fx.version, "issueId": fx.issue,
                         "clarity": 3, "completeness": 3, "relevance": 3});
     vec![
-        (
-            Method::POST,
-            "/api/issues".into(),
-            json!({"title": "t", "type": "task"}),
-        ),
-        (
-            Method::PATCH,
-            format!("/api/issues/{}", fx.issue),
-            json!({"title": "t2"}),
-        ),
+        (Method::POST, "/api/issues".into(), json!({"title": "t", "type": "task"})),
+        (Method::PATCH, format!("/api/issues/{}", fx.issue), json!({"title": "t2"})),
         (
             Method::POST,
             format!("/api/issues/{}/relations", fx.issue),
             json!({"type": "related", "relatedIssueId": fx.other_issue}),
         ),
-        (
-            Method::POST,
-            format!("/api/issues/{}/comments", fx.issue),
-            json!({"body": "hi"}),
-        ),
+        (Method::POST, format!("/api/issues/{}/comments", fx.issue), json!({"body": "hi"})),
         (Method::POST, "/api/projects".into(), json!({"name": "p"})),
-        (
-            Method::PATCH,
-            format!("/api/projects/{}", fx.project),
-            json!({"name": "p2"}),
-        ),
+        (Method::PATCH, format!("/api/projects/{}", fx.project), json!({"name": "p2"})),
         (Method::POST, "/api/goals".into(), json!({"title": "g"})),
-        (
-            Method::PATCH,
-            format!("/api/goals/{}", fx.goal),
-            json!({"title": "g2"}),
-        ),
-        (
-            Method::POST,
-            "/api/labels".into(),
-            json!({"name": "l", "color": "blue"}),
-        ),
-        (
-            Method::PATCH,
-            format!("/api/labels/{}", fx.label),
-            json!({"name": "l2"}),
-        ),
-        (
-            Method::POST,
-            "/api/templates".into(),
-            json!({"slug": "s", "name": "n"}),
-        ),
-        (
-            Method::PATCH,
-            format!("/api/templates/{}", fx.template),
-            json!({"name": "n2"}),
-        ),
-        (
-            Method::POST,
-            format!("/api/templates/{}/versions", fx.template),
-            json!({"content": "v2"}),
-        ),
+        (Method::PATCH, format!("/api/goals/{}", fx.goal), json!({"title": "g2"})),
+        (Method::POST, "/api/labels".into(), json!({"name": "l", "color": "blue"})),
+        (Method::PATCH, format!("/api/labels/{}", fx.label), json!({"name": "l2"})),
+        (Method::POST, "/api/templates".into(), json!({"slug": "s", "name": "n"})),
+        (Method::PATCH, format!("/api/templates/{}", fx.template), json!({"name": "n2"})),
+        (Method::POST, format!("/api/templates/{}/versions", fx.template), json!({"content": "v2"})),
         (Method::POST, "/api/prompt-reviews".into(), review),
     ]
 }
@@ -289,12 +194,27 @@ fn with(mut body: Value, key: &str, value: Value) -> Value {
 // ---------------------------------------------------------------------------------------------
 // Case tables
 
-/// Bodies that are not JSON objects, on every body route.
+/// Bodies that are not JSON at all. (Each fails before any key is read: see
+/// `malformed_json_is_400_even_after_an_unknown_key` for the other kind.)
+const MALFORMED: [&str; 9] = ["", "{", "{\"", "{1}", "{,}", "{'title':'t'}", "nul", "\u{0}", "\u{feff}{}"];
+
+/// Bodies that are not JSON, or not a JSON object, on every body route.
 fn shape_cases(fx: &Fx) -> Vec<Case> {
     let mut cases = Vec::new();
+    // Truncated in the middle of a known field.
+    for (method, path) in [
+        (Method::POST, "/api/issues".to_owned()),
+        (Method::PATCH, format!("/api/issues/{}", fx.issue)),
+        (Method::POST, "/api/goals".to_owned()),
+        (Method::PATCH, format!("/api/goals/{}", fx.goal)),
+    ] {
+        for text in [r#"{"title":"#, r#"{"title":"t"#, r#"{"title":"t","#] {
+            cases.push(Case::raw(method.clone(), &path, Some("application/json"), text).expect(400, "malformed_json"));
+        }
+    }
     for (method, path, _) in body_routes(fx) {
         let case = |text: &str| Case::raw(method.clone(), &path, Some("application/json"), text);
-        for text in [r#"{"title":"#, "", "{", r#"{"a" 1}"#, "\u{0}", "\u{feff}{}"] {
+        for text in MALFORMED {
             cases.push(case(text).expect(400, "malformed_json"));
         }
         for text in ["5", r#""str""#, "null", "true"] {
@@ -318,10 +238,7 @@ fn content_type_cases(fx: &Fx) -> Vec<Case> {
             Some("multipart/form-data; boundary=x"),
             None,
         ] {
-            cases.push(
-                Case::raw(method.clone(), &path, ct, &body.to_string())
-                    .expect(415, "unsupported_media_type"),
-            );
+            cases.push(Case::raw(method.clone(), &path, ct, &body.to_string()).expect(415, "unsupported_media_type"));
         }
     }
     cases
@@ -331,28 +248,18 @@ fn content_type_cases(fx: &Fx) -> Vec<Case> {
 fn unknown_key_cases(fx: &Fx) -> Vec<Case> {
     let mut cases: Vec<Case> = body_routes(fx)
         .into_iter()
-        .map(|(method, path, body)| {
-            Case::json(method, &path, with(body, "bogusKey", json!(1))).invalid("bogusKey")
-        })
+        .map(|(method, path, body)| Case::json(method, &path, with(body, "bogusKey", json!(1))).invalid("bogusKey"))
         .collect();
     let issue = json!({"title": "t", "type": "hypothesis"});
     cases.extend([
         Case::json(
             Method::POST,
             "/api/issues",
-            with(
-                issue.clone(),
-                "hypothesis",
-                json!({"statement": "s", "confidence": 0.5, "bogusKey": 1}),
-            ),
+            with(issue.clone(), "hypothesis", json!({"statement": "s", "confidence": 0.5, "bogusKey": 1})),
         )
         .invalid("bogusKey"),
-        Case::json(
-            Method::POST,
-            "/api/templates",
-            json!({"slug": "s", "name": "n", "conditions": {"bogusKey": 1}}),
-        )
-        .invalid("bogusKey"),
+        Case::json(Method::POST, "/api/templates", json!({"slug": "s", "name": "n", "conditions": {"bogusKey": 1}}))
+            .invalid("bogusKey"),
         Case::json(
             Method::PATCH,
             &format!("/api/templates/{}", fx.template),
@@ -360,24 +267,16 @@ fn unknown_key_cases(fx: &Fx) -> Vec<Case> {
         )
         .invalid("bogusKey"),
         // Fields the server sets itself are unknown to clients.
-        Case::json(
-            Method::POST,
-            "/api/issues",
-            with(issue.clone(), "agentSummary", json!("x")),
-        )
-        .invalid("agentSummary"),
+        Case::json(Method::POST, "/api/issues", with(issue.clone(), "agentSummary", json!("x")))
+            .invalid("agentSummary"),
         Case::json(
             Method::PATCH,
             &format!("/api/issues/{}", fx.issue),
             json!({"status": "done", "completedAt": "2026-01-01T00:00:00.000Z"}),
         )
         .invalid("completedAt"),
-        Case::json(
-            Method::PATCH,
-            &format!("/api/templates/{}", fx.template),
-            json!({"slug": "renamed"}),
-        )
-        .invalid("slug"),
+        Case::json(Method::PATCH, &format!("/api/templates/{}", fx.template), json!({"slug": "renamed"}))
+            .invalid("slug"),
     ]);
     cases
 }
@@ -385,12 +284,9 @@ fn unknown_key_cases(fx: &Fx) -> Vec<Case> {
 /// Wrong types, unknown enum values, out-of-range numbers and over-long strings.
 fn field_cases(fx: &Fx) -> Vec<Case> {
     let issue = json!({"title": "t", "type": "task"});
-    let new_issue = |key: &str, value: Value| {
-        Case::json(Method::POST, "/api/issues", with(issue.clone(), key, value))
-    };
-    let patch = |resource: &str, id: &str, body: Value| {
-        Case::json(Method::PATCH, &format!("/api/{resource}/{id}"), body)
-    };
+    let new_issue = |key: &str, value: Value| Case::json(Method::POST, "/api/issues", with(issue.clone(), key, value));
+    let patch =
+        |resource: &str, id: &str, body: Value| Case::json(Method::PATCH, &format!("/api/{resource}/{id}"), body);
     let post = |path: &str, body: Value| Case::json(Method::POST, path, body);
     let review = |key: &str, value: Value| {
         let body = json!({"versionId": fx.version, "issueId": fx.issue,
@@ -398,17 +294,9 @@ fn field_cases(fx: &Fx) -> Vec<Case> {
         post("/api/prompt-reviews", with(body, key, value))
     };
     let relation = |kind: Value, related: Value| {
-        post(
-            &format!("/api/issues/{}/relations", fx.issue),
-            json!({"type": kind, "relatedIssueId": related}),
-        )
+        post(&format!("/api/issues/{}/relations", fx.issue), json!({"type": kind, "relatedIssueId": related}))
     };
-    let hypothesis = |confidence: Value| {
-        new_issue(
-            "hypothesis",
-            json!({"statement": "s", "confidence": confidence}),
-        )
-    };
+    let hypothesis = |confidence: Value| new_issue("hypothesis", json!({"statement": "s", "confidence": confidence}));
     let long = |n: usize| json!("x".repeat(n));
 
     vec![
@@ -418,7 +306,6 @@ fn field_cases(fx: &Fx) -> Vec<Case> {
         new_issue("title", json!("")).invalid("title"),
         new_issue("title", json!("   ")).invalid("title"),
         new_issue("title", json!(["t"])).invalid("title"),
-        new_issue("type", json!(5)).invalid("type"),
         new_issue("priority", json!("high")).invalid("priority"),
         new_issue("priority", json!(2.5)).invalid("priority"),
         new_issue("priority", json!(true)).invalid("priority"),
@@ -453,35 +340,21 @@ fn field_cases(fx: &Fx) -> Vec<Case> {
         patch("issues", &fx.issue, json!({"title": ""})).invalid("title"),
         patch("issues", &fx.issue, json!({"title": "x".repeat(501)})).invalid("title"),
         patch("issues", &fx.issue, json!({"commits": [{"message": "no sha"}]})).invalid("sha"),
-        patch("issues", &fx.issue, json!({"pullRequests": [{"number": -1}]}))
-            .invalid("pullRequests"),
+        patch("issues", &fx.issue, json!({"pullRequests": [{"number": -1}]})).invalid("pullRequests"),
         patch("issues", &fx.issue, json!({"description": 5})).invalid("description"),
         patch("issues", &fx.issue, json!({"parentId": 5})).invalid("parentId"),
         // Relations.
         relation(json!("parent"), json!(fx.other_issue)).invalid("type"),
         relation(json!("blocks"), json!(5)).invalid("relatedIssueId"),
-        relation(json!(null), json!(fx.other_issue)).invalid("type"),
         // Comments.
-        post(
-            &format!("/api/issues/{}/comments", fx.issue),
-            json!({"body": "x", "authorType": "robot"}),
-        )
-        .invalid("authorType"),
-        post(
-            &format!("/api/issues/{}/comments", fx.issue),
-            json!({"body": "x".repeat(100_001)}),
-        )
-        .invalid("body"),
-        post(
-            &format!("/api/issues/{}/comments", fx.issue),
-            json!({"body": "a", "content": "b"}),
-        )
-        .invalid("body"),
+        post(&format!("/api/issues/{}/comments", fx.issue), json!({"body": "x", "authorType": "robot"}))
+            .invalid("authorType"),
+        post(&format!("/api/issues/{}/comments", fx.issue), json!({"body": "x".repeat(100_001)})).invalid("body"),
+        post(&format!("/api/issues/{}/comments", fx.issue), json!({"body": "a", "content": "b"})).invalid("body"),
         // Projects and goals.
         post("/api/projects", json!({"name": "p", "status": "done"})).invalid("status"),
         post("/api/projects", json!({"name": "p", "health": "green"})).invalid("health"),
         post("/api/projects", json!({"name": "x".repeat(501)})).invalid("name"),
-        patch("projects", &fx.project, json!({"health": 1})).invalid("health"),
         post("/api/goals", json!({"title": "g", "status": "done"})).invalid("status"),
         post("/api/goals", json!({"title": "g", "targetValue": "100"})).invalid("targetValue"),
         patch("goals", &fx.goal, json!({"currentValue": "3"})).invalid("currentValue"),
@@ -492,38 +365,17 @@ fn field_cases(fx: &Fx) -> Vec<Case> {
         patch("labels", &fx.label, json!({"name": ""})).invalid("name"),
         // Templates and versions.
         post("/api/templates", json!({"slug": "Bad Slug", "name": "n"})).invalid("slug"),
-        post(
-            "/api/templates",
-            json!({"slug": "s", "name": "n", "specificity": 101}),
-        )
-        .invalid("specificity"),
-        post(
-            "/api/templates",
-            json!({"slug": "s", "name": "n", "conditions": {"type": "bug"}}),
-        )
-        .invalid("conditions.type"),
-        post(
-            "/api/templates",
-            json!({"slug": "s", "name": "n", "conditions": "type=task"}),
-        )
-        .invalid("conditions"),
+        post("/api/templates", json!({"slug": "s", "name": "n", "specificity": 101})).invalid("specificity"),
+        post("/api/templates", json!({"slug": "s", "name": "n", "conditions": {"type": "bug"}}))
+            .invalid("conditions.type"),
+        post("/api/templates", json!({"slug": "s", "name": "n", "conditions": "type=task"})).invalid("conditions"),
         patch("templates", &fx.template, json!({"specificity": 2.5})).invalid("specificity"),
-        post(
-            &format!("/api/templates/{}/versions", fx.template),
-            json!({"content": "c", "status": "published"}),
-        )
-        .invalid("status"),
-        post(
-            &format!("/api/templates/{}/versions", fx.template),
-            json!({"content": "c", "status": "retired"}),
-        )
-        .expect(422, "invalid_status")
-        .naming("status"),
-        post(
-            &format!("/api/templates/{}/versions", fx.template),
-            json!({"content": ""}),
-        )
-        .invalid("content"),
+        post(&format!("/api/templates/{}/versions", fx.template), json!({"content": "c", "status": "published"}))
+            .invalid("status"),
+        post(&format!("/api/templates/{}/versions", fx.template), json!({"content": "c", "status": "retired"}))
+            .expect(422, "invalid_status")
+            .naming("status"),
+        post(&format!("/api/templates/{}/versions", fx.template), json!({"content": ""})).invalid("content"),
         // Reviews.
         review("clarity", json!(6)).invalid("clarity"),
         review("completeness", json!(0)).invalid("completeness"),
@@ -536,9 +388,7 @@ fn field_cases(fx: &Fx) -> Vec<Case> {
 
 /// Bodies without a required field.
 fn missing_field_cases(fx: &Fx) -> Vec<Case> {
-    let post = |path: &str, body: Value, field: &str| {
-        Case::json(Method::POST, path, body).invalid(field)
-    };
+    let post = |path: &str, body: Value, field: &str| Case::json(Method::POST, path, body).invalid(field);
     let relations = format!("/api/issues/{}/relations", fx.issue);
     let comments = format!("/api/issues/{}/comments", fx.issue);
     let versions = format!("/api/templates/{}/versions", fx.template);
@@ -581,8 +431,7 @@ fn empty_patch_cases(fx: &Fx) -> Vec<Case> {
     ]
     .into_iter()
     .map(|(resource, id)| {
-        Case::json(Method::PATCH, &format!("/api/{resource}/{id}"), json!({}))
-            .expect(422, "empty_patch")
+        Case::json(Method::PATCH, &format!("/api/{resource}/{id}"), json!({})).expect(422, "empty_patch")
     })
     .collect()
 }
@@ -599,6 +448,8 @@ fn query_cases(fx: &Fx) -> Vec<Case> {
         "/api/templates".to_owned(),
         format!("/api/templates/{}/versions", fx.template),
         format!("/api/templates/{}/reviews", fx.template),
+        "/api/dispatch/queue".to_owned(),
+        "/api/sessions".to_owned(),
     ];
     for list in &lists {
         for (query, param) in [
@@ -611,11 +462,7 @@ fn query_cases(fx: &Fx) -> Vec<Case> {
             ("offset=-1", "offset"),
             ("offset=x", "offset"),
         ] {
-            cases.push(
-                Case::get(&format!("{list}?{query}"))
-                    .expect(400, "invalid_query")
-                    .naming(param),
-            );
+            cases.push(Case::get(&format!("{list}?{query}")).expect(400, "invalid_query").naming(param));
         }
     }
     for (query, param) in [
@@ -628,11 +475,16 @@ fn query_cases(fx: &Fx) -> Vec<Case> {
         ("type=bug", "type"),
         ("type=task,feature", "type"),
     ] {
-        cases.push(
-            Case::get(&format!("/api/issues?{query}"))
-                .expect(400, "invalid_query")
-                .naming(param),
-        );
+        cases.push(Case::get(&format!("/api/issues?{query}")).expect(400, "invalid_query").naming(param));
+    }
+    for (path, param) in [
+        ("/api/dispatch/next?wait=61", "wait"),
+        ("/api/dispatch/next?wait=-1", "wait"),
+        ("/api/dispatch/next?wait=soon", "wait"),
+        ("/api/sessions?open=maybe", "open"),
+        ("/api/sessions?outcome=bogus", "outcome"),
+    ] {
+        cases.push(Case::get(path).expect(400, "invalid_query").naming(param));
     }
     cases
 }
@@ -713,7 +565,8 @@ async fn the_bad_input_sweep_is_all_4xx_json_errors_and_writes_nothing() {
     let s = start().await;
     let fx = fixtures(&s).await;
     let before = snapshot(&s, &fx).await;
-    assert_eq!(totals(&s).await, [2, 1, 1, 1, 1]);
+    let totals_before = totals(&s).await;
+    assert_eq!(totals_before[..4], [2, 1, 1, 1]);
 
     let cases: Vec<Case> = [
         shape_cases(&fx),
@@ -730,7 +583,7 @@ async fn the_bad_input_sweep_is_all_4xx_json_errors_and_writes_nothing() {
     sweep(&s, &cases).await;
 
     assert_alive(&s).await;
-    assert_eq!(totals(&s).await, [2, 1, 1, 1, 1], "nothing was created");
+    assert_eq!(totals(&s).await, totals_before, "nothing was created");
     let after = snapshot(&s, &fx).await;
     for ((path, a), (_, b)) in before.iter().zip(&after) {
         assert_eq!(a, b, "{path} changed");
@@ -753,30 +606,18 @@ async fn messages_name_the_field_in_the_error_details() {
         .raw(
             Method::POST,
             "/api/issues",
-            Some((
-                "application/json",
-                r#"{"title":"t","type":"task","hypothesis":{"statement":"s","confidence":2}}"#,
-            )),
+            Some(("application/json", r#"{"title":"t","type":"task","hypothesis":{"statement":"s","confidence":2}}"#)),
         )
         .await
         .unwrap();
     assert_eq!(r.status, 422);
     assert_eq!(r.body["code"], "validation_failed");
     assert_eq!(r.body["details"]["field"], "hypothesis.confidence");
-    assert!(
-        r.body["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("hypothesis.confidence:"),
-        "{}",
-        r.body
-    );
+    assert!(r.body["error"].as_str().unwrap().starts_with("hypothesis.confidence:"), "{}", r.body);
 
     let long = "x".repeat(501);
     let m = assert_api_error(
-        s.client
-            .create_issue(&json!({"title": long, "type": "task"}))
-            .await,
+        s.client.create_issue(&json!({"title": long, "type": "task"})).await,
         422,
         "validation_failed",
     );
@@ -786,20 +627,8 @@ async fn messages_name_the_field_in_the_error_details() {
 #[tokio::test]
 async fn json_media_type_variants_are_accepted() {
     let s = start().await;
-    for ct in [
-        "application/json; charset=utf-8",
-        "Application/JSON",
-        "application/merge-patch+json",
-    ] {
-        let r = s
-            .client
-            .raw(
-                Method::POST,
-                "/api/issues",
-                Some((ct, r#"{"title":"t","type":"task"}"#)),
-            )
-            .await
-            .unwrap();
+    for ct in ["application/json; charset=utf-8", "Application/JSON", "application/merge-patch+json"] {
+        let r = s.client.raw(Method::POST, "/api/issues", Some((ct, r#"{"title":"t","type":"task"}"#))).await.unwrap();
         assert_eq!(r.status, 201, "{ct}: {}", r.text);
     }
     assert_eq!(s.issue_count().await, 3);
@@ -824,11 +653,7 @@ async fn bodies_over_one_mebibyte_are_refused_with_413() {
     let before = snapshot(&s, &fx).await;
     for case in oversized_cases(&fx) {
         let body = case.body.as_deref().map(|b| ("application/json", b));
-        let r = s
-            .client
-            .raw(case.method.clone(), &case.path, body)
-            .await
-            .unwrap();
+        let r = s.client.raw(case.method.clone(), &case.path, body).await.unwrap();
         assert_eq!(r.status, 413, "{}", case.label());
     }
     assert_alive(&s).await;
@@ -836,7 +661,6 @@ async fn bodies_over_one_mebibyte_are_refused_with_413() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: 413 for a body over 1 MiB (Content-Length) is plain text `length limit exceeded`, not the JSON error shape"]
 async fn bodies_over_one_mebibyte_get_the_json_error_shape() {
     let s = start().await;
     let fx = fixtures(&s).await;
@@ -844,17 +668,16 @@ async fn bodies_over_one_mebibyte_get_the_json_error_shape() {
 }
 
 #[tokio::test]
-async fn a_bad_path_segment_is_a_json_4xx() {
+async fn a_path_segment_that_is_not_utf8_is_a_json_4xx() {
     let s = start().await;
     let fx = fixtures(&s).await;
-    let cases: Vec<Case> = [
-        "/api/issues/%FF".to_owned(),
-        "/api/issues/%FF/comments".to_owned(),
-        format!("/api/templates/{}/versions/%C3%28/promote", fx.template),
-    ]
-    .iter()
-    .map(|p| Case::get(p))
-    .collect();
+    let promote = format!("/api/templates/{}/versions/%C3%28/promote", fx.template);
+    let cases = [
+        Case::get("/api/issues/%FF"),
+        Case::get("/api/issues/%FF/comments"),
+        Case::get("/api/labels/%C0%AF"),
+        Case { method: Method::POST, ..Case::get(&promote) },
+    ];
     sweep(&s, &cases).await;
 }
 
@@ -863,9 +686,8 @@ async fn a_patch_with_null_for_a_non_nullable_field_is_rejected() {
     let s = start().await;
     let fx = fixtures(&s).await;
     let before = snapshot(&s, &fx).await;
-    let patch = |resource: &str, id: &str, body: Value| {
-        Case::json(Method::PATCH, &format!("/api/{resource}/{id}"), body)
-    };
+    let patch =
+        |resource: &str, id: &str, body: Value| Case::json(Method::PATCH, &format!("/api/{resource}/{id}"), body);
     let cases = [
         patch("issues", &fx.issue, json!({"title": null, "priority": 1})).invalid("title"),
         patch("issues", &fx.issue, json!({"status": null, "priority": 1})).invalid("status"),
@@ -883,40 +705,26 @@ async fn a_patch_with_null_for_a_non_nullable_field_is_rejected() {
 #[tokio::test]
 async fn an_unknown_label_id_rejects_the_whole_issue_and_duplicates_collapse() {
     let s = start().await;
-    let label = s
-        .client
-        .create_label(&json!({"name": "ui", "color": "blue"}))
-        .await
-        .unwrap();
+    let label = s.client.create_label(&json!({"name": "ui", "color": "blue"})).await.unwrap();
 
     let m = assert_api_error(
-        s.client
-            .create_issue(&json!({"title": "t", "type": "task", "labelIds": [label.id, "nope"]}))
-            .await,
+        s.client.create_issue(&json!({"title": "t", "type": "task", "labelIds": [label.id, "nope"]})).await,
         422,
         "label_not_found",
     );
     assert!(m.starts_with("labelIds:") && m.contains("nope"), "{m}");
     assert_eq!(s.issue_count().await, 0, "no issue was created");
 
-    let deleted = s
-        .client
-        .create_label(&json!({"name": "old", "color": "grey"}))
-        .await
-        .unwrap();
+    let deleted = s.client.create_label(&json!({"name": "old", "color": "grey"})).await.unwrap();
     s.client.delete_label(&deleted.id).await.unwrap();
     assert_api_error(
-        s.client
-            .create_issue(&json!({"title": "t", "type": "task", "labelIds": [deleted.id]}))
-            .await,
+        s.client.create_issue(&json!({"title": "t", "type": "task", "labelIds": [deleted.id]})).await,
         422,
         "label_not_found",
     );
     assert_eq!(s.issue_count().await, 0);
 
-    let i = s
-        .issue_with(json!({"title": "t", "type": "task", "labelIds": [label.id, label.id]}))
-        .await;
+    let i = s.issue_with(json!({"title": "t", "type": "task", "labelIds": [label.id, label.id]})).await;
     assert_eq!(i.number, 1, "failed creates used no number");
     let d = s.client.issue(&i.id).await.unwrap();
     assert_eq!(d.labels.len(), 1);
@@ -925,9 +733,7 @@ async fn an_unknown_label_id_rejects_the_whole_issue_and_duplicates_collapse() {
 
     // The same holds on PATCH: an unknown label changes nothing.
     assert_api_error(
-        s.client
-            .update_issue(&i.id, &json!({"title": "renamed", "labelIds": ["nope"]}))
-            .await,
+        s.client.update_issue(&i.id, &json!({"title": "renamed", "labelIds": ["nope"]})).await,
         422,
         "label_not_found",
     );
@@ -937,7 +743,6 @@ async fn an_unknown_label_id_rejects_the_whole_issue_and_duplicates_collapse() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: trailing bytes after the JSON value are ignored, so `{...} x` is accepted and written"]
 async fn trailing_garbage_after_the_json_body_is_malformed() {
     let s = start().await;
     let fx = fixtures(&s).await;
@@ -946,13 +751,8 @@ async fn trailing_garbage_after_the_json_body_is_malformed() {
         .into_iter()
         .flat_map(|(method, path, body)| {
             ["x", "{}", ",", "]"].map(|tail| {
-                Case::raw(
-                    method.clone(),
-                    &path,
-                    Some("application/json"),
-                    &format!("{body} {tail}"),
-                )
-                .expect(400, "malformed_json")
+                Case::raw(method.clone(), &path, Some("application/json"), &format!("{body} {tail}"))
+                    .expect(400, "malformed_json")
             })
         })
         .collect();
@@ -961,41 +761,60 @@ async fn trailing_garbage_after_the_json_body_is_malformed() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: a JSON array body is read positionally as the struct's fields, so `[\"renamed\"]` renames a label"]
 async fn a_json_array_is_not_an_object_body() {
     let s = start().await;
     let fx = fixtures(&s).await;
     let before = snapshot(&s, &fx).await;
-    let case = |method: Method, path: &str, body: Value| {
-        Case::json(method, path, body).expect(422, "validation_failed")
-    };
+    let case =
+        |method: Method, path: &str, body: Value| Case::json(method, path, body).expect(422, "validation_failed");
     let cases = [
         case(Method::POST, "/api/labels", json!(["n", "red"])),
         case(Method::POST, "/api/projects", json!(["p"])),
         case(Method::POST, "/api/goals", json!(["g"])),
         case(Method::POST, "/api/issues", json!(["t", null, "task"])),
-        case(
-            Method::PATCH,
-            &format!("/api/labels/{}", fx.label),
-            json!(["renamed"]),
-        ),
-        case(
-            Method::PATCH,
-            &format!("/api/issues/{}", fx.issue),
-            json!(["renamed"]),
-        ),
+        case(Method::PATCH, &format!("/api/labels/{}", fx.label), json!(["renamed"])),
+        case(Method::PATCH, &format!("/api/issues/{}", fx.issue), json!(["renamed"])),
         case(Method::PATCH, &format!("/api/goals/{}", fx.goal), json!([])),
-        case(
-            Method::POST,
-            "/api/templates",
-            json!({"slug": "s", "name": "n", "conditions": []}),
-        ),
-        case(
-            Method::POST,
-            "/api/issues",
-            json!({"title": "t", "type": "hypothesis", "hypothesis": ["s", 0.5]}),
-        ),
+        case(Method::POST, "/api/templates", json!({"slug": "s", "name": "n", "conditions": []})),
+        case(Method::POST, "/api/issues", json!({"title": "t", "type": "hypothesis", "hypothesis": ["s", 0.5]})),
     ];
     sweep(&s, &cases).await;
     assert_eq!(snapshot(&s, &fx).await, before, "nothing was written");
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_even_after_an_unknown_key() {
+    let s = start().await;
+    let fx = fixtures(&s).await;
+    let cases: Vec<Case> = body_routes(&fx)
+        .into_iter()
+        .flat_map(|(method, path, _)| {
+            [r#"{"bogusKey":"#, r#"{"a" 1}"#, r#"{"zzz":1,"#].map(|text| {
+                Case::raw(method.clone(), &path, Some("application/json"), text).expect(400, "malformed_json")
+            })
+        })
+        .collect();
+    sweep(&s, &cases).await;
+}
+
+#[tokio::test]
+async fn an_enum_of_the_wrong_json_type_is_a_422_naming_the_field() {
+    let s = start().await;
+    let fx = fixtures(&s).await;
+    let post = |path: &str, body: Value| Case::json(Method::POST, path, body);
+    let cases = [
+        post("/api/issues", json!({"title": "t", "type": 5})).invalid("type"),
+        post("/api/issues", json!({"title": "t", "type": null})).invalid("type"),
+        post("/api/issues", json!({"title": "t", "type": "task", "status": true})).invalid("status"),
+        post(&format!("/api/issues/{}/relations", fx.issue), json!({"type": null, "relatedIssueId": fx.other_issue}))
+            .invalid("type"),
+        post(&format!("/api/issues/{}/comments", fx.issue), json!({"body": "b", "authorType": 1}))
+            .invalid("authorType"),
+        post("/api/projects", json!({"name": "p", "status": ["active"]})).invalid("status"),
+        post("/api/goals", json!({"title": "g", "status": 0})).invalid("status"),
+        post("/api/templates", json!({"slug": "s", "name": "n", "conditions": {"type": 1}})).invalid("conditions.type"),
+        Case::json(Method::PATCH, &format!("/api/projects/{}", fx.project), json!({"health": 1})).invalid("health"),
+        Case::json(Method::PATCH, &format!("/api/issues/{}", fx.issue), json!({"status": 3})).invalid("status"),
+    ];
+    sweep(&s, &cases).await;
 }

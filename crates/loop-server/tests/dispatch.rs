@@ -49,7 +49,9 @@ async fn thirty_two_claimers_take_each_eligible_issue_exactly_once() {
             for n in 0..250 {
                 let i = chunk * 250 + n;
                 let issue: loop_core::issue::Issue = c
-                    .create_issue(&json!({"title": format!("t{i}"), "type": "task", "status": "todo", "priority": i % 5}))
+                    .create_issue(
+                        &json!({"title": format!("t{i}"), "type": "task", "status": "todo", "priority": i % 5}),
+                    )
                     .await
                     .unwrap();
                 if i % 5 == 0 {
@@ -199,8 +201,12 @@ async fn a_long_poll_is_woken_by_an_unblock_and_times_out_with_204() {
 
     let url = s.url.clone();
     let waiter = tokio::spawn(async move {
-        let resp =
-            reqwest::Client::new().get(format!("{url}/api/dispatch/next?wait=30")).bearer_auth(KEY).send().await.unwrap();
+        let resp = reqwest::Client::new()
+            .get(format!("{url}/api/dispatch/next?wait=30"))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
         resp.json::<Value>().await.unwrap()
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -238,7 +244,10 @@ async fn an_expired_lease_returns_the_issue_and_wakes_a_waiting_agent() {
     assert_api_error(r, 409, "session_ended");
     let events = s.client.issue_events(&issue.id, "").await.unwrap();
     let kinds: Vec<String> = events.data.iter().map(|e| e.kind.to_string()).collect();
-    assert_eq!(kinds, ["created", "status_changed", "claimed", "session_ended", "status_changed", "status_changed", "claimed"]);
+    assert_eq!(
+        kinds,
+        ["created", "status_changed", "claimed", "session_ended", "status_changed", "status_changed", "claimed"]
+    );
     assert_eq!(events.data[4].actor, "loop");
 }
 
@@ -261,7 +270,11 @@ async fn heartbeat_release_and_fail() {
     assert_eq!(failed["data"]["outcome"], "failed");
     assert_eq!(failed["data"]["tokens"], 1200);
     assert_eq!(s.client.issue(&issue.id).await.unwrap().issue.status.as_str(), "todo");
-    assert_api_error(s.client.post::<Value>(&format!("/api/sessions/{sid}/fail"), &json!({})).await, 409, "session_ended");
+    assert_api_error(
+        s.client.post::<Value>(&format!("/api/sessions/{sid}/fail"), &json!({})).await,
+        409,
+        "session_ended",
+    );
 
     // Release with no body at all.
     let (_, c2) = next(&s, "b", None, "").await;

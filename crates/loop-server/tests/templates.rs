@@ -13,6 +13,9 @@ async fn send(s: &TestServer, method: Method, path: &str, body: Option<Value>) -
     (r.status.as_u16(), r.body)
 }
 
+/// The default templates every new server starts with.
+const SEEDED: u64 = 10;
+
 async fn template(s: &TestServer, slug: &str) -> PromptTemplate {
     s.client.create_template(&json!({"slug": slug, "name": slug})).await.expect("create template")
 }
@@ -52,7 +55,7 @@ async fn template_create_returns_201_without_an_active_version() {
         Method::POST,
         "/api/templates",
         Some(json!({
-            "slug": "signal-triage",
+            "slug": "my-signal-triage",
             "name": "Signal triage",
             "conditions": {"type": "signal", "hasFailedSessions": false},
             "specificity": 40,
@@ -61,7 +64,7 @@ async fn template_create_returns_201_without_an_active_version() {
     .await;
     assert_eq!(status, 201, "{body}");
     let t = &body["data"];
-    assert_eq!(t["slug"], "signal-triage");
+    assert_eq!(t["slug"], "my-signal-triage");
     assert_eq!(t["activeVersionId"], Value::Null);
     assert_eq!(t["specificity"], 40);
     assert_eq!(t["conditions"], json!({"type": "signal", "hasFailedSessions": false}));
@@ -70,7 +73,7 @@ async fn template_create_returns_201_without_an_active_version() {
     assert_eq!(defaults.specificity.value(), 10);
     let detail = s.client.template(&defaults.id).await.unwrap();
     assert_eq!(detail.active_version, None);
-    assert_eq!(s.client.list_templates("").await.unwrap().total, 2);
+    assert_eq!(s.client.list_templates("").await.unwrap().total, SEEDED + 2);
 }
 
 #[tokio::test]
@@ -96,15 +99,15 @@ async fn template_input_is_validated() {
         assert_eq!(*status, 422, "{body}: {message}");
         assert!(message.contains(field), "{body}: {message}");
     }
-    assert_eq!(s.client.list_templates("").await.unwrap().total, 0);
+    assert_eq!(s.client.list_templates("").await.unwrap().total, SEEDED);
 }
 
 #[tokio::test]
 async fn slugs_conflict_until_the_template_is_deleted() {
     let s = start().await;
-    let first = template(&s, "task-execute").await;
+    let first = template(&s, "my-task").await;
     assert_api_error(
-        s.client.create_template(&json!({"slug": "task-execute", "name": "again"})).await,
+        s.client.create_template(&json!({"slug": "my-task", "name": "again"})).await,
         409,
         "template_slug_taken",
     );
@@ -113,9 +116,9 @@ async fn slugs_conflict_until_the_template_is_deleted() {
     assert_api_error(s.client.template(&first.id).await, 404, "not_found");
     assert_api_error(s.client.delete_template(&first.id).await, 404, "not_found");
 
-    let second = template(&s, "task-execute").await;
+    let second = template(&s, "my-task").await;
     assert_ne!(second.id, first.id);
-    assert_eq!(s.client.list_templates("").await.unwrap().total, 1);
+    assert_eq!(s.client.list_templates("").await.unwrap().total, SEEDED + 1);
 }
 
 #[tokio::test]

@@ -50,7 +50,9 @@ CREATE TABLE agent_sessions (
     tokens              INTEGER,
     cost_usd            REAL,
     duration_ms         INTEGER,
-    idempotency_key     TEXT
+    idempotency_key     TEXT,
+    -- Why no prompt could be rendered for this claim, if so.
+    prompt_error        TEXT
 );
 CREATE INDEX sessions_issue ON agent_sessions (issue_id, claimed_at);
 CREATE INDEX sessions_open_by_lease ON agent_sessions (lease_expires_at) WHERE ended_at IS NULL;

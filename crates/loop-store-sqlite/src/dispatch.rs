@@ -3,9 +3,11 @@
 use async_trait::async_trait;
 use loop_core::dispatch::{self, Claim, ClaimRequest, Explanation, QueueEntry, ScoreBreakdown};
 use loop_core::event::NewEvent;
+use loop_core::hydration::{MAX_NEIGHBOURS, PromptInputs};
 use loop_core::issue::{Issue, IssueStatus};
 use loop_core::session::{AgentSession, SessionFilter, SessionOutcome, SessionReport};
 use loop_core::store::DispatchStore;
+use loop_core::template::{SelectionContext, TemplateChooser};
 use loop_core::{Actor, Error, Page, Paged, Result, Timestamp, id::new_id};
 use sqlx::{Row, SqliteConnection};
 
@@ -19,7 +21,7 @@ const READY_ORDER: &str = "dispatch_key DESC, todo_since, number";
 
 #[async_trait]
 impl DispatchStore for SqliteStore {
-    async fn claim_next(&self, req: &ClaimRequest) -> Result<Option<Claim>> {
+    async fn claim_next(&self, req: &ClaimRequest, chooser: &dyn TemplateChooser) -> Result<Option<Claim>> {
         let now = self.now();
         let mut tx = self.writer.begin().await.map_err(db)?;
         if let Some(claim) = replay(&mut tx, req, now).await? {
@@ -39,15 +41,23 @@ impl DispatchStore for SqliteStore {
             return Ok(None);
         };
         let issue = rows::issue(&row)?;
-        let claim = take(&mut tx, issue, req, now).await?;
+        let claim = take(&mut tx, issue, req, chooser, now).await?;
         tx.commit().await.map_err(db)?;
         Ok(Some(claim))
     }
 
-    async fn claim_issue(&self, key: &str, req: &ClaimRequest) -> Result<Claim> {
+    async fn claim_issue(&self, key: &str, req: &ClaimRequest, chooser: &dyn TemplateChooser) -> Result<Claim> {
         let now = self.now();
         let mut tx = self.writer.begin().await.map_err(db)?;
         let issue = require_issue(&mut tx, key).await?;
+        if let Some(earlier) = replay(&mut tx, req, now).await? {
+            if earlier.issue.id == issue.id {
+                return Ok(earlier);
+            }
+            if req.idempotency_key.is_some() {
+                return Err(key_reused(&format!("issue #{}", earlier.issue.number)));
+            }
+        }
         let blockers = open_blockers(&mut tx, &issue.id).await?;
         let lease = sessions::open_for_issue(&mut tx, &issue.id).await?;
         let reasons = dispatch::ineligibility(&issue, &blockers, lease.as_ref());
@@ -57,7 +67,7 @@ impl DispatchStore for SqliteStore {
                 format!("issue #{} cannot be dispatched: {}", issue.number, reasons.join("; ")),
             ));
         }
-        let claim = take(&mut tx, issue, req, now).await?;
+        let claim = take(&mut tx, issue, req, chooser, now).await?;
         tx.commit().await.map_err(db)?;
         Ok(claim)
     }
@@ -242,6 +252,124 @@ impl DispatchStore for SqliteStore {
             .collect()
     }
 
+    async fn prompt_inputs(&self, key: &str) -> Result<PromptInputs> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let issue = require_issue(&mut conn, key).await?;
+        let parent = match &issue.parent_id {
+            Some(p) => rows::find_issue(&mut conn, p).await?,
+            None => None,
+        };
+        let cap = MAX_NEIGHBOURS as i64;
+        let siblings = match &issue.parent_id {
+            Some(p) => {
+                issues(
+                    &mut conn,
+                    "parent_id = ?1 AND id <> ?2 AND deleted_at IS NULL ORDER BY number LIMIT ?3",
+                    p,
+                    &issue.id,
+                    cap,
+                )
+                .await?
+            }
+            None => Vec::new(),
+        };
+        let children = if issue.parent_id.is_none() {
+            issues(
+                &mut conn,
+                "parent_id = ?1 AND id <> ?2 AND deleted_at IS NULL ORDER BY number LIMIT ?3",
+                &issue.id,
+                "",
+                cap,
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
+        let open = "deleted_at IS NULL AND status NOT IN ('done', 'canceled')";
+        let blocking = issues(
+            &mut conn,
+            &format!("id IN (SELECT edge_to FROM issue_relations WHERE edge_kind = 'block' AND edge_from = ?1) AND id <> ?2 AND {open} ORDER BY number LIMIT ?3"),
+            &issue.id,
+            "",
+            cap,
+        )
+        .await?;
+        let blocked_by = issues(
+            &mut conn,
+            &format!("id IN (SELECT edge_from FROM issue_relations WHERE edge_kind = 'block' AND edge_to = ?1) AND id <> ?2 AND {open} ORDER BY number LIMIT ?3"),
+            &issue.id,
+            "",
+            cap,
+        )
+        .await?;
+        let project = match &issue.project_id {
+            Some(p) => sqlx::query("SELECT * FROM projects WHERE id = ? AND deleted_at IS NULL")
+                .bind(p)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?
+                .as_ref()
+                .map(rows::project)
+                .transpose()?,
+            None => None,
+        };
+        let goal = match &project {
+            Some(p) => sqlx::query(
+                "SELECT * FROM goals WHERE deleted_at IS NULL AND (id = ?1 OR project_id = ?2) \
+                 ORDER BY (id = ?1) DESC, (status = 'active') DESC, created_at LIMIT 1",
+            )
+            .bind(&p.goal_id)
+            .bind(&p.id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(rows::goal)
+            .transpose()?,
+            None => None,
+        };
+        let labels = crate::issues::labels_of(&mut conn, &issue.id).await?;
+        let previous_sessions = sqlx::query(
+            "SELECT * FROM agent_sessions WHERE issue_id = ? AND ended_at IS NOT NULL ORDER BY claimed_at, id LIMIT ?",
+        )
+        .bind(&issue.id)
+        .bind(cap)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::session)
+        .collect::<Result<_>>()?;
+        Ok(PromptInputs {
+            issue,
+            parent,
+            siblings,
+            children,
+            project,
+            goal,
+            labels,
+            blocking,
+            blocked_by,
+            previous_sessions,
+        })
+    }
+
+    async fn selection_context(&self, key: &str) -> Result<SelectionContext> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let issue = require_issue(&mut conn, key).await?;
+        selection_context(&mut conn, &issue).await
+    }
+
+    async fn record_prompt_error(&self, session_id: &str, error: &str) -> Result<()> {
+        sqlx::query("UPDATE agent_sessions SET prompt_error = ? WHERE id = ?")
+            .bind(error)
+            .bind(session_id)
+            .execute(&self.writer)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn expire_leases(&self) -> Result<Vec<AgentSession>> {
         let now = self.now();
         let mut tx = self.writer.begin().await.map_err(db)?;
@@ -302,24 +430,43 @@ async fn replay(conn: &mut SqliteConnection, req: &ClaimRequest, now: Timestamp)
     };
     let Some(row) = row else { return Ok(None) };
     let session = rows::session(&row)?;
-    if req.project_id.is_some() && req.idempotency_key.is_none() {
+    let Some(issue) = rows::find_issue(conn, &session.issue_id).await? else {
+        // The claimed issue was deleted since: never hand it out again.
+        return match &req.idempotency_key {
+            Some(_) => Err(key_reused("an issue that has since been deleted")),
+            None => Ok(None),
+        };
+    };
+    if req.idempotency_key.is_none() && req.project_id.is_some() && issue.project_id != req.project_id {
         // A retry asks for the same project; a claim elsewhere is not this request's.
-        let issue = require_issue(conn, &session.issue_id).await?;
-        if issue.project_id != req.project_id {
-            return Ok(None);
-        }
-        return Ok(Some(Claim { issue, session, replayed: true }));
+        return Ok(None);
     }
-    let issue = sqlx::query(&format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE id = ?"))
-        .bind(&session.issue_id)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?;
-    Ok(Some(Claim { issue: rows::issue(&issue)?, session, replayed: true }))
+    Ok(Some(Claim { issue, session, template: None, replayed: true }))
+}
+
+fn key_reused(what: &str) -> Error {
+    Error::conflict(
+        "idempotency_key_reused",
+        format!("this Idempotency-Key was already used to claim {what}; send a new key for a new claim"),
+    )
 }
 
 /// Moves an eligible issue to `in_progress` under a new session.
-async fn take(conn: &mut SqliteConnection, mut issue: Issue, req: &ClaimRequest, now: Timestamp) -> Result<Claim> {
+async fn take(
+    conn: &mut SqliteConnection,
+    mut issue: Issue,
+    req: &ClaimRequest,
+    chooser: &dyn TemplateChooser,
+    now: Timestamp,
+) -> Result<Claim> {
+    let template = chooser.choose(&selection_context(conn, &issue).await?);
+    if let Some(t) = &template {
+        sqlx::query("UPDATE prompt_versions SET usage_count = usage_count + 1 WHERE id = ?")
+            .bind(&t.version.id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
     sqlx::query(
         "UPDATE issues SET status = 'in_progress', todo_since = NULL, dispatch_key = NULL, updated_at = ? WHERE id = ?",
     )
@@ -332,7 +479,7 @@ async fn take(conn: &mut SqliteConnection, mut issue: Issue, req: &ClaimRequest,
         id: new_id(),
         issue_id: issue.id.clone(),
         agent: req.agent.clone(),
-        template_version_id: None,
+        template_version_id: template.as_ref().map(|t| t.version.id.clone()),
         claimed_at: now,
         lease_expires_at: now.plus_millis(req.lease_ttl_ms),
         ended_at: None,
@@ -350,7 +497,7 @@ async fn take(conn: &mut SqliteConnection, mut issue: Issue, req: &ClaimRequest,
     record(conn, &events, &Actor::agent(&req.agent), now).await?;
     issue.status = IssueStatus::InProgress;
     issue.updated_at = now;
-    Ok(Claim { issue, session, replayed: false })
+    Ok(Claim { issue, session, template, replayed: false })
 }
 
 /// Ends a session as a failed attempt and, if its issue is still in progress, returns the issue
@@ -392,4 +539,46 @@ async fn open_blockers(conn: &mut SqliteConnection, issue_id: &str) -> Result<Ve
         ISSUE_COLUMNS.split(", ").map(|c| format!("i.{c}")).collect::<Vec<_>>().join(", ")
     );
     sqlx::query(&sql).bind(issue_id).fetch_all(&mut *conn).await.map_err(db)?.iter().map(rows::issue).collect()
+}
+
+/// Live issues matching `clause` (with `?1`, `?2`, `?3` bound to the three values).
+async fn issues(conn: &mut SqliteConnection, clause: &str, a: &str, b: &str, limit: i64) -> Result<Vec<Issue>> {
+    let sql = format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE {clause}");
+    sqlx::query(&sql)
+        .bind(a)
+        .bind(b)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::issue)
+        .collect()
+}
+
+/// What template conditions see for an issue.
+async fn selection_context(conn: &mut SqliteConnection, issue: &Issue) -> Result<SelectionContext> {
+    let labels = sqlx::query_scalar(
+        "SELECT l.name FROM issue_labels il JOIN labels l ON l.id = il.label_id WHERE il.issue_id = ? AND l.deleted_at IS NULL",
+    )
+    .bind(&issue.id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let has_failed_sessions = sqlx::query(
+        "SELECT 1 FROM agent_sessions WHERE issue_id = ? AND outcome IN ('failed', 'expired', 'released') LIMIT 1",
+    )
+    .bind(&issue.id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?
+    .is_some();
+    Ok(SelectionContext {
+        issue_type: Some(issue.issue_type),
+        signal_source: issue.signal_source.clone(),
+        labels,
+        project_id: issue.project_id.clone(),
+        has_failed_sessions,
+        hypothesis_confidence: issue.hypothesis.as_ref().map(|h| h.confidence.value()),
+    })
 }

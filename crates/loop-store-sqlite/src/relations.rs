@@ -6,8 +6,8 @@ use loop_core::relation::{self, Edge, NewRelation, Relation};
 use loop_core::store::RelationStore;
 use loop_core::{Actor, Error, Result, id::new_id};
 
-use crate::rows::{self, find_issue, record, require_issue};
 use crate::dispatch_index::refresh_issue;
+use crate::rows::{self, find_issue, record, require_issue};
 use crate::{SqliteStore, db, is_unique_violation};
 
 #[async_trait]

@@ -36,8 +36,8 @@ pub(crate) async fn open_for_issue(conn: &mut SqliteConnection, issue_id: &str) 
 
 pub(crate) async fn insert(conn: &mut SqliteConnection, s: &AgentSession, idempotency_key: Option<&str>) -> Result<()> {
     sqlx::query(
-        "INSERT INTO agent_sessions (id, issue_id, agent, template_version_id, claimed_at, lease_expires_at, idempotency_key) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO agent_sessions (id, issue_id, agent, template_version_id, claimed_at, lease_expires_at, \
+         idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&s.id)
     .bind(&s.issue_id)

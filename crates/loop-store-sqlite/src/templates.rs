@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use loop_core::comment::AuthorType;
 use loop_core::store::TemplateStore;
 use loop_core::template::{
-    NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, TemplateDetail, TemplatePatch,
-    VersionStatus,
+    ActiveTemplate, NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, TemplateDetail,
+    TemplatePatch, TemplateSeed, VersionStatus,
 };
 use loop_core::{Actor, Error, Page, Paged, Result, id::new_id};
 use sqlx::SqliteConnection;
@@ -270,6 +270,65 @@ impl TemplateStore for SqliteStore {
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(r)
+    }
+
+    async fn seed_template(&self, seed: TemplateSeed) -> Result<bool> {
+        let now = self.now();
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let created = sqlx::query(
+            "INSERT INTO prompt_templates (id, slug, name, description, conditions, specificity, active_version_id, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8 WHERE NOT EXISTS \
+             (SELECT 1 FROM prompt_templates WHERE id = ?1 OR (slug = ?2 AND deleted_at IS NULL))",
+        )
+        .bind(&seed.id)
+        .bind(&seed.slug)
+        .bind(&seed.name)
+        .bind(&seed.description)
+        .bind(serde_json::to_string(&seed.conditions).map_err(Error::internal)?)
+        .bind(seed.specificity.value() as i64)
+        .bind(&seed.version_id)
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected()
+            == 1;
+        if created {
+            sqlx::query(
+                "INSERT INTO prompt_versions (id, template_id, version, content, changelog, author_type, author_name, status, created_at) \
+                 VALUES (?, ?, 1, ?, 'Initial default template', 'human', 'loop', 'active', ?)",
+            )
+            .bind(&seed.version_id)
+            .bind(&seed.id)
+            .bind(&seed.content)
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(created)
+    }
+
+    async fn active_templates(&self) -> Result<Vec<ActiveTemplate>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let templates = sqlx::query(
+            "SELECT * FROM prompt_templates WHERE deleted_at IS NULL AND active_version_id IS NOT NULL ORDER BY created_at, id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(rows::template)
+        .collect::<Result<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(templates.len());
+        for template in templates {
+            let Some(id) = &template.active_version_id else { continue };
+            if let Some(version) = find_version(&mut conn, id).await? {
+                out.push(ActiveTemplate { template, version });
+            }
+        }
+        Ok(out)
     }
 
     async fn list_reviews(&self, template_id: &str, page: Page) -> Result<Paged<PromptReview>> {

@@ -54,7 +54,8 @@ pub mod __private {
 /// Expands to one `#[tokio::test]` per conformance case. The argument is the path of an
 /// `async fn() -> Harness` that returns a fresh, empty store for each case.
 ///
-/// This is the one list of case names: a case added to [`cases`] must be added here too.
+/// This is the one list of case names: a case added to [`cases`] must be added here too. A case
+/// may carry attributes, e.g. `` while a known backend bug is open.
 #[macro_export]
 macro_rules! conformance_suite {
     ($factory:path) => {
@@ -78,15 +79,35 @@ macro_rules! conformance_suite {
             template_and_version_lifecycle,
             template_concurrent_versions,
             review_rules,
+            dispatch_claims_by_score,
+            dispatch_blockers,
+            dispatch_goal_bonus,
+            dispatch_age_counts_from_todo_entry,
+            dispatch_project_filter,
+            dispatch_queue_is_global_order,
+            dispatch_property_claim_order_equals_score_sort,
+            dispatch_idempotent_retry,
+            dispatch_lease_expiry,
+            dispatch_release_and_fail,
+            dispatch_patch_closes_session,
+            dispatch_claim_issue,
+            dispatch_concurrent_claims_are_exclusive,
+
+            dispatch_claim_issue_retry_is_replayed,
+
+            dispatch_spent_idempotency_key_is_not_an_internal_error,
+
+            dispatch_replay_never_returns_a_deleted_issue,
         );
     };
-    (@cases $factory:path; $($case:ident),+ $(,)?) => {
+    (@cases $factory:path; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {
         $(
             #[$crate::__private::tokio::test(
                 flavor = "multi_thread",
                 worker_threads = 2,
                 crate = "::loop_store_tests::__private::tokio"
             )]
+            $(#[$attr])*
             async fn $case() {
                 let harness: $crate::Harness = $factory().await;
                 $crate::cases::$case(&harness).await;

@@ -1,7 +1,7 @@
 //! Comments: `GET|POST /api/issues/:id/comments`, threaded to any depth.
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use loop_core::Actor;
 use loop_core::comment::{Comment, NewComment, ThreadedComment};
@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::{Data, created, ok};
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_comments, create_comment))

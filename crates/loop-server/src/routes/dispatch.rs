@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use loop_core::Actor;
@@ -18,9 +18,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Data, ok};
-use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Params;
+use crate::extract::{Params, Path};
+use crate::{AppState, prompting};
 
 /// The longest a `?wait=` may hold a request.
 pub const MAX_WAIT_SECS: u64 = 60;
@@ -62,8 +62,10 @@ impl IntoResponse for DispatchResponse {
     }
 }
 
-fn respond(claim: Claim) -> DispatchResponse {
-    let body = DispatchBody { issue: claim.issue, prompt: None, meta: None, session: claim.session };
+async fn respond(state: &AppState, claim: Claim) -> DispatchResponse {
+    let (prompt, meta) = prompting::for_claim(state, &claim).await;
+    let meta = meta.map(|m| serde_json::to_value(m).unwrap_or_default());
+    let body = DispatchBody { issue: claim.issue, prompt, meta, session: claim.session };
     DispatchResponse { data: body.clone(), body }
 }
 
@@ -124,8 +126,9 @@ async fn next(
     let mut changes = s.changes.subscribe();
     loop {
         changes.borrow_and_update();
-        if let Some(claim) = s.store.claim_next(&req).await? {
-            return Ok(respond(claim).into_response());
+        let chooser = prompting::chooser(&s).await;
+        if let Some(claim) = s.store.claim_next(&req, &chooser).await? {
+            return Ok(respond(&s, claim).await.into_response());
         }
         // Wait for any change (or the deadline), then look again.
         match tokio::time::timeout_at(deadline, changes.changed()).await {
@@ -145,7 +148,9 @@ async fn claim_issue(
     Path(id): Path<String>,
 ) -> ApiResult<DispatchResponse> {
     let req = claim_request(&s, &actor, &headers, None)?;
-    Ok(respond(s.store.claim_issue(&id, &req).await?))
+    let chooser = prompting::chooser(&s).await;
+    let claim = s.store.claim_issue(&id, &req, &chooser).await?;
+    Ok(respond(&s, claim).await)
 }
 
 /// The eligible issues in score order (the order `next` hands them out), with the breakdown.

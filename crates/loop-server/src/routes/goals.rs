@@ -1,6 +1,6 @@
 //! `/api/goals`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use loop_core::goal::{Goal, GoalPatch, NewGoal};
 use loop_core::page::Paged;
@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use super::{Data, created, ok};
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::{JsonBody, Params};
+use crate::extract::{JsonBody, Params, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_goals, create_goal)).routes(routes!(get_goal, update_goal, delete_goal))

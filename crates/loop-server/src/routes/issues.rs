@@ -1,7 +1,7 @@
 //! `/api/issues`: list, create, detail, patch, soft delete, history.
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use loop_core::Actor;
 use loop_core::event::IssueEvent;
@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::{Data, created, ok};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, Params};
+use crate::extract::{JsonBody, Params, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

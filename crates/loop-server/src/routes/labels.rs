@@ -1,6 +1,6 @@
 //! `/api/labels`. A deleted label's name can be reused.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use loop_core::label::{Label, LabelPatch, NewLabel};
 use loop_core::page::Paged;
@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use super::{Data, created, ok};
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::{JsonBody, Params};
+use crate::extract::{JsonBody, Params, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_labels, create_label)).routes(routes!(

@@ -1,6 +1,6 @@
 //! `/api/projects`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use loop_core::page::Paged;
 use loop_core::project::{NewProject, Project, ProjectDetail, ProjectPatch};
@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use super::{Data, created, ok};
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::{JsonBody, Params};
+use crate::extract::{JsonBody, Params, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_projects, create_project)).routes(routes!(

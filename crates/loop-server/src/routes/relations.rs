@@ -1,7 +1,7 @@
 //! Relations: `POST /api/issues/:id/relations`, `DELETE /api/relations/:id`.
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use loop_core::Actor;
 use loop_core::relation::{NewRelation, Relation};
@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::{Data, created};
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(create_relation)).routes(routes!(delete_relation))

@@ -1,7 +1,7 @@
 //! Agent sessions: list them, renew a lease, release or fail a claim.
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use loop_core::Actor;
 use loop_core::page::Paged;
 use loop_core::session::{AgentSession, SessionFilter, SessionOutcome, SessionReport};
@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::{Data, ok};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{OptionalJsonBody, Params};
+use crate::extract::{OptionalJsonBody, Params, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

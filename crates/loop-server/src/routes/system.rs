@@ -47,3 +47,11 @@ async fn root() -> Json<serde_json::Value> {
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "No such route; see GET /api/openapi.json")
 }
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This route does not take that method; see GET /api/openapi.json",
+    )
+}

@@ -1,20 +1,26 @@
 //! `/api/templates` (templates and their versions) and `/api/prompt-reviews`.
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use loop_core::Actor;
 use loop_core::page::Paged;
 use loop_core::template::{
     NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, TemplateDetail, TemplatePatch,
+    VersionStatus, select,
 };
+use loop_prompts::{PromptMeta, hydrate};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Data, created, ok};
 use crate::AppState;
-use crate::error::ApiResult;
-use crate::extract::{JsonBody, Params};
+use crate::auth::Scope;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, Params, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_versions, create_version))
         .routes(routes!(promote_version))
         .routes(routes!(list_reviews))
+        .routes(routes!(preview))
         .routes(routes!(create_review))
 }
 
@@ -81,16 +88,41 @@ async fn list_versions(
     Ok(axum::Json(s.store.list_versions(&id, params.page()?).await?))
 }
 
+/// A created version, with warnings about variables no context provides.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedVersion {
+    pub data: PromptVersion,
+    pub warnings: Vec<String>,
+}
+
 /// Add a version: active when the template has none yet or `status` is `active`, else draft.
+/// The content must compile (422 with the line and column otherwise).
 #[utoipa::path(post, path = "/api/templates/{id}/versions", tag = "templates", params(("id" = String, Path)),
-    request_body = NewVersion, responses((status = 201, body = Data<PromptVersion>), (status = 404), (status = 422)))]
+    request_body = NewVersion, responses((status = 201, body = CreatedVersion), (status = 404), (status = 422)))]
 async fn create_version(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
+    scope: Option<Extension<Scope>>,
     Path(id): Path<String>,
     JsonBody(input): JsonBody<NewVersion>,
-) -> ApiResult<(StatusCode, axum::Json<Data<PromptVersion>>)> {
-    Ok(created(s.store.create_version(&id, input, &actor).await?))
+) -> ApiResult<(StatusCode, axum::Json<CreatedVersion>)> {
+    if scope.is_some() && input.status == Some(VersionStatus::Active) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "an agent's claim token can only add draft versions; a person promotes them",
+        ));
+    }
+    let checked = loop_prompts::validate(&input.content).map_err(|e| {
+        let at = match (e.line, e.column) {
+            (Some(l), Some(c)) => format!("line {l}, column {c}: "),
+            _ => String::new(),
+        };
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "template_compile_error", format!("content: {at}{}", e.message))
+            .with_details(json!({ "field": "content", "line": e.line, "column": e.column }))
+    })?;
+    let data = s.store.create_version(&id, input, &actor).await?;
+    Ok((StatusCode::CREATED, axum::Json(CreatedVersion { data, warnings: checked.warnings })))
 }
 
 /// Make a draft or retired version the active one (also how to roll back).
@@ -125,4 +157,47 @@ async fn create_review(
     JsonBody(input): JsonBody<NewReview>,
 ) -> ApiResult<(StatusCode, axum::Json<Data<PromptReview>>)> {
     Ok(created(s.store.create_review(input, &actor).await?))
+}
+
+/// What dispatch would hand out for an issue, without claiming it: the selected template and
+/// the rendered prompt (with a placeholder instead of a token). Bare keys plus a `data` copy.
+#[utoipa::path(get, path = "/api/templates/preview/{issue_id}", tag = "templates", params(("issue_id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404)))]
+async fn preview(State(s): State<AppState>, Path(issue_id): Path<String>) -> ApiResult<axum::Json<serde_json::Value>> {
+    let ctx = s.store.selection_context(&issue_id).await?;
+    let inputs = s.store.prompt_inputs(&issue_id).await?;
+    let templates = s.templates.get(s.store.as_ref()).await?;
+    let issue = json!(inputs.issue);
+    let body = match select(&templates, &ctx) {
+        None => {
+            json!({ "issue": issue, "template": null, "version": null, "prompt": null, "message": "No matching template found" })
+        }
+        Some(active) => {
+            let meta = PromptMeta {
+                template_id: active.template.id.clone(),
+                template_slug: active.template.slug.clone(),
+                version_id: active.version.id.clone(),
+                version_number: active.version.version,
+                session_id: None,
+                lease_expires_at: None,
+                review_url: "POST /api/prompt-reviews",
+            };
+            let ctx = hydrate(&inputs, &meta, &s.config.public_url, "<token issued at dispatch>");
+            let (prompt, error) = match s.prompts.render(&active.version.id, &active.version.content, &ctx) {
+                Ok(p) => (Some(p), None),
+                Err(e) => (None, Some(e)),
+            };
+            json!({
+                "issue": issue,
+                "template": active.template,
+                "version": active.version,
+                "prompt": prompt,
+                "meta": meta,
+                "error": error,
+            })
+        }
+    };
+    let mut out = body.clone();
+    out["data"] = body;
+    Ok(axum::Json(out))
 }

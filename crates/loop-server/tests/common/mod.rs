@@ -31,10 +31,11 @@ pub async fn start_with(adjust: impl FnOnce(ServerConfig) -> ServerConfig) -> Te
     let db = dir.path().join("loop.db");
     let store =
         SqliteStore::open(SqliteConfig::new(db.to_string_lossy()), Arc::new(SystemClock)).await.expect("open store");
-    let config = adjust(ServerConfig::new(ApiKey::new(KEY)));
-    let app = loop_server::app(Arc::new(store), config);
+    loop_server::seed_default_templates(&store).await.expect("seed templates");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let config = adjust(ServerConfig { public_url: url.clone(), ..ServerConfig::new(ApiKey::new(KEY)) });
+    let app = loop_server::app(Arc::new(store), config);
     tokio::spawn(loop_server::serve(listener, app, std::future::pending()));
     TestServer {
         client: LoopClient::new(&url, Some(KEY.to_owned())),

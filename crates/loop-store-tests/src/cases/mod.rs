@@ -4,6 +4,7 @@
 //! [`conformance_suite!`](crate::conformance_suite) can name them.
 
 mod comments;
+mod dispatch;
 mod history;
 mod issues;
 mod labels;
@@ -13,6 +14,7 @@ mod relations;
 mod templates;
 
 pub use comments::*;
+pub use dispatch::*;
 pub use history::*;
 pub use issues::*;
 pub use labels::*;

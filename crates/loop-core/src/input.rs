@@ -1,0 +1,72 @@
+//! Serde helpers for request bodies: the difference between absent and `null`, and fields
+//! that must be JSON objects.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+/// Deserialises a field that distinguishes "absent" (outer `None`, via `#[serde(default)]`)
+/// from an explicit `null` (`Some(None)`); PATCH bodies need the difference.
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Deserialises a PATCH field that may be left out but not set to `null` (the field is not
+/// nullable, so `null` is an error naming it rather than "leave unchanged").
+pub fn present<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// A struct-typed field that must be a JSON object. (serde also accepts a JSON array for a
+/// struct, filling fields by position; a body like `"hypothesis": ["x", 0.5]` is a mistake.)
+pub fn object<'de, T, D>(d: D) -> Result<T, D::Error>
+where
+    T: DeserializeOwned,
+    D: Deserializer<'de>,
+{
+    let map = Map::<String, Value>::deserialize(d)?;
+    from_object(map)
+}
+
+/// Deserialises from an object, keeping the inner path in the error as `@<path>: <message>`
+/// so the caller can name the nested field (see `NESTED_PATH_MARK`).
+fn from_object<T: DeserializeOwned, E: serde::de::Error>(map: Map<String, Value>) -> Result<T, E> {
+    serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
+        let path = e.path().to_string();
+        E::custom(format!("{NESTED_PATH_MARK}{path}: {}", e.into_inner()))
+    })
+}
+
+/// Marks an error message whose leading path belongs under the field that failed.
+pub const NESTED_PATH_MARK: &str = "@";
+
+/// [`object`] for an optional field.
+pub fn optional_object<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+where
+    T: DeserializeOwned,
+    D: Deserializer<'de>,
+{
+    object(d).map(Some)
+}
+
+/// [`object`] for a nullable PATCH field.
+pub fn nullable_object<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: DeserializeOwned,
+    D: Deserializer<'de>,
+{
+    match Option::<Map<String, Value>>::deserialize(d)? {
+        None => Ok(Some(None)),
+        Some(map) => {
+            serde_json::from_value(Value::Object(map)).map(|t| Some(Some(t))).map_err(serde::de::Error::custom)
+        }
+    }
+}

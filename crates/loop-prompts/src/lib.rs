@@ -1,0 +1,92 @@
+//! Loop's prompt engine: renders versioned Handlebars templates written for Handlebars.js
+//! (no HTML escaping, non-strict lookups, `list.length`, the `json` and `priority_label`
+//! helpers, Loop's partials), hydrates them from an issue's neighbourhood, validates new
+//! versions, and ships the default templates.
+
+mod compat;
+mod context;
+pub mod defaults;
+mod helpers;
+mod validate;
+
+use std::sync::RwLock;
+
+use handlebars::Handlebars;
+use serde_json::Value;
+
+pub use context::{PromptMeta, hydrate};
+pub use validate::{CompileError, Validation, validate};
+
+/// Compiled templates are cached by version id (versions never change once written).
+pub struct PromptEngine {
+    registry: RwLock<Handlebars<'static>>,
+}
+
+impl Default for PromptEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PromptEngine {
+    pub fn new() -> Self {
+        Self { registry: RwLock::new(registry()) }
+    }
+
+    /// Renders `content` (the text of version `version_id`) against `context`.
+    pub fn render(&self, version_id: &str, content: &str, context: &Value) -> Result<String, String> {
+        {
+            let reg = self.registry.read().unwrap_or_else(|e| e.into_inner());
+            if reg.has_template(version_id) {
+                return reg.render(version_id, context).map_err(|e| e.to_string());
+            }
+        }
+        let mut reg = self.registry.write().unwrap_or_else(|e| e.into_inner());
+        if !reg.has_template(version_id) {
+            reg.register_template_string(version_id, compat::rewrite_length(content)).map_err(|e| e.to_string())?;
+        }
+        reg.render(version_id, context).map_err(|e| e.to_string())
+    }
+}
+
+/// A registry set up like the reference's Handlebars.js: no escaping, missing values render
+/// as empty, Loop's helpers and partials.
+fn registry() -> Handlebars<'static> {
+    let mut reg = Handlebars::new();
+    reg.register_escape_fn(handlebars::no_escape);
+    reg.set_strict_mode(false);
+    helpers::register(&mut reg);
+    for (name, text) in defaults::PARTIALS {
+        reg.register_partial(name, compat::rewrite_length(text)).expect("the built-in partials compile");
+    }
+    reg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_like_handlebars_js() {
+        let engine = PromptEngine::new();
+        let out = engine
+            .render(
+                "v1",
+                "{{#if list.length}}{{list.length}} items: {{#each list}}{{this}} {{/each}}{{/if}}{{missing.deep}}<b>&</b> {{json obj}} {{priority_label p}}",
+                &json!({"list": ["a", "b"], "obj": {"k": 1}, "p": 2}),
+            )
+            .unwrap();
+        assert_eq!(out, "2 items: a b <b>&</b> {\n  \"k\": 1\n} high");
+        let empty = engine.render("v2", "{{#if list.length}}yes{{else}}no{{/if}}", &json!({"list": []})).unwrap();
+        assert_eq!(empty, "no");
+    }
+
+    #[test]
+    fn compiled_templates_are_cached_by_version() {
+        let engine = PromptEngine::new();
+        assert_eq!(engine.render("v", "A{{x}}", &json!({"x": 1})).unwrap(), "A1");
+        // Same id: the cached compilation is used, whatever text is passed.
+        assert_eq!(engine.render("v", "B{{x}}", &json!({"x": 2})).unwrap(), "A2");
+    }
+}
