@@ -5,6 +5,7 @@ use crate::issue::Issue;
 use crate::label::LabelRef;
 use crate::project::Project;
 use crate::session::AgentSession;
+use crate::template::{PromptReview, PromptTemplate, PromptVersion};
 
 /// Lists of neighbours are capped so a prompt stays bounded whatever the backlog.
 pub const MAX_NEIGHBOURS: usize = 50;
@@ -27,4 +28,16 @@ pub struct PromptInputs {
     pub blocked_by: Vec<Issue>,
     /// Ended sessions of this issue, oldest first.
     pub previous_sessions: Vec<AgentSession>,
+    /// When the issue asks for a template to be improved: what to improve.
+    pub improvement: Option<ImprovementInputs>,
+}
+
+/// The template version an improvement issue is about, with its reviews.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImprovementInputs {
+    pub template: PromptTemplate,
+    pub version: PromptVersion,
+    /// Reviews of the version since it became active, oldest first, with the reviewed issue's
+    /// number.
+    pub reviews: Vec<(PromptReview, Option<i64>)>,
 }

@@ -12,6 +12,7 @@ pub mod event;
 pub mod goal;
 pub mod hydration;
 pub mod id;
+pub mod improvement;
 pub mod input;
 pub mod issue;
 pub mod label;

@@ -150,6 +150,9 @@ pub struct PromptVersion {
     pub review_score: Option<f64>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
+    /// When this version last became the active one.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub activated_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -384,6 +387,7 @@ mod tests {
             avg_duration_ms: None,
             review_score: None,
             created_at: Timestamp::from_millis(0),
+            activated_at: None,
         };
         ActiveTemplate { template: t, version: v }
     }

@@ -11,8 +11,12 @@
 //! | `previousSessions` | earlier attempts: `{status, outcome, agentSummary, summary, agent, claimedAt, endedAt}` |
 //! | `loopUrl`, `loopToken` | where to call back, with a token scoped to this claim (never the master key) |
 //! | `meta.*` | `templateId`, `templateSlug`, `versionId`, `versionNumber`, `sessionId`, `leaseExpiresAt`, `reviewUrl` |
+//!
+//! An issue that asks for a template to be improved also gets `template`, `currentVersion`
+//! (with `completionRatePercent`), `reviews` (`{issueNumber, authorType, clarity, completeness,
+//! relevance, feedback}`), and `avgClarity`, `avgCompleteness`, `avgRelevance`.
 
-use loop_core::hydration::PromptInputs;
+use loop_core::hydration::{ImprovementInputs, PromptInputs};
 use loop_core::issue::{Issue, IssueType};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -78,7 +82,7 @@ pub fn hydrate(inputs: &PromptInputs, meta: &PromptMeta, loop_url: &str, loop_to
             })
         })
         .collect();
-    json!({
+    let mut ctx = json!({
         "issue": issue(&inputs.issue),
         "parent": inputs.parent.as_ref().map(issue),
         "siblings": inputs.siblings.iter().map(issue).collect::<Vec<_>>(),
@@ -93,7 +97,56 @@ pub fn hydrate(inputs: &PromptInputs, meta: &PromptMeta, loop_url: &str, loop_to
         "loopUrl": loop_url,
         "loopToken": loop_token,
         "meta": meta,
-    })
+    });
+    if let Some(imp) = &inputs.improvement {
+        add_improvement(&mut ctx, imp);
+    }
+    js_numbers(&mut ctx);
+    ctx
+}
+
+/// Whole floats print as integers, as in Handlebars.js (`4`, not `4.0`).
+fn js_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *v = json!(f as i64);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(js_numbers),
+        Value::Object(o) => o.values_mut().for_each(js_numbers),
+        _ => {}
+    }
+}
+
+fn add_improvement(ctx: &mut Value, imp: &ImprovementInputs) {
+    let n = imp.reviews.len().max(1) as f64;
+    let avg = |f: fn(&loop_core::template::PromptReview) -> u8| {
+        let mean = imp.reviews.iter().map(|(r, _)| f(r) as f64).sum::<f64>() / n;
+        (mean * 10.0).round() / 10.0
+    };
+    let mut version = serde_json::to_value(&imp.version).unwrap_or(Value::Null);
+    version["completionRatePercent"] =
+        json!(imp.version.completion_rate.map(|r| (r * 1000.0).round() / 10.0).unwrap_or(0.0));
+    ctx["template"] = serde_json::to_value(&imp.template).unwrap_or(Value::Null);
+    ctx["currentVersion"] = version;
+    ctx["reviews"] = imp
+        .reviews
+        .iter()
+        .map(|(r, number)| {
+            json!({
+                "issueNumber": number,
+                "authorType": r.author_type,
+                "clarity": r.clarity,
+                "completeness": r.completeness,
+                "relevance": r.relevance,
+                "feedback": r.feedback,
+            })
+        })
+        .collect();
+    ctx["avgClarity"] = json!(avg(|r| r.clarity.value()));
+    ctx["avgCompleteness"] = json!(avg(|r| r.completeness.value()));
+    ctx["avgRelevance"] = json!(avg(|r| r.relevance.value()));
 }
 
 fn issue(i: &Issue) -> Value {

@@ -33,20 +33,47 @@ impl PromptEngine {
         Self { registry: RwLock::new(registry()) }
     }
 
-    /// Renders `content` (the text of version `version_id`) against `context`.
+    /// Renders `content` (the text of version `version_id`) against `context`. Runs of blank
+    /// lines left by empty optional sections are collapsed to one.
     pub fn render(&self, version_id: &str, content: &str, context: &Value) -> Result<String, String> {
-        {
+        let rendered = {
             let reg = self.registry.read().unwrap_or_else(|e| e.into_inner());
-            if reg.has_template(version_id) {
-                return reg.render(version_id, context).map_err(|e| e.to_string());
+            reg.has_template(version_id).then(|| reg.render(version_id, context))
+        };
+        let rendered = match rendered {
+            Some(r) => r,
+            None => {
+                let mut reg = self.registry.write().unwrap_or_else(|e| e.into_inner());
+                if !reg.has_template(version_id) {
+                    reg.register_template_string(version_id, compat::rewrite_length(content))
+                        .map_err(|e| e.to_string())?;
+                }
+                reg.render(version_id, context)
             }
-        }
-        let mut reg = self.registry.write().unwrap_or_else(|e| e.into_inner());
-        if !reg.has_template(version_id) {
-            reg.register_template_string(version_id, compat::rewrite_length(content)).map_err(|e| e.to_string())?;
-        }
-        reg.render(version_id, context).map_err(|e| e.to_string())
+        };
+        rendered.map(|text| collapse_blank_lines(&text)).map_err(|e| e.to_string())
     }
+}
+
+fn collapse_blank_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank_run = 0;
+    for line in text.trim_start_matches('\n').split_inclusive('\n') {
+        if line.trim().is_empty() {
+            blank_run += 1;
+            if blank_run > 1 {
+                continue;
+            }
+            out.push('\n');
+        } else {
+            blank_run = 0;
+            out.push_str(line);
+        }
+    }
+    let trimmed = out.trim_end().len();
+    out.truncate(trimmed);
+    out.push('\n');
+    out
 }
 
 /// A registry set up like the reference's Handlebars.js: no escaping, missing values render
@@ -77,16 +104,21 @@ mod tests {
                 &json!({"list": ["a", "b"], "obj": {"k": 1}, "p": 2}),
             )
             .unwrap();
-        assert_eq!(out, "2 items: a b <b>&</b> {\n  \"k\": 1\n} high");
+        assert_eq!(out, "2 items: a b <b>&</b> {\n  \"k\": 1\n} high\n");
         let empty = engine.render("v2", "{{#if list.length}}yes{{else}}no{{/if}}", &json!({"list": []})).unwrap();
-        assert_eq!(empty, "no");
+        assert_eq!(empty, "no\n");
     }
 
     #[test]
     fn compiled_templates_are_cached_by_version() {
         let engine = PromptEngine::new();
-        assert_eq!(engine.render("v", "A{{x}}", &json!({"x": 1})).unwrap(), "A1");
+        assert_eq!(engine.render("v", "A{{x}}", &json!({"x": 1})).unwrap(), "A1\n");
         // Same id: the cached compilation is used, whatever text is passed.
-        assert_eq!(engine.render("v", "B{{x}}", &json!({"x": 2})).unwrap(), "A2");
+        assert_eq!(engine.render("v", "B{{x}}", &json!({"x": 2})).unwrap(), "A2\n");
+    }
+
+    #[test]
+    fn blank_line_runs_collapse() {
+        assert_eq!(collapse_blank_lines("\n\na\n\n\n\nb\n  \n\nc\n\n"), "a\n\nb\n\nc\n");
     }
 }

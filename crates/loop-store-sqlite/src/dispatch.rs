@@ -340,7 +340,9 @@ impl DispatchStore for SqliteStore {
         .iter()
         .map(rows::session)
         .collect::<Result<_>>()?;
+        let improvement = crate::improvement::inputs_for(&mut conn, &issue.id).await?;
         Ok(PromptInputs {
+            improvement,
             issue,
             parent,
             siblings,

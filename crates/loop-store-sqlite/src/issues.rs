@@ -15,37 +15,12 @@ use crate::{SqliteStore, db, sessions};
 
 #[async_trait]
 impl IssueStore for SqliteStore {
-    async fn create_issue(&self, mut input: NewIssue, actor: &Actor) -> Result<Issue> {
-        input.parent_id = non_blank(input.parent_id);
-        input.project_id = non_blank(input.project_id);
+    async fn create_issue(&self, input: NewIssue, actor: &Actor) -> Result<Issue> {
         let now = self.now();
         let mut tx = self.writer.begin().await.map_err(db)?;
-        if let Some(pid) = &input.parent_id {
-            let parent = find_issue(&mut tx, pid).await?;
-            issue::check_parent(pid, parent.as_ref(), None, false)?;
-            input.parent_id = parent.map(|p| p.id);
-        }
-        if let Some(pid) = &input.project_id {
-            check_ref(&mut tx, "projects", "projectId", "project_not_found", pid).await?;
-        }
-        let labels = resolve_labels(&mut tx, &input.label_ids).await?;
-
-        let number: i64 = sqlx::query("SELECT COALESCE(MAX(number), 0) + 1 FROM issues")
-            .fetch_one(&mut *tx)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(db)?;
-        let row = Issue::from_new(&input, new_id(), number, now);
-        insert_issue(&mut tx, &row).await?;
-        refresh_issue(&mut tx, &row.id).await?;
-        let mut events = vec![NewEvent::created(&row.id, row.number, &row.title)];
-        for l in &labels {
-            add_label(&mut tx, &row.id, &l.id).await?;
-            events.push(NewEvent::label(&row.id, true, &l.id, &l.name));
-        }
-        record(&mut tx, &events, actor, now).await?;
+        let issue = create_in(&mut tx, input, actor, now).await?;
         tx.commit().await.map_err(db)?;
-        Ok(row)
+        Ok(issue)
     }
 
     async fn get_issue(&self, key: &str) -> Result<Issue> {
@@ -297,6 +272,43 @@ async fn close_session(conn: &mut SqliteConnection, issue: &Issue, now: Timestam
         ..SessionReport::default()
     };
     Ok(sessions::end(conn, &open, outcome, &report, now).await?.map(|(_, event)| event))
+}
+
+/// Creates an issue inside the caller's transaction: checks references, assigns the next
+/// global number, writes labels and history.
+pub(crate) async fn create_in(
+    conn: &mut SqliteConnection,
+    mut input: NewIssue,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<Issue> {
+    input.parent_id = non_blank(input.parent_id);
+    input.project_id = non_blank(input.project_id);
+    if let Some(pid) = &input.parent_id {
+        let parent = find_issue(&mut *conn, pid).await?;
+        issue::check_parent(pid, parent.as_ref(), None, false)?;
+        input.parent_id = parent.map(|p| p.id);
+    }
+    if let Some(pid) = &input.project_id {
+        check_ref(&mut *conn, "projects", "projectId", "project_not_found", pid).await?;
+    }
+    let labels = resolve_labels(&mut *conn, &input.label_ids).await?;
+
+    let number: i64 = sqlx::query("SELECT COALESCE(MAX(number), 0) + 1 FROM issues")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(db)?;
+    let row = Issue::from_new(&input, new_id(), number, now);
+    insert_issue(&mut *conn, &row).await?;
+    refresh_issue(&mut *conn, &row.id).await?;
+    let mut events = vec![NewEvent::created(&row.id, row.number, &row.title)];
+    for l in &labels {
+        add_label(&mut *conn, &row.id, &l.id).await?;
+        events.push(NewEvent::label(&row.id, true, &l.id, &l.name));
+    }
+    record(&mut *conn, &events, actor, now).await?;
+    Ok(row)
 }
 
 fn prefixed(columns: &str) -> String {

@@ -8,6 +8,7 @@ mod comments;
 mod dispatch;
 mod dispatch_index;
 mod goals;
+mod improvement;
 mod issues;
 mod labels;
 mod projects;

@@ -181,6 +181,7 @@ pub(crate) fn version(row: &SqliteRow) -> Result<PromptVersion> {
         avg_duration_ms: get(row, "avg_duration_ms")?,
         review_score: get(row, "review_score")?,
         created_at: ts(row, "created_at")?,
+        activated_at: opt_ts(row, "activated_at")?,
     })
 }
 

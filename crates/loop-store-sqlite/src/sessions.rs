@@ -81,6 +81,9 @@ pub(crate) async fn end(
         return Ok(None);
     }
     let ended = require(conn, &session.id).await?;
+    if let Some(v) = &ended.template_version_id {
+        crate::improvement::refresh_version_metrics(conn, v).await?;
+    }
     let event = NewEvent::session_ended(&session.issue_id, &session.id, outcome);
     Ok(Some((ended, event)))
 }

@@ -189,6 +189,7 @@ impl TemplateStore for SqliteStore {
             avg_duration_ms: None,
             review_score: None,
             created_at: now,
+            activated_at: activate.then_some(now),
         };
         sqlx::query(
             "INSERT INTO prompt_versions (id, template_id, version, content, changelog, author_type, author_name, status, created_at) \
@@ -227,6 +228,7 @@ impl TemplateStore for SqliteStore {
         activate_version(&mut tx, &t, &v.id, now).await?;
         tx.commit().await.map_err(db)?;
         v.status = VersionStatus::Active;
+        v.activated_at = Some(now);
         Ok(v)
     }
 
@@ -268,6 +270,7 @@ impl TemplateStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+        crate::improvement::review_added(&mut tx, &r, now).await?;
         tx.commit().await.map_err(db)?;
         Ok(r)
     }
@@ -295,12 +298,13 @@ impl TemplateStore for SqliteStore {
             == 1;
         if created {
             sqlx::query(
-                "INSERT INTO prompt_versions (id, template_id, version, content, changelog, author_type, author_name, status, created_at) \
-                 VALUES (?, ?, 1, ?, 'Initial default template', 'human', 'loop', 'active', ?)",
+                "INSERT INTO prompt_versions (id, template_id, version, content, changelog, author_type, author_name, status, \
+                 created_at, activated_at) VALUES (?, ?, 1, ?, 'Initial default template', 'human', 'loop', 'active', ?, ?)",
             )
             .bind(&seed.version_id)
             .bind(&seed.id)
             .bind(&seed.content)
+            .bind(now.millis())
             .bind(now.millis())
             .execute(&mut *tx)
             .await
@@ -351,7 +355,7 @@ impl TemplateStore for SqliteStore {
     }
 }
 
-async fn require(conn: &mut SqliteConnection, id: &str) -> Result<PromptTemplate> {
+pub(crate) async fn require(conn: &mut SqliteConnection, id: &str) -> Result<PromptTemplate> {
     sqlx::query("SELECT * FROM prompt_templates WHERE id = ? AND deleted_at IS NULL")
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -363,7 +367,7 @@ async fn require(conn: &mut SqliteConnection, id: &str) -> Result<PromptTemplate
         .ok_or_else(|| Error::not_found("Template", id))
 }
 
-async fn find_version(conn: &mut SqliteConnection, id: &str) -> Result<Option<PromptVersion>> {
+pub(crate) async fn find_version(conn: &mut SqliteConnection, id: &str) -> Result<Option<PromptVersion>> {
     sqlx::query("SELECT * FROM prompt_versions WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -389,7 +393,8 @@ async fn activate_version(
     .execute(&mut *conn)
     .await
     .map_err(db)?;
-    sqlx::query("UPDATE prompt_versions SET status = 'active' WHERE id = ?")
+    sqlx::query("UPDATE prompt_versions SET status = 'active', activated_at = ? WHERE id = ?")
+        .bind(now.millis())
         .bind(version_id)
         .execute(&mut *conn)
         .await

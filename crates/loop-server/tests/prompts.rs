@@ -1,0 +1,247 @@
+//! The prompt engine through the API: selection, hydration, scoped tokens, validation, and the
+//! improvement loop end to end.
+
+mod common;
+
+use common::{KEY, TestServer, assert_api_error, start};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Claims the next issue as `agent`; panics on 204.
+async fn claim(s: &TestServer, agent: &str) -> Value {
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/dispatch/next", s.url))
+        .bearer_auth(KEY)
+        .header("X-Loop-Agent", agent)
+        .header("Idempotency-Key", format!("{agent}-{}", rand_suffix()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "expected a claim");
+    resp.json().await.unwrap()
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// Sends a request with a given bearer token.
+async fn as_token(s: &TestServer, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = reqwest::Client::new().request(method, format!("{}{path}", s.url)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn token_in(prompt: &str) -> String {
+    let start = prompt.find("loopt_").expect("the prompt carries a scoped token");
+    prompt[start..].split(|c: char| c.is_whitespace() || c == '"' || c == '`').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_posthog_signal_dispatches_with_the_posthog_template() {
+    let s = start().await;
+    s.issue_with(json!({
+        "title": "PostHog: signup_conversion_rate -12% (24h)", "type": "signal", "status": "todo", "priority": 2,
+        "signalSource": "posthog", "signalPayload": {"metric": "signup_conversion_rate", "change": -0.12}
+    }))
+    .await;
+    let c = claim(&s, "a").await;
+    assert_eq!(c["meta"]["templateSlug"], "posthog-metric-triage");
+    assert_eq!(c["meta"]["reviewUrl"], "POST /api/prompt-reviews");
+    let prompt = c["prompt"].as_str().unwrap();
+    assert!(prompt.contains("signup_conversion_rate"), "{prompt}");
+    assert!(prompt.contains(&s.url), "loopUrl is this server");
+    assert!(!prompt.contains(KEY), "the master key never appears in a prompt");
+    assert_eq!(c["data"]["prompt"], c["prompt"]);
+}
+
+#[tokio::test]
+async fn a_task_that_failed_once_gets_the_retry_template_with_its_previous_attempt() {
+    let s = start().await;
+    let t = s.issue_with(json!({"title": "Fix the flaky login test", "type": "task", "status": "todo"})).await;
+    let first = claim(&s, "a").await;
+    assert_eq!(first["meta"]["templateSlug"], "task-execution");
+    let sid = first["session"]["id"].as_str().unwrap();
+    s.client
+        .post::<Value>(&format!("/api/sessions/{sid}/fail"), &json!({"summary": "the fixture DB was missing"}))
+        .await
+        .unwrap();
+    let second = claim(&s, "b").await;
+    assert_eq!(second["issue"]["id"], t.id.as_str());
+    assert_eq!(second["meta"]["templateSlug"], "task-execute-retry");
+    let prompt = second["prompt"].as_str().unwrap();
+    assert!(prompt.contains("Previous Attempts (1)"), "{prompt}");
+    assert!(prompt.contains("failed") && prompt.contains("the fixture DB was missing"), "{prompt}");
+    let usage: Value = s.client.get("/api/templates/tpl_default_task_execute_retry").await.unwrap();
+    assert_eq!(usage["data"]["activeVersion"]["usageCount"], 1, "usage counted at dispatch");
+}
+
+#[tokio::test]
+async fn the_prompt_token_is_scoped_to_the_claim_and_dies_with_it() {
+    let s = start().await;
+    let mine = s.issue_with(json!({"title": "mine", "type": "task", "status": "todo", "priority": 1})).await;
+    let other = s.issue_with(json!({"title": "other", "type": "task", "status": "backlog"})).await;
+    let c = claim(&s, "agent-7").await;
+    assert_eq!(c["issue"]["id"], mine.id.as_str());
+    let token = token_in(c["prompt"].as_str().unwrap());
+
+    let (st, _) = as_token(&s, &token, Method::GET, &format!("/api/issues/{}", other.id), None).await;
+    assert_eq!(st, 200, "it can read");
+    let (st, body) =
+        as_token(&s, &token, Method::PATCH, &format!("/api/issues/{}", other.id), Some(json!({"title": "x"}))).await;
+    assert_eq!((st, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "not another issue");
+    let (st, _) = as_token(&s, &token, Method::DELETE, &format!("/api/issues/{}", mine.id), None).await;
+    assert_eq!(st, 403, "no deletes");
+    let (st, _) = as_token(&s, &token, Method::GET, "/api/dispatch/next", None).await;
+    assert_eq!(st, 403, "no claims");
+    let (st, body) = as_token(
+        &s,
+        &token,
+        Method::POST,
+        "/api/issues",
+        Some(json!({"title": "follow-up", "type": "task", "parentId": mine.id})),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    let (st, _) = as_token(
+        &s,
+        &token,
+        Method::POST,
+        &format!("/api/issues/{}/comments", mine.id),
+        Some(json!({"body": "on it"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let events = s.client.issue_events(&mine.id, "").await.unwrap();
+    assert_eq!(events.data.last().unwrap().actor, "agent-7", "actions are attributed to the agent");
+
+    let (st, _) = as_token(
+        &s,
+        &token,
+        Method::PATCH,
+        &format!("/api/issues/{}", mine.number),
+        Some(json!({"status": "done", "agentSummary": "done"})),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (st, body) = as_token(&s, &token, Method::GET, "/api/issues", None).await;
+    assert_eq!((st, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")), "the claim ended");
+    let (st, _) = as_token(&s, &format!("{token}0"), Method::GET, "/api/issues", None).await;
+    assert_eq!(st, 401, "a tampered token is refused");
+}
+
+#[tokio::test]
+async fn preview_selects_and_renders_without_claiming() {
+    let s = start().await;
+    let i = s.issue_with(json!({"title": "Monitor conversion", "type": "monitor", "status": "todo"})).await;
+    let p: Value = s.client.get(&format!("/api/templates/preview/{}", i.number)).await.unwrap();
+    assert_eq!(p["template"]["slug"], "monitor-check");
+    assert_eq!(p["data"]["template"], p["template"], "the SDK reads data");
+    assert!(p["prompt"].as_str().unwrap().contains("Monitor conversion"));
+    assert_eq!(s.client.issue(&i.id).await.unwrap().issue.status.as_str(), "todo", "nothing was claimed");
+}
+
+#[tokio::test]
+async fn versions_are_validated_when_saved() {
+    let s = start().await;
+    let t = s
+        .client
+        .create_template(&json!({"slug": "mine", "name": "Mine", "conditions": {"type": "plan"}}))
+        .await
+        .unwrap();
+    let path = format!("/api/templates/{}/versions", t.id);
+    let body = json!({"content": "line one\n{{#if issue}}\nunclosed"}).to_string();
+    let r = s.client.raw(Method::POST, &path, Some(("application/json", &body))).await.unwrap();
+    assert_eq!((r.status.as_u16(), r.body["code"].as_str()), (422, Some("template_compile_error")), "{}", r.text);
+    assert!(r.body["details"]["line"].is_number(), "{}", r.text);
+    let ok: Value = s
+        .client
+        .post(&format!("/api/templates/{}/versions", t.id), &json!({"content": "{{issue.title}} {{isue.number}}"}))
+        .await
+        .unwrap();
+    assert_eq!(ok["data"]["status"], "active");
+    assert_eq!(ok["warnings"].as_array().unwrap().len(), 1, "{ok}");
+    assert!(ok["warnings"][0].as_str().unwrap().contains("isue.number"));
+}
+
+#[tokio::test]
+async fn the_improvement_loop_closes_end_to_end() {
+    let s = start().await;
+    // Three tasks are done with the default task template and get poor reviews.
+    for i in 0..3 {
+        s.issue_with(json!({"title": format!("task {i}"), "type": "task", "status": "todo"})).await;
+    }
+    for i in 0..3 {
+        let c = claim(&s, &format!("worker-{i}")).await;
+        assert_eq!(c["meta"]["templateSlug"], "task-execution");
+        let token = token_in(c["prompt"].as_str().unwrap());
+        let issue = c["issue"]["id"].as_str().unwrap();
+        let (st, _) = as_token(
+            &s,
+            &token,
+            Method::PATCH,
+            &format!("/api/issues/{issue}"),
+            Some(json!({"status": "done", "agentSummary": "ok"})),
+        )
+        .await;
+        assert_eq!(st, 200);
+        let review = json!({
+            "versionId": c["meta"]["versionId"], "issueId": issue, "clarity": 2, "completeness": 2, "relevance": 3,
+            "feedback": "Missing the branch naming convention for PRs"
+        });
+        // The claim is over, so the review is posted with the master key.
+        s.client.create_review(&review).await.unwrap();
+    }
+    let improvements = s.client.list_issues("status=todo").await.unwrap();
+    assert_eq!(improvements.total, 1, "exactly one improvement issue");
+    let imp = &improvements.data[0];
+    assert_eq!(imp.title, "Improve prompt template: task-execution (avg review 2.3/5, 3 reviews since v1)");
+    assert_eq!(imp.priority.value(), 3);
+    let description = imp.description.clone().unwrap();
+    assert!(description.contains("\"missing branch naming convention prs\" (mentioned in 3 reviews)"), "{description}");
+    let labels: Vec<String> = s.client.issue(&imp.id).await.unwrap().labels.into_iter().map(|l| l.name).collect();
+    assert_eq!(labels, ["meta", "prompt-improvement"]);
+    // A fourth bad review does not open a second issue.
+    let v1 = s.client.template("tpl_default_task_execution").await.unwrap().active_version.unwrap();
+    assert_eq!(v1.completion_rate, Some(1.0));
+    s.client
+        .create_review(&json!({"versionId": v1.id, "issueId": imp.id, "clarity": 1, "completeness": 1, "relevance": 1}))
+        .await
+        .unwrap();
+    assert_eq!(s.client.list_issues("status=todo").await.unwrap().total, 1);
+
+    // The improvement issue dispatches with the prompt-improvement template and its context.
+    let c = claim(&s, "improver").await;
+    assert_eq!(c["issue"]["id"], imp.id.as_str());
+    assert_eq!(c["meta"]["templateSlug"], "prompt-improvement");
+    let prompt = c["prompt"].as_str().unwrap();
+    assert!(prompt.contains("Name: Task Execution (task-execution)"), "{prompt}");
+    assert!(prompt.contains("Current version: v1"));
+    assert!(prompt.contains("You are implementing task #{{issue.number}}."), "the current content is shown raw");
+    assert!(prompt.contains("Missing the branch naming convention for PRs"));
+    assert!(prompt.contains("Reviews (4 since v1 became active)"), "{prompt}");
+
+    // The agent drafts v2 with its claim token; it may not activate it.
+    let token = token_in(prompt);
+    let path = "/api/templates/tpl_default_task_execution/versions";
+    let draft = json!({"content": "v2: implement #{{issue.number}} on a branch named loop-{{issue.number}}.", "changelog": "Name the branch", "status": "draft"});
+    let (st, _) = as_token(&s, &token, Method::POST, path, Some(json!({"content": "x", "status": "active"}))).await;
+    assert_eq!(st, 403);
+    let (st, body) = as_token(&s, &token, Method::POST, path, Some(draft)).await;
+    assert_eq!(st, 201, "{body}");
+    let v2 = body["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(body["data"]["status"], "draft");
+    as_token(&s, &token, Method::PATCH, &format!("/api/issues/{}", imp.id), Some(json!({"status": "done"}))).await;
+
+    // A human promotes it; the next task dispatch uses it.
+    s.client.promote_version("tpl_default_task_execution", &v2).await.unwrap();
+    s.issue_with(json!({"title": "task after", "type": "task", "status": "todo"})).await;
+    let c = claim(&s, "worker-x").await;
+    assert_eq!(c["meta"]["versionNumber"], 2);
+    assert!(c["prompt"].as_str().unwrap().starts_with("v2: implement #"), "{}", c["prompt"]);
+    assert_api_error(s.client.promote_version("tpl_default_task_execution", &v2).await, 422, "already_active");
+}
