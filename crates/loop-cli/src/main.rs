@@ -1,6 +1,7 @@
 //! `loop`: the Loop server (`loop serve`) and, over HTTP, its command-line client.
 
 mod api_key;
+mod bench;
 mod serve;
 
 use std::process::ExitCode;
@@ -20,6 +21,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(serve::StorageArgs),
+    /// Measure dispatch throughput and latency against a real `loop serve` (see README).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::serve(args).await,
             Command::Migrate(args) => serve::migrate(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

@@ -14,6 +14,7 @@ mod labels;
 mod projects;
 mod relations;
 mod rows;
+pub mod seed;
 mod sessions;
 mod templates;
 
