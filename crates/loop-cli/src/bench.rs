@@ -92,7 +92,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let drift = (raw_before - raw_after).abs() / raw;
         println!(
             "raw SQLite commits/s: {raw_before:.0} before, {raw_after:.0} after{}",
-            if drift > 0.25 { " (drifted >25%: the machine was busy; treat this size's figures with care)" } else { "" }
+            if drift > 0.25 {
+                " (drifted >25%: the machine was busy; treat this size's figures with care)"
+            } else {
+                ""
+            }
         );
         for mut cell in size_cells {
             cell.raw_commits_per_sec = raw;
@@ -112,10 +116,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
 async fn seed(dir: &Path, issues: u64) -> Result<loop_store_sqlite::seed::BacklogReport> {
     std::fs::create_dir_all(dir)?;
-    let store = SqliteStore::open(SqliteConfig::new(dir.join("loop.db").to_string_lossy()), Arc::new(SystemClock)).await?;
+    let store =
+        SqliteStore::open(SqliteConfig::new(dir.join("loop.db").to_string_lossy()), Arc::new(SystemClock)).await?;
     loop_server::seed_default_templates(&store).await?;
-    let report =
-        store.seed_backlog(&BacklogSpec { issues, seed: 42, projects: 10, projects_with_goal: 3 }).await?;
+    let report = store.seed_backlog(&BacklogSpec { issues, seed: 42, projects: 10, projects_with_goal: 3 }).await?;
     store.close().await;
     Ok(report)
 }
@@ -225,13 +229,8 @@ async fn claim(http: &reqwest::Client, url: &str, agent: &str, key: &str) -> Res
 }
 
 async fn in_progress_count(http: &reqwest::Client, url: &str) -> Result<u64> {
-    let body: serde_json::Value = http
-        .get(format!("{url}/api/issues?status=in_progress&limit=1"))
-        .bearer_auth(KEY)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let body: serde_json::Value =
+        http.get(format!("{url}/api/issues?status=in_progress&limit=1")).bearer_auth(KEY).send().await?.json().await?;
     body["total"].as_u64().context("no total")
 }
 
@@ -262,10 +261,15 @@ fn print_table(cells: &[Cell]) {
     for &c in &[1usize, 8, 32] {
         let at = |n: u64| cells.iter().find(|x| x.issues == n && x.claimers == c).map(|x| x.claims_per_sec);
         let (small, large) = (cells.iter().map(|x| x.issues).min(), cells.iter().map(|x| x.issues).max());
-        if let (Some(s), Some(l)) = (small.and_then(at), large.and_then(at)) {
-            if small != large {
-                println!("{c} claimer(s): claims/s at {} issues = {:.2}× claims/s at {}", large.unwrap(), l / s, small.unwrap());
-            }
+        if let (Some(s), Some(l)) = (small.and_then(at), large.and_then(at))
+            && small != large
+        {
+            println!(
+                "{c} claimer(s): claims/s at {} issues = {:.2}× claims/s at {}",
+                large.unwrap(),
+                l / s,
+                small.unwrap()
+            );
         }
     }
 }

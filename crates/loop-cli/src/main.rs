@@ -2,15 +2,23 @@
 
 mod api_key;
 mod bench;
+mod cli;
 mod serve;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "loop", version, about = "Loop: issues, dispatch and prompts for autonomous agents.")]
+#[command(
+    name = "loop",
+    version,
+    about = "Loop: issues, dispatch and prompts for autonomous agents.",
+    after_help = cli::AFTER_HELP
+)]
 struct Cli {
+    #[command(flatten)]
+    global: cli::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,10 +31,12 @@ enum Command {
     Migrate(serve::StorageArgs),
     /// Measure dispatch throughput and latency against a real `loop serve` (see README).
     Bench(bench::BenchArgs),
+    #[command(flatten)]
+    Client(Box<cli::Command>),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&cli::command(Cli::command()).get_matches()).unwrap_or_else(|e| e.exit());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -34,13 +44,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => serve::serve(args).await,
-            Command::Migrate(args) => serve::migrate(args).await,
-            Command::Bench(args) => bench::run(args).await,
+    let result = match cli.command {
+        Command::Serve(args) => runtime.block_on(serve::serve(args)),
+        Command::Migrate(args) => runtime.block_on(serve::migrate(args)),
+        Command::Bench(args) => runtime.block_on(bench::run(args)),
+        // A client command reports its own errors and picks its exit code.
+        Command::Client(command) => {
+            return runtime.block_on(cli::run(cli.global, *command, cli::command(Cli::command())));
         }
-    });
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

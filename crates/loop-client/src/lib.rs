@@ -3,12 +3,16 @@
 //! serialisable (usually a `serde_json::json!` value), so callers can send exactly what a
 //! person or script asked for — including invalid input, which the server must reject.
 
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use loop_core::comment::{Comment, ThreadedComment};
+use loop_core::dispatch::{Explanation, QueueEntry};
 use loop_core::event::IssueEvent;
 use loop_core::goal::Goal;
 use loop_core::issue::{Issue, IssueDetail};
@@ -16,6 +20,7 @@ use loop_core::label::Label;
 use loop_core::page::Paged;
 use loop_core::project::{Project, ProjectDetail};
 use loop_core::relation::Relation;
+use loop_core::session::AgentSession;
 use loop_core::template::{PromptReview, PromptTemplate, PromptVersion, TemplateDetail};
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +50,25 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// The request field a validation error names (`details.field` of the error body).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { body, .. } => body["details"]["field"].as_str(),
+            _ => None,
+        }
+    }
+
+    /// True when the server has no such route at all (as opposed to a missing entity): the
+    /// server is older than the caller, or the URL does not point at a Loop server.
+    pub fn is_unknown_route(&self) -> bool {
+        match self {
+            ClientError::Api { status: 404, code, body, .. } => {
+                code == "route_not_found" || (code.is_empty() && body.is_null())
+            }
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, ClientError>;
@@ -68,17 +92,29 @@ pub struct LoopClient {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    headers: HeaderMap,
 }
 
 impl LoopClient {
     /// `base` is the server origin, e.g. `http://127.0.0.1:5667` (a trailing slash is fine).
     pub fn new(base: impl Into<String>, token: Option<String>) -> Self {
         let base = base.into().trim_end_matches('/').to_owned();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("loop-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a default HTTP client builds");
-        Self { base, token, http }
+        Self { base, token, http: http_client(None, None), headers: HeaderMap::new() }
+    }
+
+    /// Gives up connecting after `connect` and on any request after `total` (none by default).
+    pub fn with_timeouts(mut self, connect: Duration, total: Duration) -> Self {
+        self.http = http_client(Some(connect), Some(total));
+        self
+    }
+
+    /// Sends `name: value` with every request, e.g. `X-Loop-Agent` (the claiming agent's name).
+    /// An invalid header name or value is an error, not a panic.
+    pub fn with_header(mut self, name: &str, value: &str) -> std::result::Result<Self, String> {
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header name {name:?}: {e}"))?;
+        let v = HeaderValue::from_str(value).map_err(|e| format!("header {name} value {value:?}: {e}"))?;
+        self.headers.insert(n, v);
+        Ok(self)
     }
 
     pub fn base_url(&self) -> &str {
@@ -88,7 +124,7 @@ impl LoopClient {
     /// Sends any request and returns the status and body without interpreting them.
     pub async fn raw(&self, method: Method, path: &str, body: Option<(&str, &str)>) -> Result<RawResponse> {
         let url = format!("{}{}", self.base, path);
-        let mut req = self.http.request(method, &url);
+        let mut req = self.http.request(method, &url).headers(self.headers.clone());
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -293,6 +329,43 @@ impl LoopClient {
     pub async fn list_reviews(&self, template_id: &str, query: &str) -> Result<Paged<PromptReview>> {
         self.get(&with_query(&format!("/api/templates/{}/reviews", seg(template_id)), query)).await
     }
+
+    // Dispatch and sessions
+
+    /// The eligible issues in dispatch order, with score breakdowns; claims nothing.
+    pub async fn dispatch_queue(&self, query: &str) -> Result<Paged<QueueEntry>> {
+        self.get(&with_query("/api/dispatch/queue", query)).await
+    }
+
+    /// Whether an issue (id or number) is dispatchable, and why not.
+    pub async fn explain(&self, id: &str) -> Result<Explanation> {
+        self.data(Method::GET, &format!("/api/dispatch/explain/{}", seg(id)), None).await
+    }
+
+    /// `query` such as `open=true` or `issueId=…&outcome=failed`.
+    pub async fn list_sessions(&self, query: &str) -> Result<Paged<AgentSession>> {
+        self.get(&with_query("/api/sessions", query)).await
+    }
+
+    pub async fn issue_sessions(&self, id: &str) -> Result<Paged<AgentSession>> {
+        self.get(&format!("/api/issues/{}/sessions", seg(id))).await
+    }
+}
+
+fn http_client(connect: Option<Duration>, total: Option<Duration>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder().user_agent(concat!("loop-client/", env!("CARGO_PKG_VERSION")));
+    if let Some(c) = connect {
+        builder = builder.connect_timeout(c);
+    }
+    if let Some(t) = total {
+        builder = builder.timeout(t);
+    }
+    builder.build().expect("an HTTP client with default TLS builds")
+}
+
+/// Percent-encodes one path segment, for callers that build their own paths.
+pub fn path_segment(s: &str) -> String {
+    seg(s)
 }
 
 fn to_value(body: &impl Serialize) -> Value {

@@ -439,37 +439,6 @@ pub fn completed_at_after(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn open_means_every_non_terminal_status() {
-        let s = IssueFilter::parse_statuses("open").unwrap();
-        assert_eq!(s, vec![IssueStatus::Triage, IssueStatus::Backlog, IssueStatus::Todo, IssueStatus::InProgress]);
-        let err = IssueFilter::parse_statuses("todo,bogus").unwrap_err();
-        assert!(err.to_string().starts_with("status: unknown value \"bogus\""), "{err}");
-    }
-
-    #[test]
-    fn completed_at_follows_done() {
-        let t0 = Timestamp::from_millis(1);
-        let t1 = Timestamp::from_millis(2);
-        use IssueStatus::*;
-        assert_eq!(completed_at_after(Todo, Done, None, t1), Some(t1));
-        assert_eq!(completed_at_after(Done, Todo, Some(t0), t1), None);
-        assert_eq!(completed_at_after(Done, Done, Some(t0), t1), Some(t0));
-        assert_eq!(completed_at_after(Todo, InProgress, None, t1), None);
-    }
-
-    #[test]
-    fn priority_range_is_checked() {
-        assert!(serde_json::from_str::<Priority>("4").is_ok());
-        let e = serde_json::from_str::<Priority>("5").unwrap_err().to_string();
-        assert!(e.contains("from 0 to 4"), "{e}");
-    }
-}
-
 impl Issue {
     /// The row a validated [`NewIssue`] becomes. References (parent, project, labels) must
     /// have been checked by the caller.
@@ -572,4 +541,35 @@ fn json<T: Serialize>(v: &T) -> Value {
 /// for root issues) mean "none".
 pub fn non_blank(id: Option<String>) -> Option<String> {
     id.filter(|s| !s.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_means_every_non_terminal_status() {
+        let s = IssueFilter::parse_statuses("open").unwrap();
+        assert_eq!(s, vec![IssueStatus::Triage, IssueStatus::Backlog, IssueStatus::Todo, IssueStatus::InProgress]);
+        let err = IssueFilter::parse_statuses("todo,bogus").unwrap_err();
+        assert!(err.to_string().starts_with("status: unknown value \"bogus\""), "{err}");
+    }
+
+    #[test]
+    fn completed_at_follows_done() {
+        let t0 = Timestamp::from_millis(1);
+        let t1 = Timestamp::from_millis(2);
+        use IssueStatus::*;
+        assert_eq!(completed_at_after(Todo, Done, None, t1), Some(t1));
+        assert_eq!(completed_at_after(Done, Todo, Some(t0), t1), None);
+        assert_eq!(completed_at_after(Done, Done, Some(t0), t1), Some(t0));
+        assert_eq!(completed_at_after(Todo, InProgress, None, t1), None);
+    }
+
+    #[test]
+    fn priority_range_is_checked() {
+        assert!(serde_json::from_str::<Priority>("4").is_ok());
+        let e = serde_json::from_str::<Priority>("5").unwrap_err().to_string();
+        assert!(e.contains("from 0 to 4"), "{e}");
+    }
 }

@@ -95,6 +95,13 @@ impl Clock for ManualClock {
     }
 }
 
+impl SystemClock {
+    /// Now, formatted as on the wire.
+    pub fn now_string(&self) -> String {
+        self.now().to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,12 +111,5 @@ mod tests {
         let t = Timestamp::from_millis(1_771_588_800_123);
         assert_eq!(t.to_string(), "2026-02-20T12:00:00.123Z");
         assert_eq!(Timestamp::parse("2026-02-20T12:00:00.123Z"), Some(t));
-    }
-}
-
-impl SystemClock {
-    /// Now, formatted as on the wire.
-    pub fn now_string(&self) -> String {
-        self.now().to_string()
     }
 }

@@ -30,10 +30,10 @@ fn rewrite_tag(tag: &str) -> String {
     let (open, close) =
         (&tag[..tag.len() - tag.trim_start_matches('{').len()], &tag[tag.trim_end_matches('}').len()..]);
     let trimmed = inner.trim().trim_start_matches('~').trim_end_matches('~').trim();
-    if let Some(path) = trimmed.strip_suffix(".length") {
-        if is_path(path) {
-            return format!("{open}{}{close}", inner.replacen(trimmed, &format!("len {path}"), 1));
-        }
+    if let Some(path) = trimmed.strip_suffix(".length")
+        && is_path(path)
+    {
+        return format!("{open}{}{close}", inner.replacen(trimmed, &format!("len {path}"), 1));
     }
     // Otherwise every `path.length` token becomes a subexpression.
     let mut out = String::new();

@@ -25,10 +25,10 @@ pub struct TemplateCache {
 
 impl TemplateCache {
     pub async fn get(&self, store: &dyn Store) -> loop_core::Result<Arc<Vec<ActiveTemplate>>> {
-        if let Some((at, list)) = self.entry.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            if at.elapsed() < TEMPLATE_TTL {
-                return Ok(list.clone());
-            }
+        if let Some((at, list)) = self.entry.read().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && at.elapsed() < TEMPLATE_TTL
+        {
+            return Ok(list.clone());
         }
         let list = Arc::new(store.active_templates().await?);
         *self.entry.write().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), list.clone()));

@@ -61,10 +61,15 @@ impl SqliteStore {
         for n in 1..=spec.issues {
             let id = new_id();
             let r = next();
-            let status = match r % 10 { 0..=5 => "todo", 6..=8 => "done", _ => "backlog" };
+            let status = match r % 10 {
+                0..=5 => "todo",
+                6..=8 => "done",
+                _ => "backlog",
+            };
             let priority = Priority::new((next() % 5) as i64).map_err(Error::Internal)?;
             let issue_type = types[(next() % types.len() as u64) as usize];
-            let project = (!projects.is_empty() && next() % 10 < 7).then(|| &projects[(next() % projects.len() as u64) as usize]);
+            let project =
+                (!projects.is_empty() && next() % 10 < 7).then(|| &projects[(next() % projects.len() as u64) as usize]);
             let created = now.plus_millis(-((next() % (90 * day as u64)) as i64));
             let blocked = status == "todo" && !open_blockers.is_empty() && next() % 5 == 0;
             let (todo_since, key) = if status == "todo" {

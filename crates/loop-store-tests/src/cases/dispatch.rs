@@ -732,7 +732,7 @@ async fn property_round(h: &Harness, seed: u64) {
     }
 
     // The backlog. Even seeds draw from few priorities and types, so that scores tie often.
-    let narrow = seed % 2 == 0;
+    let narrow = seed.is_multiple_of(2);
     let n = 20 + rng.below(21) as usize;
     let mut issues: Vec<Model> = Vec::with_capacity(n);
     let mut late = Vec::new();

@@ -1,0 +1,241 @@
+//! End-to-end harness: a real `loop serve` on a free loopback port over a temporary data
+//! directory, and the `loop` binary run against it with a temporary HOME (so
+//! `~/.loop/config.json` is isolated) and nothing else from the environment.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const KEY: &str = "loop_00000000000000000000000000000000000000000000000000000000000000c1";
+pub const BIN: &str = env!("CARGO_BIN_EXE_loop");
+
+/// A running `loop serve`; killed when dropped.
+pub struct Server {
+    pub url: String,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let mut child = Command::new(BIN)
+            .args(["serve", "--port", "0", "--log-level", "warn", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .env_clear()
+            .env("HOME", dir.path())
+            .env("LOOP_API_KEY", KEY)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn loop serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("Loop is listening on ") {
+                        break url.trim().to_owned();
+                    }
+                }
+                _ => {
+                    let _ = child.kill();
+                    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+                    panic!("loop serve exited before listening:\n{log}");
+                }
+            }
+        };
+        // Keep reading so the server never writes into a closed pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { url, child, dir }
+    }
+
+    /// A CLI pointed at this server with the right key.
+    pub fn cli(&self) -> Cli {
+        Cli::new().env("LOOP_API_URL", &self.url).env("LOOP_API_KEY", KEY)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A URL nothing listens on: a port that was free a moment ago.
+pub fn dead_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The `loop` binary with a clean environment and its own HOME.
+pub struct Cli {
+    home: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Cli {
+    pub fn new() -> Cli {
+        Cli { home: tempfile::tempdir().expect("home"), env: vec![("COLUMNS".into(), "100".into())] }
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Cli {
+        self.env.retain(|(key, _)| key != k);
+        self.env.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
+    pub fn without(mut self, k: &str) -> Cli {
+        self.env.retain(|(key, _)| key != k);
+        self
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.home.path().join(".loop").join("config.json")
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, None)
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).env_clear().env("HOME", self.home.path());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut child = cmd.spawn().expect("spawn loop");
+        if let Some(text) = stdin {
+            use std::io::Write;
+            let mut pipe = child.stdin.take().unwrap();
+            pipe.write_all(text.as_bytes()).unwrap();
+        }
+        let out = wait_with_timeout(child, Duration::from_secs(60));
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and insists on exit 0; returns stdout.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(r.code, 0, "loop {} failed:\nstdout: {}\nstderr: {}", args.join(" "), r.stdout, r.stderr);
+        r.stdout
+    }
+
+    /// Runs with `--json`, insists on exit 0, parses stdout.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.ok(&all);
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("loop {} --json is not JSON ({e}):\n{out}", args.join(" ")))
+    }
+
+    /// Runs and insists on a failure with `code`; returns stderr.
+    #[track_caller]
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let r = self.run(args);
+        assert_eq!(
+            r.code,
+            code,
+            "loop {}: expected exit {code}:\nstdout: {}\nstderr: {}",
+            args.join(" "),
+            r.stdout,
+            r.stderr
+        );
+        r.stderr
+    }
+}
+
+fn wait_with_timeout(child: Child, limit: Duration) -> std::process::Output {
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("wait for loop"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
+            panic!("loop did not finish within {limit:?}");
+        }
+    }
+}
+
+/// Whether the server has a route (by its OpenAPI document).
+pub fn has_route(server: &Server, path: &str) -> bool {
+    let body = http_get(&format!("{}/api/openapi.json", server.url));
+    serde_json::from_str::<Value>(&body).ok().is_some_and(|doc| doc["paths"].get(path).is_some())
+}
+
+/// A minimal HTTP/1.1 GET over std (no client crate needed in the tests).
+pub fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4).unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
+    let body = &buf[split..];
+    let body = if head.contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_vec() };
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+        let n = usize::from_str_radix(String::from_utf8_lossy(&rest[..eol]).trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        let start = eol + 2;
+        out.extend_from_slice(&rest[start..(start + n).min(rest.len())]);
+        rest = rest.get(start + n + 2..).unwrap_or(&[]);
+    }
+    out
+}
+
+/// Every line of `text` is at most `width` characters.
+#[track_caller]
+pub fn assert_fits(text: &str, width: usize) {
+    for line in text.lines() {
+        assert!(line.chars().count() <= width, "line wider than {width}: {line:?}\n{text}");
+    }
+}
+
+/// No ANSI escapes (stdout is a pipe in tests).
+#[track_caller]
+pub fn assert_no_color(text: &str) {
+    assert!(!text.contains('\u{1b}'), "unexpected colour codes:\n{text}");
+}

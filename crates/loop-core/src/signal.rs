@@ -1,0 +1,194 @@
+//! Signals: raw events from the outside world (PostHog, Sentry, GitHub, manual reports). Each
+//! becomes a `signal` issue, unless an open signal issue already has the same fingerprint, in
+//! which case it counts as another occurrence of that one.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::issue::{Priority, string_enum};
+use crate::text::{Short, Title};
+use crate::{Error, Result, Timestamp};
+
+string_enum!(Severity { Low = "low", Medium = "medium", High = "high", Critical = "critical" });
+
+impl Severity {
+    /// critical 1 (urgent) … low 4 (low).
+    pub fn priority(self) -> Priority {
+        let n = match self {
+            Severity::Critical => 1,
+            Severity::High => 2,
+            Severity::Medium => 3,
+            Severity::Low => 4,
+        };
+        Priority::new(n).expect("1–4 are priorities")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Signal {
+    pub id: String,
+    pub source: String,
+    pub source_id: Option<String>,
+    #[serde(rename = "type")]
+    pub signal_type: String,
+    pub severity: Severity,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub payload: Value,
+    pub issue_id: String,
+    /// What makes two signals "the same": source, type and a stable key.
+    pub fingerprint: String,
+    /// How many deliveries this signal stands for (1 + the duplicates folded into it).
+    pub occurrences: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub last_seen_at: Timestamp,
+}
+
+/// The body of `POST /api/signals`: the contract's shape (`source`, `sourceId`, `type`,
+/// `severity`, `payload`, `projectId`) or the agent skill's (`source`, `title`, `data`).
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignalInput {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub source: Short,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub source_id: Option<Short>,
+    #[serde(default, rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub signal_type: Option<Short>,
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    #[serde(default, alias = "data")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub payload: Option<Map<String, Value>>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub title: Option<Title>,
+    #[serde(default)]
+    pub project_id: Option<String>,
+}
+
+/// A signal ready to store: what every source (the API, each webhook) reduces to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSignal {
+    pub source: String,
+    pub source_id: Option<String>,
+    pub signal_type: String,
+    pub severity: Severity,
+    pub payload: Value,
+    pub title: String,
+    pub description: Option<String>,
+    pub project_id: Option<String>,
+    pub fingerprint: String,
+}
+
+impl SignalInput {
+    pub fn into_new(self) -> Result<NewSignal> {
+        let source = self.source.to_string();
+        let signal_type = self.signal_type.map(|t| t.to_string()).unwrap_or_else(|| "signal".into());
+        let payload = Value::Object(self.payload.unwrap_or_default());
+        let title = match self.title {
+            Some(t) => t.to_string(),
+            None => default_title(&source, &signal_type, &payload),
+        };
+        let source_id = self.source_id.map(|s| s.to_string());
+        let key = source_id.clone().or_else(|| payload.get("metric").and_then(Value::as_str).map(str::to_owned));
+        Ok(NewSignal {
+            fingerprint: fingerprint(&source, &signal_type, key.as_deref(), &title),
+            source,
+            source_id,
+            signal_type,
+            severity: self.severity.unwrap_or(Severity::Medium),
+            payload,
+            title,
+            description: None,
+            project_id: self.project_id.filter(|p| !p.trim().is_empty()),
+        })
+    }
+}
+
+/// `[source] type: <payload.message | payload.title | type>`, as the reference names them.
+pub fn default_title(source: &str, signal_type: &str, payload: &Value) -> String {
+    let summary = ["message", "title"]
+        .iter()
+        .find_map(|k| payload.get(*k).and_then(Value::as_str))
+        .unwrap_or(signal_type);
+    truncate(&format!("[{source}] {signal_type}: {summary}"), 500)
+}
+
+/// Source + type + a stable key (an external id, a metric, a workflow and branch), or the
+/// normalised title when there is none: lowercase words, digits and hex ids masked, so "Timeout
+/// after 31s in job 8812" and "timeout after 30s in job 9120" are the same signal.
+pub fn fingerprint(source: &str, signal_type: &str, key: Option<&str>, title: &str) -> String {
+    let stable = match key {
+        Some(k) if !k.trim().is_empty() => format!("key:{}", k.trim()),
+        _ => format!("title:{}", normalise(title)),
+    };
+    format!("{}|{}|{stable}", source.to_lowercase(), signal_type.to_lowercase())
+}
+
+fn normalise(title: &str) -> String {
+    title
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| if w.chars().any(|c| c.is_ascii_digit()) { "#".to_string() } else { w.to_lowercase() })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn truncate(s: &str, max_chars: usize) -> String {
+    if s.chars().count() <= max_chars {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max_chars - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The fields a signal needs when built by a webhook.
+pub fn check_title(title: String) -> Result<String> {
+    if title.trim().is_empty() {
+        Err(Error::invalid("title", "empty", "a signal needs a title"))
+    } else {
+        Ok(truncate(&title, 500))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_ignore_numbers_and_case_in_titles() {
+        let a = fingerprint("sentry", "error", None, "Timeout after 31s in job 8812");
+        let b = fingerprint("Sentry", "error", None, "timeout after 30s in job 9120");
+        assert_eq!(a, b);
+        assert_ne!(a, fingerprint("sentry", "error", None, "Connection refused"));
+        assert_eq!(fingerprint("posthog", "metric", Some("signup_rate"), "x"), "posthog|metric|key:signup_rate");
+    }
+
+    #[test]
+    fn both_input_shapes_are_accepted() {
+        let contract: SignalInput = serde_json::from_value(serde_json::json!({
+            "source": "posthog", "type": "metric-change", "severity": "high",
+            "payload": {"metric": "signup_rate", "message": "Sign-ups fell 12%"}
+        }))
+        .unwrap();
+        let s = contract.into_new().unwrap();
+        assert_eq!(s.title, "[posthog] metric-change: Sign-ups fell 12%");
+        assert_eq!(s.severity.priority().value(), 2);
+        assert_eq!(s.fingerprint, "posthog|metric-change|key:signup_rate");
+        let skill: SignalInput =
+            serde_json::from_value(serde_json::json!({"source": "manual", "title": "Checkout is slow", "data": {"n": 1}}))
+                .unwrap();
+        let s = skill.into_new().unwrap();
+        assert_eq!((s.title.as_str(), s.signal_type.as_str(), s.severity), ("Checkout is slow", "signal", Severity::Medium));
+        assert_eq!(s.payload["n"], 1);
+    }
+}
