@@ -57,6 +57,20 @@ pub struct ServeArgs {
     #[arg(long, env = "LOOP_URL", value_name = "URL")]
     pub public_url: Option<String>,
 
+    /// Put new signal issues straight into todo instead of triage.
+    #[arg(long, env = "LOOP_AUTO_TRIAGE")]
+    pub auto_triage: bool,
+
+    /// The GitHub issue label that turns a GitHub issue into a Loop task.
+    #[arg(long, env = "LOOP_GITHUB_READY_LABEL", default_value = "loop:ready")]
+    pub github_ready_label: String,
+
+    /// Accept UNSIGNED webhook deliveries from providers that have no secret configured. For
+    /// local trials only; every such delivery is logged. Secrets come from
+    /// LOOP_GITHUB_WEBHOOK_SECRET, LOOP_SENTRY_CLIENT_SECRET and LOOP_POSTHOG_WEBHOOK_SECRET.
+    #[arg(long, env = "LOOP_INSECURE_WEBHOOKS")]
+    pub insecure_webhooks: bool,
+
     /// Browser origins allowed to call the API, comma-separated.
     #[arg(
         long,
@@ -65,6 +79,16 @@ pub struct ServeArgs {
         default_value = "http://localhost:5668,https://app.looped.me"
     )]
     pub cors_origins: Vec<String>,
+}
+
+/// Webhook secrets, read from the environment (never from flags, which `ps` shows).
+fn webhook_secrets() -> loop_server::WebhookSecrets {
+    let secret = |var: &str| std::env::var(var).ok().filter(|s| !s.trim().is_empty()).map(loop_server::Secret::new);
+    loop_server::WebhookSecrets {
+        github: secret("LOOP_GITHUB_WEBHOOK_SECRET"),
+        sentry: secret("LOOP_SENTRY_CLIENT_SECRET"),
+        posthog: secret("LOOP_POSTHOG_WEBHOOK_SECRET"),
+    }
 }
 
 /// Reads `LOOP_API_KEY` here rather than through clap so the key never shows in `--help`.
@@ -94,9 +118,19 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         public_url: args.public_url.unwrap_or_else(|| url.clone()),
         cors_origins: args.cors_origins,
         lease_ttl: std::time::Duration::from_secs(args.lease_ttl),
+        webhooks: webhook_secrets(),
+        github_ready_label: args.github_ready_label,
+        insecure_webhooks: args.insecure_webhooks,
+        auto_triage: args.auto_triage,
         ..ServerConfig::new(ApiKey::new(key))
     };
+    let insecure = config.insecure_webhooks;
     let app = loop_server::app(Arc::new(store.clone()), config);
+    if insecure {
+        tracing::warn!(
+            "--insecure-webhooks: providers without a secret accept UNSIGNED deliveries; do not expose this server"
+        );
+    }
     tracing::info!(%url, "listening");
     loop_server::serve(listener, app, shutdown_signal()).await.context("server error")?;
     tracing::info!("shutting down: closing the database");

@@ -21,6 +21,9 @@ string_enum!(
         Deleted = "deleted",
         Claimed = "claimed",
         SessionEnded = "session_ended",
+        SignalRepeated = "signal_repeated",
+        GoalUpdated = "goal_updated",
+        PullRequestAttached = "pull_request_attached",
     }
 );
 
@@ -98,6 +101,22 @@ impl NewEvent {
 
     pub fn session_ended(issue_id: &str, session_id: &str, outcome: crate::session::SessionOutcome) -> Self {
         Self::new(issue_id, EventKind::SessionEnded, json!({ "sessionId": session_id, "outcome": outcome }))
+    }
+
+    pub fn signal_repeated(issue_id: &str, signal_id: &str, occurrences: i64) -> Self {
+        Self::new(issue_id, EventKind::SignalRepeated, json!({ "signalId": signal_id, "occurrences": occurrences }))
+    }
+
+    pub fn goal_updated(issue_id: &str, goal_id: &str, metric: &str, from: Option<f64>, to: f64) -> Self {
+        Self::new(
+            issue_id,
+            EventKind::GoalUpdated,
+            json!({ "goalId": goal_id, "metric": metric, "from": from, "to": to }),
+        )
+    }
+
+    pub fn pull_request_attached(issue_id: &str, number: u64, url: Option<&str>) -> Self {
+        Self::new(issue_id, EventKind::PullRequestAttached, json!({ "number": number, "url": url }))
     }
 
     fn new(issue_id: &str, kind: EventKind, data: Value) -> Self {

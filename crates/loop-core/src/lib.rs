@@ -20,6 +20,7 @@ pub mod page;
 pub mod project;
 pub mod relation;
 pub mod session;
+pub mod signal;
 pub mod store;
 pub mod template;
 pub mod text;

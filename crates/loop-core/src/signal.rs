@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::issue::{Priority, string_enum};
 use crate::text::{Short, Title};
-use crate::{Error, Result, Timestamp};
+use crate::{Result, Timestamp};
 
 string_enum!(Severity { Low = "low", Medium = "medium", High = "high", Critical = "critical" });
 
@@ -76,6 +76,10 @@ pub struct SignalInput {
 /// A signal ready to store: what every source (the API, each webhook) reduces to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSignal {
+    /// The kind of issue it opens: `signal` usually; a GitHub issue marked ready opens a `task`.
+    pub issue_type: crate::issue::IssueType,
+    /// The new issue's status: `triage` usually (or `todo` with auto-triage, or for ready work).
+    pub status: crate::issue::IssueStatus,
     pub source: String,
     pub source_id: Option<String>,
     pub signal_type: String,
@@ -99,6 +103,8 @@ impl SignalInput {
         let source_id = self.source_id.map(|s| s.to_string());
         let key = source_id.clone().or_else(|| payload.get("metric").and_then(Value::as_str).map(str::to_owned));
         Ok(NewSignal {
+            issue_type: crate::issue::IssueType::Signal,
+            status: crate::issue::IssueStatus::Triage,
             fingerprint: fingerprint(&source, &signal_type, key.as_deref(), &title),
             source,
             source_id,
@@ -114,10 +120,8 @@ impl SignalInput {
 
 /// `[source] type: <payload.message | payload.title | type>`, as the reference names them.
 pub fn default_title(source: &str, signal_type: &str, payload: &Value) -> String {
-    let summary = ["message", "title"]
-        .iter()
-        .find_map(|k| payload.get(*k).and_then(Value::as_str))
-        .unwrap_or(signal_type);
+    let summary =
+        ["message", "title"].iter().find_map(|k| payload.get(*k).and_then(Value::as_str)).unwrap_or(signal_type);
     truncate(&format!("[{source}] {signal_type}: {summary}"), 500)
 }
 
@@ -151,13 +155,29 @@ pub fn truncate(s: &str, max_chars: usize) -> String {
     }
 }
 
-/// The fields a signal needs when built by a webhook.
-pub fn check_title(title: String) -> Result<String> {
-    if title.trim().is_empty() {
-        Err(Error::invalid("title", "empty", "a signal needs a title"))
-    } else {
-        Ok(truncate(&title, 500))
-    }
+/// A webhook delivery: processed once per provider and id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub provider: String,
+    pub id: String,
+}
+
+/// A metric value a signal reports; goals tracking the metric take it as their current value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricReading {
+    pub metric: String,
+    pub value: f64,
+}
+
+/// What ingesting a signal did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ingested {
+    /// A new signal and its issue.
+    Created { signal: Signal, issue: crate::issue::Issue },
+    /// Folded into the open signal issue with the same fingerprint (one more occurrence).
+    Repeated { signal: Signal, issue: crate::issue::Issue },
+    /// This webhook delivery was processed before; nothing was done.
+    DuplicateDelivery,
 }
 
 #[cfg(test)]
@@ -184,11 +204,15 @@ mod tests {
         assert_eq!(s.title, "[posthog] metric-change: Sign-ups fell 12%");
         assert_eq!(s.severity.priority().value(), 2);
         assert_eq!(s.fingerprint, "posthog|metric-change|key:signup_rate");
-        let skill: SignalInput =
-            serde_json::from_value(serde_json::json!({"source": "manual", "title": "Checkout is slow", "data": {"n": 1}}))
-                .unwrap();
+        let skill: SignalInput = serde_json::from_value(
+            serde_json::json!({"source": "manual", "title": "Checkout is slow", "data": {"n": 1}}),
+        )
+        .unwrap();
         let s = skill.into_new().unwrap();
-        assert_eq!((s.title.as_str(), s.signal_type.as_str(), s.severity), ("Checkout is slow", "signal", Severity::Medium));
+        assert_eq!(
+            (s.title.as_str(), s.signal_type.as_str(), s.severity),
+            ("Checkout is slow", "signal", Severity::Medium)
+        );
         assert_eq!(s.payload["n"], 1);
     }
 }

@@ -11,11 +11,12 @@ use crate::dispatch::{Claim, ClaimRequest, Explanation, QueueEntry};
 use crate::event::IssueEvent;
 use crate::goal::{Goal, GoalPatch, NewGoal};
 use crate::hydration::PromptInputs;
-use crate::issue::{Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue};
+use crate::issue::{Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue, PullRequest};
 use crate::label::{Label, LabelPatch, NewLabel};
 use crate::project::{NewProject, Project, ProjectDetail, ProjectPatch};
 use crate::relation::{NewRelation, Relation};
 use crate::session::{AgentSession, SessionFilter, SessionOutcome, SessionReport};
+use crate::signal::{Delivery, Ingested, MetricReading, NewSignal, Signal};
 use crate::template::{
     ActiveTemplate, NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, SelectionContext,
     TemplateChooser, TemplateDetail, TemplatePatch, TemplateSeed,
@@ -139,6 +140,32 @@ pub trait DispatchStore {
     async fn expire_leases(&self) -> Result<Vec<AgentSession>>;
 }
 
+#[async_trait]
+pub trait SignalStore {
+    /// Records a signal: a new signal issue, or one more occurrence of the open signal issue
+    /// with the same fingerprint (a comment with the new data, the priority raised if the
+    /// severity is higher). With a delivery, a repeated delivery does nothing. A metric reading
+    /// updates the goals tracking that metric. All in one transaction.
+    async fn ingest_signal(
+        &self,
+        signal: NewSignal,
+        delivery: Option<Delivery>,
+        reading: Option<MetricReading>,
+        actor: &Actor,
+    ) -> Result<Ingested>;
+    /// Signals, newest first, with their occurrence counts.
+    async fn list_signals(&self, page: Page) -> Result<Paged<Signal>>;
+    /// Attaches a merged pull request to the issues it names. `None` when the delivery was seen
+    /// before; otherwise the issues it was attached to.
+    async fn attach_pull_request(
+        &self,
+        issue_numbers: &[i64],
+        pr: PullRequest,
+        delivery: Delivery,
+        actor: &Actor,
+    ) -> Result<Option<Vec<Issue>>>;
+}
+
 /// A complete backend.
 #[async_trait]
 pub trait Store:
@@ -150,6 +177,7 @@ pub trait Store:
     + LabelStore
     + TemplateStore
     + DispatchStore
+    + SignalStore
     + Send
     + Sync
     + 'static

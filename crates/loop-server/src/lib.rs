@@ -19,7 +19,7 @@ use loop_core::Store;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-pub use auth::ApiKey;
+pub use auth::{ApiKey, Secret};
 pub use error::{ApiError, ApiResult};
 
 /// Bodies above this size are refused with 413 before they are read.
@@ -36,6 +36,21 @@ pub struct ServerConfig {
     pub sweep_interval: Duration,
     /// The URL agents call back on (`{{loopUrl}}` in prompts).
     pub public_url: String,
+    pub webhooks: WebhookSecrets,
+    /// The GitHub label that turns an issue into a Loop task.
+    pub github_ready_label: String,
+    /// Accept unsigned webhook deliveries for providers without a secret (local trials only).
+    pub insecure_webhooks: bool,
+    /// New signal issues go straight to `todo` instead of `triage`.
+    pub auto_triage: bool,
+}
+
+/// Each provider's webhook secret; a provider without one refuses deliveries.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSecrets {
+    pub github: Option<Secret>,
+    pub sentry: Option<Secret>,
+    pub posthog: Option<Secret>,
 }
 
 impl ServerConfig {
@@ -46,6 +61,10 @@ impl ServerConfig {
             lease_ttl: Duration::from_secs(30 * 60),
             sweep_interval: Duration::from_secs(1),
             public_url: "http://127.0.0.1:5667".into(),
+            webhooks: WebhookSecrets::default(),
+            github_ready_label: "loop:ready".into(),
+            insecure_webhooks: false,
+            auto_triage: false,
         }
     }
 

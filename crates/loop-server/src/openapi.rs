@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "issues"), (name = "relations"), (name = "comments"), (name = "projects"),
         (name = "goals"), (name = "labels"), (name = "templates"), (name = "dispatch"),
-        (name = "sessions"), (name = "system"),
+        (name = "sessions"), (name = "signals"), (name = "system"),
     )
 )]
 pub struct ApiDoc;

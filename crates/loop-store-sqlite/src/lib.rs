@@ -16,6 +16,7 @@ mod relations;
 mod rows;
 pub mod seed;
 mod sessions;
+mod signals;
 mod templates;
 
 use std::str::FromStr;

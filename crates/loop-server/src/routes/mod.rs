@@ -8,8 +8,10 @@ pub mod labels;
 pub mod projects;
 pub mod relations;
 pub mod sessions;
+pub mod signals;
 pub mod system;
 pub mod templates;
+pub mod webhooks;
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -34,7 +36,10 @@ pub fn api(state: AppState) -> OpenApiRouter<AppState> {
         .merge(templates::router())
         .merge(dispatch::router())
         .merge(sessions::router())
+        .merge(signals::router())
         .route_layer(from_fn_with_state(state, crate::auth::require_bearer))
+        // Webhooks are authenticated by their provider's signature, never by Bearer.
+        .merge(webhooks::router())
 }
 
 /// The `{"data": …}` envelope.
