@@ -88,10 +88,12 @@ pub enum TriageAction {
 pub async fn signal(a: SignalArgs, ctx: &Ctx) -> Result<(), CliError> {
     let mut payload = a.payload.clone().unwrap_or_else(|| json!({}));
     payload["message"] = json!(a.text);
+    // The typed text is the title (the server would otherwise name it "[source] type: text").
     let mut body = json!({
         "source": a.source,
         "type": a.signal_type,
         "severity": a.severity.as_str(),
+        "title": a.text,
         "payload": payload,
     });
     if let Some(p) = &a.project {
