@@ -225,30 +225,9 @@ impl DispatchStore for SqliteStore {
             Some(false) => clauses.push("ended_at IS NOT NULL".into()),
             None => {}
         }
-        let filter_sql = clauses.join(" AND ");
-        let count_sql = format!("SELECT count(*) FROM agent_sessions WHERE {filter_sql}");
-        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-        for b in &binds {
-            count = count.bind(b);
-        }
-        let total = count.fetch_one(&mut *conn).await.map_err(db)? as u64;
-        let sql = format!(
-            "SELECT * FROM agent_sessions WHERE {filter_sql} ORDER BY claimed_at DESC, id DESC LIMIT ? OFFSET ?"
-        );
-        let mut q = sqlx::query(&sql);
-        for b in &binds {
-            q = q.bind(b);
-        }
-        let data = q
-            .bind(page.limit as i64)
-            .bind(page.offset as i64)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(rows::session)
-            .collect::<Result<_>>()?;
-        Ok(Paged { data, total })
+        let from = format!("FROM agent_sessions WHERE {}", clauses.join(" AND "));
+        let binds: Vec<&str> = binds.iter().map(String::as_str).collect();
+        rows::page_of(&mut conn, "*", &from, "claimed_at DESC, id DESC", &binds, page, rows::session).await
     }
 
     async fn issue_sessions(&self, key: &str) -> Result<Vec<AgentSession>> {
@@ -296,14 +275,10 @@ impl DispatchStore for SqliteStore {
         )
         .await?;
         let project = match &issue.project_id {
-            Some(p) => sqlx::query("SELECT * FROM projects WHERE id = ? AND deleted_at IS NULL")
-                .bind(p)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db)?
-                .as_ref()
-                .map(rows::project)
-                .transpose()?,
+            Some(p) => {
+                rows::one(&mut *conn, "SELECT * FROM projects WHERE id = ? AND deleted_at IS NULL", p, rows::project)
+                    .await?
+            }
             None => None,
         };
         let goal = match &project {

@@ -45,17 +45,8 @@ impl GoalStore for SqliteStore {
 
     async fn list_goals(&self, page: Page) -> Result<Paged<Goal>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
-        let total = rows::count(&mut conn, "SELECT count(*) FROM goals WHERE deleted_at IS NULL", &[]).await?;
-        let data = sqlx::query("SELECT * FROM goals WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ? OFFSET ?")
-            .bind(page.limit as i64)
-            .bind(page.offset as i64)
-            .fetch_all(&mut *conn)
+        rows::page_of(&mut conn, "*", "FROM goals WHERE deleted_at IS NULL", "created_at, id", &[], page, rows::goal)
             .await
-            .map_err(db)?
-            .iter()
-            .map(rows::goal)
-            .collect::<Result<_>>()?;
-        Ok(Paged { data, total })
     }
 
     async fn update_goal(&self, id: &str, patch: GoalPatch) -> Result<Goal> {
@@ -117,14 +108,8 @@ impl GoalStore for SqliteStore {
 }
 
 async fn require(conn: &mut SqliteConnection, id: &str) -> Result<Goal> {
-    sqlx::query("SELECT * FROM goals WHERE id = ? AND deleted_at IS NULL")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?
-        .as_ref()
-        .map(rows::goal)
-        .transpose()?
+    rows::one(&mut *conn, "SELECT * FROM goals WHERE id = ? AND deleted_at IS NULL", id, rows::goal)
+        .await?
         .ok_or_else(|| Error::not_found("Goal", id))
 }
 

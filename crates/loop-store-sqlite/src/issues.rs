@@ -83,33 +83,10 @@ impl IssueStore for SqliteStore {
             );
             binds.push(l.clone());
         }
-        let filter_sql = clauses.join(" AND ");
-        let total = {
-            let count_sql = format!("SELECT count(*) FROM issues i WHERE {filter_sql}");
-            let mut q = sqlx::query_scalar::<_, i64>(&count_sql);
-            for b in &binds {
-                q = q.bind(b);
-            }
-            q.fetch_one(&mut *conn).await.map_err(db)? as u64
-        };
-        let sql = format!(
-            "SELECT {} FROM issues i WHERE {filter_sql} ORDER BY i.created_at, i.number LIMIT ? OFFSET ?",
-            prefixed(ISSUE_COLUMNS)
-        );
-        let mut q = sqlx::query(&sql);
-        for b in &binds {
-            q = q.bind(b);
-        }
-        let data = q
-            .bind(page.limit as i64)
-            .bind(page.offset as i64)
-            .fetch_all(&mut *conn)
+        let from = format!("FROM issues i WHERE {}", clauses.join(" AND "));
+        let binds: Vec<&str> = binds.iter().map(String::as_str).collect();
+        rows::page_of(&mut conn, &prefixed(ISSUE_COLUMNS), &from, "i.created_at, i.number", &binds, page, rows::issue)
             .await
-            .map_err(db)?
-            .iter()
-            .map(rows::issue)
-            .collect::<Result<_>>()?;
-        Ok(Paged { data, total })
     }
 
     async fn update_issue(&self, key: &str, mut patch: IssuePatch, actor: &Actor) -> Result<Issue> {
@@ -237,19 +214,8 @@ impl IssueStore for SqliteStore {
     async fn issue_events(&self, key: &str, page: Page) -> Result<Paged<IssueEvent>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
         let issue = require_issue(&mut conn, key).await?;
-        let total =
-            rows::count(&mut conn, "SELECT count(*) FROM issue_events WHERE issue_id = ?", &[&issue.id]).await?;
-        let data = sqlx::query("SELECT * FROM issue_events WHERE issue_id = ? ORDER BY id LIMIT ? OFFSET ?")
-            .bind(&issue.id)
-            .bind(page.limit as i64)
-            .bind(page.offset as i64)
-            .fetch_all(&mut *conn)
+        rows::page_of(&mut conn, "*", "FROM issue_events WHERE issue_id = ?", "id", &[&issue.id], page, rows::event)
             .await
-            .map_err(db)?
-            .iter()
-            .map(rows::event)
-            .collect::<Result<_>>()?;
-        Ok(Paged { data, total })
     }
 }
 

@@ -37,17 +37,7 @@ impl LabelStore for SqliteStore {
 
     async fn list_labels(&self, page: Page) -> Result<Paged<Label>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
-        let total = rows::count(&mut conn, "SELECT count(*) FROM labels WHERE deleted_at IS NULL", &[]).await?;
-        let data = sqlx::query("SELECT * FROM labels WHERE deleted_at IS NULL ORDER BY name, id LIMIT ? OFFSET ?")
-            .bind(page.limit as i64)
-            .bind(page.offset as i64)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(rows::label)
-            .collect::<Result<_>>()?;
-        Ok(Paged { data, total })
+        rows::page_of(&mut conn, "*", "FROM labels WHERE deleted_at IS NULL", "name, id", &[], page, rows::label).await
     }
 
     async fn update_label(&self, id: &str, patch: LabelPatch) -> Result<Label> {
@@ -89,13 +79,7 @@ fn name_taken(e: sqlx::Error) -> Error {
 }
 
 async fn require(conn: &mut SqliteConnection, id: &str) -> Result<Label> {
-    sqlx::query("SELECT * FROM labels WHERE id = ? AND deleted_at IS NULL")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?
-        .as_ref()
-        .map(rows::label)
-        .transpose()?
+    rows::one(&mut *conn, "SELECT * FROM labels WHERE id = ? AND deleted_at IS NULL", id, rows::label)
+        .await?
         .ok_or_else(|| Error::not_found("Label", id))
 }

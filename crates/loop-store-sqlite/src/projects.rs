@@ -69,18 +69,16 @@ impl ProjectStore for SqliteStore {
 
     async fn list_projects(&self, page: Page) -> Result<Paged<Project>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
-        let total = rows::count(&mut conn, "SELECT count(*) FROM projects WHERE deleted_at IS NULL", &[]).await?;
-        let data =
-            sqlx::query("SELECT * FROM projects WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ? OFFSET ?")
-                .bind(page.limit as i64)
-                .bind(page.offset as i64)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db)?
-                .iter()
-                .map(rows::project)
-                .collect::<Result<_>>()?;
-        Ok(Paged { data, total })
+        rows::page_of(
+            &mut conn,
+            "*",
+            "FROM projects WHERE deleted_at IS NULL",
+            "created_at, id",
+            &[],
+            page,
+            rows::project,
+        )
+        .await
     }
 
     async fn update_project(&self, id: &str, patch: ProjectPatch) -> Result<Project> {
@@ -129,14 +127,8 @@ impl ProjectStore for SqliteStore {
 }
 
 async fn require(conn: &mut SqliteConnection, id: &str) -> Result<Project> {
-    sqlx::query("SELECT * FROM projects WHERE id = ? AND deleted_at IS NULL")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?
-        .as_ref()
-        .map(rows::project)
-        .transpose()?
+    rows::one(&mut *conn, "SELECT * FROM projects WHERE id = ? AND deleted_at IS NULL", id, rows::project)
+        .await?
         .ok_or_else(|| Error::not_found("Project", id))
 }
 

@@ -60,14 +60,8 @@ impl RelationStore for SqliteStore {
     async fn delete_relation(&self, id: &str, actor: &Actor) -> Result<()> {
         let now = self.now();
         let mut tx = self.writer.begin().await.map_err(db)?;
-        let rel = sqlx::query("SELECT * FROM issue_relations WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?
-            .as_ref()
-            .map(rows::relation)
-            .transpose()?
+        let rel = rows::one(&mut tx, "SELECT * FROM issue_relations WHERE id = ?", id, rows::relation)
+            .await?
             .ok_or_else(|| Error::not_found("Relation", id))?;
         sqlx::query("DELETE FROM issue_relations WHERE id = ?").bind(id).execute(&mut *tx).await.map_err(db)?;
         refresh_issue(&mut tx, &Edge::of(rel.relation_type, &rel.issue_id, &rel.related_issue_id).to).await?;

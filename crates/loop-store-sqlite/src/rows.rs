@@ -246,13 +246,41 @@ pub(crate) async fn live(conn: &mut SqliteConnection, table: &str, id: &str) -> 
     Ok(sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await.map_err(db)?.is_some())
 }
 
-pub(crate) async fn count(conn: &mut SqliteConnection, sql: &str, binds: &[&str]) -> Result<u64> {
-    let mut q = sqlx::query(sql);
+/// The row `sql` (with one `?` bound to `bind`) returns, if any, mapped by `map`.
+pub(crate) async fn one<T>(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    bind: &str,
+    map: fn(&SqliteRow) -> Result<T>,
+) -> Result<Option<T>> {
+    sqlx::query(sql).bind(bind).fetch_optional(&mut *conn).await.map_err(db)?.as_ref().map(map).transpose()
+}
+
+/// One page of `SELECT {columns} {from} ORDER BY {order}` with the count of every matching row;
+/// `from` is the `FROM … WHERE …` part, with `?` placeholders for `binds`.
+pub(crate) async fn page_of<T>(
+    conn: &mut SqliteConnection,
+    columns: &str,
+    from: &str,
+    order: &str,
+    binds: &[&str],
+    page: loop_core::Page,
+    map: fn(&SqliteRow) -> Result<T>,
+) -> Result<loop_core::Paged<T>> {
+    let count_sql = format!("SELECT count(*) {from}");
+    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+    for b in binds {
+        count = count.bind(*b);
+    }
+    let total = count.fetch_one(&mut *conn).await.map_err(db)? as u64;
+    let sql = format!("SELECT {columns} {from} ORDER BY {order} LIMIT ? OFFSET ?");
+    let mut q = sqlx::query(&sql);
     for b in binds {
         q = q.bind(*b);
     }
-    let n: i64 = q.fetch_one(&mut *conn).await.map_err(db)?.try_get(0).map_err(db)?;
-    Ok(n as u64)
+    let rows = q.bind(page.limit as i64).bind(page.offset as i64).fetch_all(&mut *conn).await.map_err(db)?;
+    let data = rows.iter().map(map).collect::<Result<_>>()?;
+    Ok(loop_core::Paged { data, total })
 }
 
 /// Checks that a referenced row is live; otherwise a 422 naming the field.

@@ -8,14 +8,7 @@ use sqlx::SqliteConnection;
 use crate::{db, rows};
 
 pub(crate) async fn find(conn: &mut SqliteConnection, id: &str) -> Result<Option<AgentSession>> {
-    sqlx::query("SELECT * FROM agent_sessions WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?
-        .as_ref()
-        .map(rows::session)
-        .transpose()
+    rows::one(&mut *conn, "SELECT * FROM agent_sessions WHERE id = ?", id, rows::session).await
 }
 
 pub(crate) async fn require(conn: &mut SqliteConnection, id: &str) -> Result<AgentSession> {
@@ -24,14 +17,13 @@ pub(crate) async fn require(conn: &mut SqliteConnection, id: &str) -> Result<Age
 
 /// The session currently holding an issue's lease, if any.
 pub(crate) async fn open_for_issue(conn: &mut SqliteConnection, issue_id: &str) -> Result<Option<AgentSession>> {
-    sqlx::query("SELECT * FROM agent_sessions WHERE issue_id = ? AND ended_at IS NULL ORDER BY claimed_at DESC LIMIT 1")
-        .bind(issue_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?
-        .as_ref()
-        .map(rows::session)
-        .transpose()
+    rows::one(
+        &mut *conn,
+        "SELECT * FROM agent_sessions WHERE issue_id = ? AND ended_at IS NULL ORDER BY claimed_at DESC LIMIT 1",
+        issue_id,
+        rows::session,
+    )
+    .await
 }
 
 pub(crate) async fn insert(conn: &mut SqliteConnection, s: &AgentSession, idempotency_key: Option<&str>) -> Result<()> {

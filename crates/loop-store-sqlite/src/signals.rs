@@ -56,17 +56,7 @@ impl SignalStore for SqliteStore {
 
     async fn list_signals(&self, page: Page) -> Result<Paged<Signal>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
-        let total = rows::count(&mut conn, "SELECT count(*) FROM signals", &[]).await?;
-        let data = sqlx::query("SELECT * FROM signals ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?")
-            .bind(page.limit as i64)
-            .bind(page.offset as i64)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(signal_row)
-            .collect::<Result<_>>()?;
-        Ok(Paged { data, total })
+        rows::page_of(&mut conn, "*", "FROM signals", "created_at DESC, id DESC", &[], page, signal_row).await
     }
 
     async fn attach_pull_request(

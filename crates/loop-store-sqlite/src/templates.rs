@@ -73,20 +73,8 @@ impl TemplateStore for SqliteStore {
 
     async fn list_templates(&self, page: Page) -> Result<Paged<PromptTemplate>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
-        let total =
-            rows::count(&mut conn, "SELECT count(*) FROM prompt_templates WHERE deleted_at IS NULL", &[]).await?;
-        let data = sqlx::query(
-            "SELECT * FROM prompt_templates WHERE deleted_at IS NULL ORDER BY created_at, id LIMIT ? OFFSET ?",
-        )
-        .bind(page.limit as i64)
-        .bind(page.offset as i64)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(rows::template)
-        .collect::<Result<_>>()?;
-        Ok(Paged { data, total })
+        let from = "FROM prompt_templates WHERE deleted_at IS NULL";
+        rows::page_of(&mut conn, "*", from, "created_at, id", &[], page, rows::template).await
     }
 
     async fn update_template(&self, id: &str, patch: TemplatePatch) -> Result<PromptTemplate> {
@@ -144,20 +132,8 @@ impl TemplateStore for SqliteStore {
     async fn list_versions(&self, template_id: &str, page: Page) -> Result<Paged<PromptVersion>> {
         let mut conn = self.reader.acquire().await.map_err(db)?;
         let t = require(&mut conn, template_id).await?;
-        let total =
-            rows::count(&mut conn, "SELECT count(*) FROM prompt_versions WHERE template_id = ?", &[&t.id]).await?;
-        let data =
-            sqlx::query("SELECT * FROM prompt_versions WHERE template_id = ? ORDER BY version DESC LIMIT ? OFFSET ?")
-                .bind(&t.id)
-                .bind(page.limit as i64)
-                .bind(page.offset as i64)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db)?
-                .iter()
-                .map(rows::version)
-                .collect::<Result<_>>()?;
-        Ok(Paged { data, total })
+        let from = "FROM prompt_versions WHERE template_id = ?";
+        rows::page_of(&mut conn, "*", from, "version DESC", &[&t.id], page, rows::version).await
     }
 
     async fn create_version(&self, template_id: &str, input: NewVersion, actor: &Actor) -> Result<PromptVersion> {
@@ -339,43 +315,18 @@ impl TemplateStore for SqliteStore {
         let mut conn = self.reader.acquire().await.map_err(db)?;
         let t = require(&mut conn, template_id).await?;
         let from = "FROM prompt_reviews r JOIN prompt_versions v ON v.id = r.version_id WHERE v.template_id = ?";
-        let total = rows::count(&mut conn, &format!("SELECT count(*) {from}"), &[&t.id]).await?;
-        let sql = format!("SELECT r.* {from} ORDER BY r.created_at DESC, r.id DESC LIMIT ? OFFSET ?");
-        let data = sqlx::query(&sql)
-            .bind(&t.id)
-            .bind(page.limit as i64)
-            .bind(page.offset as i64)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(rows::review)
-            .collect::<Result<_>>()?;
-        Ok(Paged { data, total })
+        rows::page_of(&mut conn, "r.*", from, "r.created_at DESC, r.id DESC", &[&t.id], page, rows::review).await
     }
 }
 
 pub(crate) async fn require(conn: &mut SqliteConnection, id: &str) -> Result<PromptTemplate> {
-    sqlx::query("SELECT * FROM prompt_templates WHERE id = ? AND deleted_at IS NULL")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?
-        .as_ref()
-        .map(rows::template)
-        .transpose()?
+    rows::one(&mut *conn, "SELECT * FROM prompt_templates WHERE id = ? AND deleted_at IS NULL", id, rows::template)
+        .await?
         .ok_or_else(|| Error::not_found("Template", id))
 }
 
 pub(crate) async fn find_version(conn: &mut SqliteConnection, id: &str) -> Result<Option<PromptVersion>> {
-    sqlx::query("SELECT * FROM prompt_versions WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?
-        .as_ref()
-        .map(rows::version)
-        .transpose()
+    rows::one(&mut *conn, "SELECT * FROM prompt_versions WHERE id = ?", id, rows::version).await
 }
 
 /// Exactly one active version: the old one is retired in the same transaction.
