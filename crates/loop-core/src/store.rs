@@ -91,6 +91,8 @@ pub trait TemplateStore {
     async fn create_version(&self, template_id: &str, input: NewVersion, actor: &Actor) -> Result<PromptVersion>;
     /// Makes a version the active one; the previously active version is retired.
     async fn promote_version(&self, template_id: &str, version_id: &str) -> Result<PromptVersion>;
+    /// Retires a draft (the active version cannot be retired: promote another one instead).
+    async fn retire_version(&self, template_id: &str, version_id: &str) -> Result<PromptVersion>;
     async fn create_review(&self, input: NewReview, actor: &Actor) -> Result<PromptReview>;
     /// Reviews across all of a template's versions, newest first.
     async fn list_reviews(&self, template_id: &str, page: Page) -> Result<Paged<PromptReview>>;

@@ -264,6 +264,15 @@ pub struct NewVersion {
     pub status: Option<VersionStatus>,
 }
 
+/// The body of `PATCH /api/templates/:id/versions/:vid`: `active` promotes the version,
+/// `retired` retires a draft.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VersionPatch {
+    pub status: VersionStatus,
+}
+
 /// The body of `POST /api/prompt-reviews`.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -245,3 +245,52 @@ async fn the_improvement_loop_closes_end_to_end() {
     assert!(c["prompt"].as_str().unwrap().starts_with("v2: implement #"), "{}", c["prompt"]);
     assert_api_error(s.client.promote_version("tpl_default_task_execution", &v2).await, 422, "already_active");
 }
+
+#[tokio::test]
+async fn a_prompt_that_fails_to_render_never_loses_the_claim() {
+    let s = start().await;
+    let t = s
+        .client
+        .create_template(
+            &json!({"slug": "broken", "name": "Broken", "conditions": {"type": "plan"}, "specificity": 90}),
+        )
+        .await
+        .unwrap();
+    // It compiles, so it is saved; the json helper without an argument fails when rendered.
+    let v: Value = s
+        .client
+        .post(&format!("/api/templates/{}/versions", t.id), &json!({"content": "Plan: {{json}}"}))
+        .await
+        .unwrap();
+    assert_eq!(v["data"]["status"], "active");
+    let plan = s.issue_with(json!({"title": "a plan", "type": "plan", "status": "todo"})).await;
+    let c = claim(&s, "a").await;
+    assert_eq!(c["issue"]["id"], plan.id.as_str());
+    assert_eq!(c["issue"]["status"], "in_progress", "the claim stands");
+    assert!(c["prompt"].is_null(), "{c}");
+    assert_eq!(c["meta"]["templateSlug"], "broken", "meta says which version failed");
+}
+
+#[tokio::test]
+async fn versions_can_be_retired_and_rolled_back() {
+    let s = start().await;
+    let t = s.client.create_template(&json!({"slug": "rb", "name": "RB"})).await.unwrap();
+    let v1 = s.client.create_version(&t.id, &json!({"content": "one"})).await.unwrap();
+    let v2 = s.client.create_version(&t.id, &json!({"content": "two", "status": "active"})).await.unwrap();
+    let v3 = s.client.create_version(&t.id, &json!({"content": "three"})).await.unwrap();
+    let path = |v: &str| format!("/api/templates/{}/versions/{v}", t.id);
+    let retired: Value = s.client.patch(&path(&v3.id), &json!({"status": "retired"})).await.unwrap();
+    assert_eq!(retired["data"]["status"], "retired");
+    assert_api_error(
+        s.client.patch::<Value>(&path(&v2.id), &json!({"status": "retired"})).await,
+        422,
+        "active_version",
+    );
+    // Roll back to v1.
+    let back: Value = s.client.patch(&path(&v1.id), &json!({"status": "active"})).await.unwrap();
+    assert_eq!(back["data"]["status"], "active");
+    let versions = s.client.list_versions(&t.id, "").await.unwrap();
+    let active: Vec<i64> = versions.data.iter().filter(|v| v.status.as_str() == "active").map(|v| v.version).collect();
+    assert_eq!(active, [1], "exactly one active version");
+    assert_eq!(s.client.template(&t.id).await.unwrap().template.active_version_id.as_deref(), Some(v1.id.as_str()));
+}

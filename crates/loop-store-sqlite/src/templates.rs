@@ -208,6 +208,30 @@ impl TemplateStore for SqliteStore {
         Ok(v)
     }
 
+    async fn retire_version(&self, template_id: &str, version_id: &str) -> Result<PromptVersion> {
+        let mut tx = self.writer.begin().await.map_err(db)?;
+        let t = require(&mut tx, template_id).await?;
+        let mut v = find_version(&mut tx, version_id)
+            .await?
+            .filter(|v| v.template_id == t.id)
+            .ok_or_else(|| Error::not_found("Version", version_id))?;
+        if v.status == VersionStatus::Active {
+            return Err(Error::invalid(
+                "status",
+                "active_version",
+                "the active version cannot be retired: promote another version instead",
+            ));
+        }
+        sqlx::query("UPDATE prompt_versions SET status = 'retired' WHERE id = ?")
+            .bind(&v.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        v.status = VersionStatus::Retired;
+        Ok(v)
+    }
+
     async fn create_review(&self, input: NewReview, _actor: &Actor) -> Result<PromptReview> {
         let now = self.now();
         let mut tx = self.writer.begin().await.map_err(db)?;

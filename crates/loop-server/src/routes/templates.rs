@@ -7,7 +7,7 @@ use loop_core::Actor;
 use loop_core::page::Paged;
 use loop_core::template::{
     NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, TemplateDetail, TemplatePatch,
-    VersionStatus, select,
+    VersionPatch, VersionStatus, select,
 };
 use loop_prompts::{PromptMeta, hydrate};
 use serde::Serialize;
@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_template, update_template, delete_template))
         .routes(routes!(list_versions, create_version))
         .routes(routes!(promote_version))
+        .routes(routes!(update_version))
         .routes(routes!(list_reviews))
         .routes(routes!(preview))
         .routes(routes!(create_review))
@@ -134,6 +135,30 @@ async fn promote_version(
     Path((id, version_id)): Path<(String, String)>,
 ) -> ApiResult<axum::Json<Data<PromptVersion>>> {
     Ok(ok(s.store.promote_version(&id, &version_id).await?))
+}
+
+/// Change a version's status: `active` promotes it (rolling back is promoting an older one);
+/// `retired` retires a draft.
+#[utoipa::path(patch, path = "/api/templates/{id}/versions/{version_id}", tag = "templates",
+    params(("id" = String, Path), ("version_id" = String, Path)), request_body = VersionPatch,
+    responses((status = 200, body = Data<PromptVersion>), (status = 404), (status = 422)))]
+async fn update_version(
+    State(s): State<AppState>,
+    Path((id, version_id)): Path<(String, String)>,
+    JsonBody(patch): JsonBody<VersionPatch>,
+) -> ApiResult<axum::Json<Data<PromptVersion>>> {
+    let version = match patch.status {
+        VersionStatus::Active => s.store.promote_version(&id, &version_id).await?,
+        VersionStatus::Retired => s.store.retire_version(&id, &version_id).await?,
+        VersionStatus::Draft => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_status",
+                "status: a version can be promoted (active) or retired, not made a draft again",
+            ));
+        }
+    };
+    Ok(ok(version))
 }
 
 /// Reviews across all of the template's versions, newest first.
