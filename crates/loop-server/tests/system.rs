@@ -159,7 +159,9 @@ async fn documented_routes(s: &TestServer) -> Vec<(String, String)> {
         let path: Vec<&str> = template.split('/').map(|seg| if seg.starts_with('{') { "x" } else { seg }).collect();
         for method in ["get", "post", "patch", "put", "delete"] {
             let Some(op) = item.get(method) else { continue };
-            let unauthenticated = op["security"].as_array().is_some_and(|s| s.iter().all(|r| r.as_object().is_some_and(|o| o.is_empty())));
+            let unauthenticated = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().all(|r| r.as_object().is_some_and(|o| o.is_empty())));
             if !unauthenticated {
                 out.push((method.to_ascii_uppercase(), path.join("/")));
             }

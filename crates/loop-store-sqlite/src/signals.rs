@@ -31,6 +31,10 @@ impl SignalStore for SqliteStore {
                 return Ok(Ingested::DuplicateDelivery);
             }
         }
+        // Checked before deduplication, so a repeat is refused exactly like a first delivery.
+        if let Some(p) = &signal.project_id {
+            rows::check_ref(&mut tx, "projects", "projectId", "project_not_found", p).await?;
+        }
         let open = sqlx::query(
             "SELECT s.* FROM signals s JOIN issues i ON i.id = s.issue_id \
              WHERE s.fingerprint = ? AND i.deleted_at IS NULL AND i.status NOT IN ('done', 'canceled') \

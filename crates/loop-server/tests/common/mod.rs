@@ -57,6 +57,17 @@ impl TestServer {
     pub async fn issue_count(&self) -> u64 {
         self.client.list_issues("limit=1").await.expect("list").total
     }
+
+    /// `GET /api/signals` with `query` (e.g. `limit=200`): `(signals, total)`.
+    pub async fn signals(&self, query: &str) -> (Vec<Value>, u64) {
+        let path = if query.is_empty() { "/api/signals".to_owned() } else { format!("/api/signals?{query}") };
+        let page: Value = self.client.get(&path).await.expect("list signals");
+        (page["data"].as_array().cloned().unwrap_or_default(), page["total"].as_u64().expect("total"))
+    }
+
+    pub async fn signal_count(&self) -> u64 {
+        self.signals("limit=1").await.1
+    }
 }
 
 /// Asserts a client error's HTTP status and stable code.

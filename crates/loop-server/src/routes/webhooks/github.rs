@@ -42,7 +42,7 @@ pub async fn receive(State(s): State<AppState>, headers: HeaderMap, RawBody(body
         ("ping", _) => return Ok(axum::Json(json!({ "ok": true, "zen": payload.get("zen") })).into_response()),
         ("issues", "labeled") => {
             let label = text(&payload, &["label", "name"]).unwrap_or_default();
-            if label != s.config.github_ready_label {
+            if !label.eq_ignore_ascii_case(&s.config.github_ready_label) {
                 return Ok(ignored(format!("issue labelled {label:?}, not {:?}", s.config.github_ready_label)));
             }
             ready_issue(&payload, &repo)
@@ -52,7 +52,11 @@ pub async fn receive(State(s): State<AppState>, headers: HeaderMap, RawBody(body
             if text(run, &["conclusion"]).as_deref() != Some("failure") {
                 return Ok(ignored(format!("{event} completed without failing")));
             }
-            ci_failure(&event, run, &repo)
+            let mut signal = ci_failure(&event, run, &repo);
+            if s.config.auto_triage {
+                signal.status = IssueStatus::Todo;
+            }
+            signal
         }
         ("pull_request", "closed") if payload["pull_request"]["merged"] == true => {
             return merged_pull_request(&s, &payload, delivery).await;

@@ -10,7 +10,7 @@ use loop_core::issue::{IssueStatus, IssueType};
 use loop_core::signal::{Delivery, MetricReading, NewSignal, Severity, fingerprint, truncate};
 use serde_json::Value;
 
-use super::{actor, delivery_id, header, json_body, secret, text, unauthorized};
+use super::{actor, delivery_id, header, ignored, json_body, secret, text, unauthorized};
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::RawBody;
@@ -30,13 +30,18 @@ pub async fn receive(State(s): State<AppState>, headers: HeaderMap, RawBody(body
         }
     }
     let payload = json_body(&headers, &body)?;
+    if !payload.is_object() {
+        return Ok(ignored("PostHog payload is not a JSON object".into()));
+    }
     let metric = text(&payload, &["metric"])
         .or_else(|| text(&payload, &["alert", "metric"]))
         .or_else(|| text(&payload, &["alert", "name"]))
         .or_else(|| text(&payload, &["event", "event"]))
         .or_else(|| text(&payload, &["event", "name"]))
-        .or_else(|| text(&payload, &["name"]))
-        .unwrap_or_else(|| "unknown_metric".into());
+        .or_else(|| text(&payload, &["name"]));
+    let Some(metric) = metric else {
+        return Ok(ignored("PostHog payload names no metric, alert or event".into()));
+    };
     let number = |keys: &[&[&str]]| keys.iter().find_map(|k| lookup(&payload, k).and_then(Value::as_f64));
     let current = number(&[&["current"], &["value"], &["alert", "value"], &["alert", "current"]]);
     let previous = number(&[&["previous"], &["alert", "previous"]]);
