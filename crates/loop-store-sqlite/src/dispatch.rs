@@ -276,7 +276,7 @@ impl DispatchStore for SqliteStore {
         .await?;
         let project = match &issue.project_id {
             Some(p) => {
-                rows::one(&mut *conn, "SELECT * FROM projects WHERE id = ? AND deleted_at IS NULL", p, rows::project)
+                rows::one(&mut conn, "SELECT * FROM projects WHERE id = ? AND deleted_at IS NULL", p, rows::project)
                     .await?
             }
             None => None,

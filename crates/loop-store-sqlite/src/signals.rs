@@ -26,10 +26,10 @@ impl SignalStore for SqliteStore {
     ) -> Result<Ingested> {
         let now = self.now();
         let mut tx = self.writer.begin().await.map_err(db)?;
-        if let Some(d) = &delivery {
-            if !first_delivery(&mut tx, d, now).await? {
-                return Ok(Ingested::DuplicateDelivery);
-            }
+        if let Some(d) = &delivery
+            && !first_delivery(&mut tx, d, now).await?
+        {
+            return Ok(Ingested::DuplicateDelivery);
         }
         // Checked before deduplication, so a repeat is refused exactly like a first delivery.
         if let Some(p) = &signal.project_id {

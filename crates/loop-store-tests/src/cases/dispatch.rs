@@ -800,32 +800,32 @@ async fn property_round(h: &Harness, seed: u64) {
     }
 
     // Edits after the fact: priority, type, project, reopening, deletion.
-    for i in 0..n {
+    for issue in issues.iter_mut().take(n) {
         if rng.chance(15) {
             h.clock.advance_millis(if narrow { rng.coarse_step() } else { rng.step() });
             let p = rng.below(5) as i64;
-            patch(h, &issues[i].id, json!({ "priority": p })).await;
-            issues[i].priority = p;
+            patch(h, &issue.id, json!({ "priority": p })).await;
+            issue.priority = p;
         }
         if rng.chance(10) {
             let ty = rng.pick(&TYPES);
-            patch(h, &issues[i].id, json!({ "type": ty })).await;
-            issues[i].ty = ty;
+            patch(h, &issue.id, json!({ "type": ty })).await;
+            issue.ty = ty;
         }
         if rng.chance(10) {
             let project = if rng.chance(25) { None } else { Some(rng.below(3) as usize) };
-            patch(h, &issues[i].id, json!({ "projectId": project.map(|p| projects[p].clone()) })).await;
-            issues[i].project = project;
+            patch(h, &issue.id, json!({ "projectId": project.map(|p| projects[p].clone()) })).await;
+            issue.project = project;
         }
-        if issues[i].status == IssueStatus::Done && rng.chance(30) {
+        if issue.status == IssueStatus::Done && rng.chance(30) {
             h.clock.advance_millis(if narrow { rng.coarse_step() } else { rng.step() });
-            set_status(h, &issues[i].id, "todo").await;
-            issues[i].status = IssueStatus::Todo;
-            issues[i].todo_since = now(h).millis();
+            set_status(h, &issue.id, "todo").await;
+            issue.status = IssueStatus::Todo;
+            issue.todo_since = now(h).millis();
         }
         if rng.chance(5) {
-            ok(h.store.delete_issue(&issues[i].id, &human()).await);
-            issues[i].deleted = true;
+            ok(h.store.delete_issue(&issue.id, &human()).await);
+            issue.deleted = true;
         }
     }
 

@@ -160,10 +160,10 @@ pub fn loop_references(text: &str) -> Vec<i64> {
         let rest = &lower[i + 4..];
         let Some(digits) = rest.strip_prefix('#').or_else(|| rest.strip_prefix('-')) else { continue };
         let n: String = digits.chars().take_while(char::is_ascii_digit).collect();
-        if let Ok(n) = n.parse::<i64>() {
-            if !out.contains(&n) {
-                out.push(n);
-            }
+        if let Ok(n) = n.parse::<i64>()
+            && !out.contains(&n)
+        {
+            out.push(n);
         }
     }
     out
