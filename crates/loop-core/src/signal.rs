@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::Timestamp;
 use crate::issue::{Priority, string_enum};
 use crate::text::{Short, Title};
-use crate::{Result, Timestamp};
 
 string_enum!(Severity { Low = "low", Medium = "medium", High = "high", Critical = "critical" });
 
@@ -92,7 +92,7 @@ pub struct NewSignal {
 }
 
 impl SignalInput {
-    pub fn into_new(self) -> Result<NewSignal> {
+    pub fn into_new(self) -> NewSignal {
         let source = self.source.to_string();
         let signal_type = self.signal_type.map(|t| t.to_string()).unwrap_or_else(|| "signal".into());
         let payload = Value::Object(self.payload.unwrap_or_default());
@@ -102,7 +102,7 @@ impl SignalInput {
         };
         let source_id = self.source_id.map(|s| s.to_string());
         let key = source_id.clone().or_else(|| payload.get("metric").and_then(Value::as_str).map(str::to_owned));
-        Ok(NewSignal {
+        NewSignal {
             issue_type: crate::issue::IssueType::Signal,
             status: crate::issue::IssueStatus::Triage,
             fingerprint: fingerprint(&source, &signal_type, key.as_deref(), &title),
@@ -114,7 +114,7 @@ impl SignalInput {
             title,
             description: None,
             project_id: self.project_id.filter(|p| !p.trim().is_empty()),
-        })
+        }
     }
 }
 
@@ -200,7 +200,7 @@ mod tests {
             "payload": {"metric": "signup_rate", "message": "Sign-ups fell 12%"}
         }))
         .unwrap();
-        let s = contract.into_new().unwrap();
+        let s = contract.into_new();
         assert_eq!(s.title, "[posthog] metric-change: Sign-ups fell 12%");
         assert_eq!(s.severity.priority().value(), 2);
         assert_eq!(s.fingerprint, "posthog|metric-change|key:signup_rate");
@@ -208,7 +208,7 @@ mod tests {
             serde_json::json!({"source": "manual", "title": "Checkout is slow", "data": {"n": 1}}),
         )
         .unwrap();
-        let s = skill.into_new().unwrap();
+        let s = skill.into_new();
         assert_eq!(
             (s.title.as_str(), s.signal_type.as_str(), s.severity),
             ("Checkout is slow", "signal", Severity::Medium)

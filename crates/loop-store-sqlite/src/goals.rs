@@ -32,7 +32,7 @@ impl GoalStore for SqliteStore {
             updated_at: now,
             deleted_at: None,
         };
-        write(&mut tx, &g, true).await?;
+        save(&mut tx, &g).await?;
         refresh_goal(&mut tx, &g.id).await?;
         tx.commit().await.map_err(db)?;
         Ok(g)
@@ -84,7 +84,7 @@ impl GoalStore for SqliteStore {
             g.project_id = p;
         }
         g.updated_at = self.now();
-        write(&mut tx, &g, false).await?;
+        save(&mut tx, &g).await?;
         if let Some(p) = old_project {
             refresh_project(&mut tx, &p).await?;
         }
@@ -113,28 +113,28 @@ async fn require(conn: &mut SqliteConnection, id: &str) -> Result<Goal> {
         .ok_or_else(|| Error::not_found("Goal", id))
 }
 
-async fn write(conn: &mut SqliteConnection, g: &Goal, insert: bool) -> Result<()> {
-    let sql = if insert {
-        "INSERT INTO goals (title, description, metric, target_value, current_value, unit, status, project_id, \
-         updated_at, created_at, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    } else {
-        "UPDATE goals SET title = ?, description = ?, metric = ?, target_value = ?, current_value = ?, unit = ?, \
-         status = ?, project_id = ?, updated_at = ? WHERE created_at = ? AND id = ?"
-    };
-    sqlx::query(sql)
-        .bind(&g.title)
-        .bind(&g.description)
-        .bind(&g.metric)
-        .bind(g.target_value)
-        .bind(g.current_value)
-        .bind(&g.unit)
-        .bind(g.status.as_str())
-        .bind(&g.project_id)
-        .bind(g.updated_at.millis())
-        .bind(g.created_at.millis())
-        .bind(&g.id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+/// Writes a goal row, new or changed.
+async fn save(conn: &mut SqliteConnection, g: &Goal) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO goals (id, title, description, metric, target_value, current_value, unit, status, project_id, \
+         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
+         title = excluded.title, description = excluded.description, metric = excluded.metric, \
+         target_value = excluded.target_value, current_value = excluded.current_value, unit = excluded.unit, \
+         status = excluded.status, project_id = excluded.project_id, updated_at = excluded.updated_at",
+    )
+    .bind(&g.id)
+    .bind(&g.title)
+    .bind(&g.description)
+    .bind(&g.metric)
+    .bind(g.target_value)
+    .bind(g.current_value)
+    .bind(&g.unit)
+    .bind(g.status.as_str())
+    .bind(&g.project_id)
+    .bind(g.created_at.millis())
+    .bind(g.updated_at.millis())
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
     Ok(())
 }

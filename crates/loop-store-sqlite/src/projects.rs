@@ -30,7 +30,7 @@ impl ProjectStore for SqliteStore {
             updated_at: now,
             deleted_at: None,
         };
-        write(&mut tx, &p, true).await?;
+        save(&mut tx, &p).await?;
         tx.commit().await.map_err(db)?;
         Ok(p)
     }
@@ -106,7 +106,7 @@ impl ProjectStore for SqliteStore {
             p.goal_id = g;
         }
         p.updated_at = self.now();
-        write(&mut tx, &p, false).await?;
+        save(&mut tx, &p).await?;
         refresh_project(&mut tx, &p.id).await?;
         tx.commit().await.map_err(db)?;
         Ok(p)
@@ -132,24 +132,24 @@ async fn require(conn: &mut SqliteConnection, id: &str) -> Result<Project> {
         .ok_or_else(|| Error::not_found("Project", id))
 }
 
-async fn write(conn: &mut SqliteConnection, p: &Project, insert: bool) -> Result<()> {
-    let sql = if insert {
-        "INSERT INTO projects (name, description, status, health, goal_id, updated_at, created_at, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    } else {
-        "UPDATE projects SET name = ?, description = ?, status = ?, health = ?, goal_id = ?, updated_at = ? \
-         WHERE created_at = ? AND id = ?"
-    };
-    sqlx::query(sql)
-        .bind(&p.name)
-        .bind(&p.description)
-        .bind(p.status.as_str())
-        .bind(p.health.as_str())
-        .bind(&p.goal_id)
-        .bind(p.updated_at.millis())
-        .bind(p.created_at.millis())
-        .bind(&p.id)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
+/// Writes a project row, new or changed.
+async fn save(conn: &mut SqliteConnection, p: &Project) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO projects (id, name, description, status, health, goal_id, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+         description = excluded.description, status = excluded.status, health = excluded.health, \
+         goal_id = excluded.goal_id, updated_at = excluded.updated_at",
+    )
+    .bind(&p.id)
+    .bind(&p.name)
+    .bind(&p.description)
+    .bind(p.status.as_str())
+    .bind(p.health.as_str())
+    .bind(&p.goal_id)
+    .bind(p.created_at.millis())
+    .bind(p.updated_at.millis())
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
     Ok(())
 }

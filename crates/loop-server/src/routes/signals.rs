@@ -28,7 +28,7 @@ async fn create_signal(
     Extension(actor): Extension<Actor>,
     JsonBody(input): JsonBody<SignalInput>,
 ) -> ApiResult<Response> {
-    let mut signal = input.into_new()?;
+    let mut signal = input.into_new();
     if s.config.auto_triage {
         signal.status = loop_core::issue::IssueStatus::Todo;
     }
