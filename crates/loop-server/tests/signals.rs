@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{TestServer, start, start_with};
+use common::{TestServer, comments, get_issue, id, start, start_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -66,24 +66,6 @@ async fn post(s: &TestServer, body: &Value) -> Reply {
 async fn post_text(s: &TestServer, content_type: &str, text: &str) -> Reply {
     let r = s.client.raw(Method::POST, "/api/signals", Some((content_type, text))).await.expect("POST /api/signals");
     Reply { status: r.status.as_u16(), body: r.body, text: r.text }
-}
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("an id").to_owned()
-}
-
-async fn get_issue(s: &TestServer, id: &str) -> Value {
-    s.client.get::<Value>(&format!("/api/issues/{id}")).await.expect("get issue")["data"].clone()
-}
-
-async fn comments(s: &TestServer, issue_id: &str) -> Vec<String> {
-    s.client
-        .comments(issue_id)
-        .await
-        .expect("comments")
-        .into_iter()
-        .map(|c| serde_json::to_value(c).unwrap()["body"].as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 async fn event_kinds(s: &TestServer, issue_id: &str) -> Vec<String> {

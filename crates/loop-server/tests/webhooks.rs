@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{KEY, TestServer, start_with};
+use common::{KEY, TestServer, comments, get_issue, id, start_with};
 use hmac::{Hmac, Mac};
 use loop_server::{Secret, ServerConfig, WebhookSecrets};
 use serde_json::{Value, json};
@@ -202,24 +202,6 @@ fn posthog(body: impl AsRef<str>) -> Hook {
 
 async fn snapshot(s: &TestServer) -> (u64, u64) {
     (s.issue_count().await, s.signal_count().await)
-}
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("an id").to_owned()
-}
-
-async fn get_issue(s: &TestServer, key: &str) -> Value {
-    s.client.get::<Value>(&format!("/api/issues/{key}")).await.expect("get issue")["data"].clone()
-}
-
-async fn comments(s: &TestServer, issue_id: &str) -> Vec<String> {
-    s.client
-        .comments(issue_id)
-        .await
-        .expect("comments")
-        .into_iter()
-        .map(|c| serde_json::to_value(c).unwrap()["body"].as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 /// `(kind, data)` of every event in an issue's history, oldest first.

@@ -81,3 +81,24 @@ pub fn assert_api_error<T: std::fmt::Debug>(r: loop_client::Result<T>, status: u
         other => panic!("expected HTTP {status} {code}, got {other:?}"),
     }
 }
+
+/// The `id` field of a JSON entity.
+pub fn id(v: &Value) -> String {
+    v["id"].as_str().expect("an id").to_owned()
+}
+
+/// `GET /api/issues/{key}`'s `data`.
+pub async fn get_issue(s: &TestServer, key: &str) -> Value {
+    s.client.get::<Value>(&format!("/api/issues/{key}")).await.expect("get issue")["data"].clone()
+}
+
+/// The bodies of an issue's top-level comments, oldest first.
+pub async fn comments(s: &TestServer, issue_id: &str) -> Vec<String> {
+    s.client
+        .comments(issue_id)
+        .await
+        .expect("comments")
+        .into_iter()
+        .map(|c| serde_json::to_value(c).unwrap()["body"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
