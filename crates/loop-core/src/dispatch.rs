@@ -146,6 +146,9 @@ pub struct Claim {
     pub template: Option<crate::template::ActiveTemplate>,
     /// True when this is an earlier claim handed back to a retried request.
     pub replayed: bool,
+    /// What the prompt is hydrated from, when the store read it in the claim's transaction
+    /// (stores may leave it to a later `prompt_inputs`).
+    pub inputs: Option<Box<crate::hydration::PromptInputs>>,
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! …) inside their transactions; the conformance suite in `loop-store-tests` holds every
 //! backend to the same results.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::comment::{Comment, NewComment, ThreadedComment};
@@ -110,9 +112,9 @@ pub trait DispatchStore {
     /// retried request its earlier claim. `None` when nothing is eligible.
     /// `chooser` picks the prompt version inside the claim's transaction; its `usageCount` is
     /// incremented there.
-    async fn claim_next(&self, req: &ClaimRequest, chooser: &dyn TemplateChooser) -> Result<Option<Claim>>;
+    async fn claim_next(&self, req: &ClaimRequest, chooser: Arc<dyn TemplateChooser>) -> Result<Option<Claim>>;
     /// Claims one given issue; `Conflict` (code `not_eligible`) with the reasons if it cannot be.
-    async fn claim_issue(&self, key: &str, req: &ClaimRequest, chooser: &dyn TemplateChooser) -> Result<Claim>;
+    async fn claim_issue(&self, key: &str, req: &ClaimRequest, chooser: Arc<dyn TemplateChooser>) -> Result<Claim>;
     /// Everything a prompt for this issue is hydrated from.
     async fn prompt_inputs(&self, key: &str) -> Result<PromptInputs>;
     /// What selection would see for this issue now (for previews).

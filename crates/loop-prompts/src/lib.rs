@@ -35,10 +35,12 @@ impl PromptEngine {
 
     /// Renders `content` (the text of version `version_id`) against `context`. Runs of blank
     /// lines left by empty optional sections are collapsed to one.
-    pub fn render(&self, version_id: &str, content: &str, context: &Value) -> Result<String, String> {
+    pub fn render(&self, version_id: &str, content: &str, context: Value) -> Result<String, String> {
+        // A `Context` built from the owned value: `render(&value)` would deep-copy it first.
+        let context = handlebars::Context::from(context);
         let rendered = {
             let reg = self.registry.read().unwrap_or_else(|e| e.into_inner());
-            reg.has_template(version_id).then(|| reg.render(version_id, context))
+            reg.has_template(version_id).then(|| reg.render_with_context(version_id, &context))
         };
         let rendered = match rendered {
             Some(r) => r,
@@ -48,7 +50,7 @@ impl PromptEngine {
                     reg.register_template_string(version_id, compat::rewrite_length(content))
                         .map_err(|e| e.to_string())?;
                 }
-                reg.render(version_id, context)
+                reg.render_with_context(version_id, &context)
             }
         };
         rendered.map(|text| collapse_blank_lines(&text)).map_err(|e| e.to_string())
@@ -101,20 +103,20 @@ mod tests {
             .render(
                 "v1",
                 "{{#if list.length}}{{list.length}} items: {{#each list}}{{this}} {{/each}}{{/if}}{{missing.deep}}<b>&</b> {{json obj}} {{priority_label p}}",
-                &json!({"list": ["a", "b"], "obj": {"k": 1}, "p": 2}),
+                json!({"list": ["a", "b"], "obj": {"k": 1}, "p": 2}),
             )
             .unwrap();
         assert_eq!(out, "2 items: a b <b>&</b> {\n  \"k\": 1\n} high\n");
-        let empty = engine.render("v2", "{{#if list.length}}yes{{else}}no{{/if}}", &json!({"list": []})).unwrap();
+        let empty = engine.render("v2", "{{#if list.length}}yes{{else}}no{{/if}}", json!({"list": []})).unwrap();
         assert_eq!(empty, "no\n");
     }
 
     #[test]
     fn compiled_templates_are_cached_by_version() {
         let engine = PromptEngine::new();
-        assert_eq!(engine.render("v", "A{{x}}", &json!({"x": 1})).unwrap(), "A1\n");
+        assert_eq!(engine.render("v", "A{{x}}", json!({"x": 1})).unwrap(), "A1\n");
         // Same id: the cached compilation is used, whatever text is passed.
-        assert_eq!(engine.render("v", "B{{x}}", &json!({"x": 2})).unwrap(), "A2\n");
+        assert_eq!(engine.render("v", "B{{x}}", json!({"x": 2})).unwrap(), "A2\n");
     }
 
     #[test]

@@ -569,7 +569,7 @@ fn render(engine: &PromptEngine, t: &'static DefaultTemplate, fixture_name: &'st
         add_prompt_improvement_keys(&mut ctx);
     }
     let text = engine
-        .render(t.version_id, t.content, &ctx)
+        .render(t.version_id, t.content, ctx)
         .unwrap_or_else(|e| panic!("{} against {fixture_name} failed to render: {e}", t.slug));
     Rendering { template: t, fixture: fixture_name, text }
 }

@@ -49,18 +49,18 @@ impl TemplateChooser for Chooser {
     }
 }
 
-pub async fn chooser(state: &AppState) -> Chooser {
-    match state.templates.get(state.store.as_ref()).await {
+pub async fn chooser(state: &AppState) -> Arc<Chooser> {
+    Arc::new(match state.templates.get(state.store.as_ref()).await {
         Ok(list) => Chooser(list),
         Err(e) => {
             tracing::error!(error = %e, "cannot load templates; claiming without a prompt");
             Chooser(Arc::new(Vec::new()))
         }
-    }
+    })
 }
 
 /// The prompt and its `meta` for a committed claim.
-pub async fn for_claim(state: &AppState, claim: &Claim) -> (Option<String>, Option<PromptMeta>) {
+pub async fn for_claim(state: &AppState, claim: &mut Claim) -> (Option<String>, Option<PromptMeta>) {
     let active = match &claim.template {
         Some(t) => Some(t.clone()),
         // A retried request: find the version the claim was made with.
@@ -80,10 +80,14 @@ pub async fn for_claim(state: &AppState, claim: &Claim) -> (Option<String>, Opti
         review_url: "POST /api/prompt-reviews",
     };
     let token = token::for_session(&state.config.api_key, &claim.session.id);
-    let rendered = match state.store.prompt_inputs(&claim.issue.id).await {
+    let inputs = match claim.inputs.take() {
+        Some(inputs) => Ok(*inputs),
+        None => state.store.prompt_inputs(&claim.issue.id).await,
+    };
+    let rendered = match inputs {
         Ok(inputs) => {
             let ctx = hydrate(&inputs, &meta, &state.config.public_url, &token);
-            state.prompts.render(&active.version.id, &active.version.content, &ctx)
+            state.prompts.render(&active.version.id, &active.version.content, ctx)
         }
         Err(e) => Err(e.to_string()),
     };

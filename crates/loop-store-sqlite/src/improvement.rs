@@ -1,7 +1,6 @@
 //! The improvement loop's writes: a review moves its version's score and may open the one
 //! improvement issue its template can have at a time. Runs inside the review's transaction.
 
-use loop_core::hydration::ImprovementInputs;
 use loop_core::improvement::{self, needs_improvement, next_score};
 use loop_core::issue::NewIssue;
 use loop_core::template::{PromptReview, PromptVersion};
@@ -105,40 +104,27 @@ pub(crate) async fn review_added(conn: &mut SqliteConnection, review: &PromptRev
 
 /// Reviews of a version since it became active (and after `after`, if given), oldest first,
 /// with the reviewed issue's number.
+/// Reviews of version `?1` made since it became active (`?2`) and after `?3`, oldest first,
+/// with the reviewed issue's number.
+pub(crate) const REVIEWS_SINCE: &str = "SELECT r.*, i.number AS issue_number FROM prompt_reviews r \
+     LEFT JOIN issues i ON i.id = r.issue_id \
+     WHERE r.version_id = ?1 AND r.created_at >= ?2 AND r.created_at > ?3 ORDER BY r.created_at, r.rowid";
+
 async fn reviews_since(
     conn: &mut SqliteConnection,
     version: &PromptVersion,
     after: Option<i64>,
 ) -> Result<Vec<(PromptReview, Option<i64>)>> {
-    sqlx::query(
-        "SELECT r.*, i.number AS issue_number FROM prompt_reviews r LEFT JOIN issues i ON i.id = r.issue_id \
-         WHERE r.version_id = ? AND r.created_at >= ? AND r.created_at > ? ORDER BY r.created_at, r.rowid",
-    )
-    .bind(&version.id)
-    .bind(version.activated_at.map(|t| t.millis()).unwrap_or(i64::MIN))
-    .bind(after.unwrap_or(i64::MIN))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(|row| Ok((rows::review(row)?, row.try_get::<Option<i64>, _>("issue_number").map_err(db)?)))
-    .collect()
-}
-
-/// What an improvement issue's prompt is hydrated from, if the issue is one.
-pub(crate) async fn inputs_for(conn: &mut SqliteConnection, issue_id: &str) -> Result<Option<ImprovementInputs>> {
-    let row = sqlx::query("SELECT template_id, version_id FROM prompt_improvements WHERE issue_id = ?")
-        .bind(issue_id)
-        .fetch_optional(&mut *conn)
+    sqlx::query(REVIEWS_SINCE)
+        .bind(&version.id)
+        .bind(version.activated_at.map(|t| t.millis()).unwrap_or(i64::MIN))
+        .bind(after.unwrap_or(i64::MIN))
+        .fetch_all(&mut *conn)
         .await
-        .map_err(db)?;
-    let Some(row) = row else { return Ok(None) };
-    let template_id: String = row.try_get("template_id").map_err(db)?;
-    let version_id: String = row.try_get("version_id").map_err(db)?;
-    let Ok(template) = require_template(conn, &template_id).await else { return Ok(None) };
-    let Some(version) = find_version(conn, &version_id).await? else { return Ok(None) };
-    let reviews = reviews_since(conn, &version, None).await?;
-    Ok(Some(ImprovementInputs { template, version, reviews }))
+        .map_err(db)?
+        .iter()
+        .map(|row| Ok((rows::review(row)?, row.try_get::<Option<i64>, _>("issue_number").map_err(db)?)))
+        .collect()
 }
 
 /// The id of the live label with this name, creating it if needed.

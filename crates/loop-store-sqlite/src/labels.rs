@@ -24,7 +24,7 @@ impl LabelStore for SqliteStore {
             .bind(&l.name)
             .bind(&l.color)
             .bind(l.created_at.millis())
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await.map_err(db)?)
             .await
             .map_err(name_taken)?;
         Ok(l)
@@ -67,7 +67,7 @@ impl LabelStore for SqliteStore {
         let done = sqlx::query("UPDATE labels SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
             .bind(self.now().millis())
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await.map_err(db)?)
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 { Err(Error::not_found("Label", id)) } else { Ok(()) }

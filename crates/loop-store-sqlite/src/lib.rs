@@ -4,9 +4,11 @@
 //! instead of fighting over SQLite's lock with busy-waits; reads use a separate pool of
 //! read-only connections, which WAL lets run beside the writer.
 
+mod claiming;
 mod comments;
 mod dispatch;
 mod dispatch_index;
+mod engine;
 mod goals;
 mod improvement;
 mod issues;
@@ -18,6 +20,7 @@ pub mod seed;
 mod sessions;
 mod signals;
 mod templates;
+mod writer;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -31,7 +34,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
+    writer: writer::Writer,
+    /// Runs claims; see `engine.rs`.
+    engine: Arc<engine::Engine>,
     reader: SqlitePool,
     clock: Arc<dyn Clock>,
 }
@@ -64,9 +69,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
-            .pragma("cache_size", "-16000");
+            .pragma("cache_size", "-16000")
+            // Checkpoints run on their own thread (see `engine.rs`), not inside a commit.
+            .pragma("wal_autocheckpoint", "0");
 
+        // Pings before each acquire would cost a round trip to sqlx's worker thread per query.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -78,30 +87,37 @@ impl SqliteStore {
             MIGRATOR.run(&writer).await.map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
         }
         let reader = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(config.readers.max(1))
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(base.read_only(true))
+            .connect_with(base.clone().read_only(true))
             .await
             .map_err(Error::internal)?;
-        Ok(Self { writer, reader, clock })
+        let writer = writer::Writer::new(writer);
+        let engine = Arc::new(engine::Engine::start(base.get_filename(), writer.gate())?);
+        Ok(Self { writer, engine, reader, clock })
     }
 
     /// Applies pending migrations; returns how many were applied.
     pub async fn migrate(&self) -> Result<usize> {
         use sqlx::Row;
         let before: i64 = sqlx::query("SELECT count(*) FROM _sqlx_migrations")
-            .fetch_one(&self.writer)
+            .fetch_one(&self.reader)
             .await
             .and_then(|r| r.try_get(0))
             .unwrap_or(0);
-        MIGRATOR.run(&self.writer).await.map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
+        let mut conn = self.writer.acquire().await.map_err(db)?;
+        MIGRATOR.run(&mut *conn).await.map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
         Ok(MIGRATOR.iter().count().saturating_sub(before as usize))
     }
 
     /// Flushes the WAL into the main file and closes every connection.
     pub async fn close(&self) {
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await;
+        self.engine.stop().await;
+        if let Ok(mut conn) = self.writer.acquire().await {
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *conn).await;
+        }
         self.reader.close().await;
         self.writer.close().await;
     }

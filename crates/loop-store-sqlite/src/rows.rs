@@ -19,30 +19,56 @@ pub(crate) const ISSUE_COLUMNS: &str = "id, number, title, description, type, st
      signal_source, signal_payload, hypothesis, agent_session_id, agent_summary, commits, pull_requests, \
      completed_at, created_at, updated_at, deleted_at";
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(row: &'r SqliteRow, col: &str) -> Result<T> {
-    row.try_get(col).map_err(db)
+/// A result row of either driver: sqlx for most queries, rusqlite on the claim engine's
+/// connection. The mappers below read both.
+pub(crate) trait Cols {
+    fn col<T: Col>(&self, name: &str) -> Result<T>;
 }
 
-fn ts(row: &SqliteRow, col: &str) -> Result<Timestamp> {
+/// A column type both drivers decode.
+pub(crate) trait Col:
+    for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + rusqlite::types::FromSql
+{
+}
+
+impl<T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + rusqlite::types::FromSql> Col for T {}
+
+impl Cols for SqliteRow {
+    fn col<T: Col>(&self, name: &str) -> Result<T> {
+        self.try_get(name).map_err(db)
+    }
+}
+
+impl Cols for rusqlite::Row<'_> {
+    fn col<T: Col>(&self, name: &str) -> Result<T> {
+        self.get(name).map_err(crate::engine::sqlite)
+    }
+}
+
+fn get<T: Col>(row: &impl Cols, col: &str) -> Result<T> {
+    row.col(col)
+}
+
+fn ts(row: &impl Cols, col: &str) -> Result<Timestamp> {
     Ok(Timestamp::from_millis(get::<i64>(row, col)?))
 }
 
-fn opt_ts(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>> {
+fn opt_ts(row: &impl Cols, col: &str) -> Result<Option<Timestamp>> {
     Ok(get::<Option<i64>>(row, col)?.map(Timestamp::from_millis))
 }
 
-fn parse<T: std::str::FromStr<Err = String>>(row: &SqliteRow, col: &str) -> Result<T> {
+fn parse<T: std::str::FromStr<Err = String>>(row: &impl Cols, col: &str) -> Result<T> {
     get::<String>(row, col)?.parse().map_err(|e| Error::Internal(format!("column {col}: {e}")))
 }
 
-fn opt_json<T: DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<Option<T>> {
+fn opt_json<T: DeserializeOwned>(row: &impl Cols, col: &str) -> Result<Option<T>> {
     match get::<Option<String>>(row, col)? {
         None => Ok(None),
         Some(s) => serde_json::from_str(&s).map(Some).map_err(|e| Error::Internal(format!("column {col}: {e}"))),
     }
 }
 
-fn json<T: DeserializeOwned>(row: &SqliteRow, col: &str) -> Result<T> {
+fn json<T: DeserializeOwned>(row: &impl Cols, col: &str) -> Result<T> {
     opt_json(row, col)?.ok_or_else(|| Error::Internal(format!("column {col} is null")))
 }
 
@@ -51,7 +77,7 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
     v.as_ref().map(|v| serde_json::to_string(v).expect("domain values serialise"))
 }
 
-pub(crate) fn issue(row: &SqliteRow) -> Result<Issue> {
+pub(crate) fn issue(row: &impl Cols) -> Result<Issue> {
     Ok(Issue {
         id: get(row, "id")?,
         number: get(row, "number")?,
@@ -76,7 +102,7 @@ pub(crate) fn issue(row: &SqliteRow) -> Result<Issue> {
     })
 }
 
-pub(crate) fn relation(row: &SqliteRow) -> Result<Relation> {
+pub(crate) fn relation(row: &impl Cols) -> Result<Relation> {
     Ok(Relation {
         id: get(row, "id")?,
         relation_type: parse(row, "type")?,
@@ -86,7 +112,7 @@ pub(crate) fn relation(row: &SqliteRow) -> Result<Relation> {
     })
 }
 
-pub(crate) fn comment(row: &SqliteRow) -> Result<Comment> {
+pub(crate) fn comment(row: &impl Cols) -> Result<Comment> {
     Ok(Comment {
         id: get(row, "id")?,
         body: get(row, "body")?,
@@ -98,7 +124,7 @@ pub(crate) fn comment(row: &SqliteRow) -> Result<Comment> {
     })
 }
 
-pub(crate) fn event(row: &SqliteRow) -> Result<IssueEvent> {
+pub(crate) fn event(row: &impl Cols) -> Result<IssueEvent> {
     Ok(IssueEvent {
         id: get(row, "id")?,
         issue_id: get(row, "issue_id")?,
@@ -109,7 +135,7 @@ pub(crate) fn event(row: &SqliteRow) -> Result<IssueEvent> {
     })
 }
 
-pub(crate) fn project(row: &SqliteRow) -> Result<Project> {
+pub(crate) fn project(row: &impl Cols) -> Result<Project> {
     Ok(Project {
         id: get(row, "id")?,
         name: get(row, "name")?,
@@ -123,7 +149,7 @@ pub(crate) fn project(row: &SqliteRow) -> Result<Project> {
     })
 }
 
-pub(crate) fn goal(row: &SqliteRow) -> Result<Goal> {
+pub(crate) fn goal(row: &impl Cols) -> Result<Goal> {
     Ok(Goal {
         id: get(row, "id")?,
         title: get(row, "title")?,
@@ -140,7 +166,7 @@ pub(crate) fn goal(row: &SqliteRow) -> Result<Goal> {
     })
 }
 
-pub(crate) fn label(row: &SqliteRow) -> Result<Label> {
+pub(crate) fn label(row: &impl Cols) -> Result<Label> {
     Ok(Label {
         id: get(row, "id")?,
         name: get(row, "name")?,
@@ -150,7 +176,7 @@ pub(crate) fn label(row: &SqliteRow) -> Result<Label> {
     })
 }
 
-pub(crate) fn template(row: &SqliteRow) -> Result<PromptTemplate> {
+pub(crate) fn template(row: &impl Cols) -> Result<PromptTemplate> {
     Ok(PromptTemplate {
         id: get(row, "id")?,
         slug: get(row, "slug")?,
@@ -166,7 +192,7 @@ pub(crate) fn template(row: &SqliteRow) -> Result<PromptTemplate> {
     })
 }
 
-pub(crate) fn version(row: &SqliteRow) -> Result<PromptVersion> {
+pub(crate) fn version(row: &impl Cols) -> Result<PromptVersion> {
     Ok(PromptVersion {
         id: get(row, "id")?,
         template_id: get(row, "template_id")?,
@@ -185,7 +211,7 @@ pub(crate) fn version(row: &SqliteRow) -> Result<PromptVersion> {
     })
 }
 
-pub(crate) fn review(row: &SqliteRow) -> Result<PromptReview> {
+pub(crate) fn review(row: &impl Cols) -> Result<PromptReview> {
     let score = |col| get::<i64>(row, col)?.try_into().map_err(Error::Internal);
     Ok(PromptReview {
         id: get(row, "id")?,
@@ -236,7 +262,7 @@ pub(crate) async fn require_issue(conn: &mut SqliteConnection, key: &str) -> Res
     find_issue(conn, key).await?.ok_or_else(|| Error::not_found("Issue", key))
 }
 
-fn is_number(key: &str) -> bool {
+pub(crate) fn is_number(key: &str) -> bool {
     !key.is_empty() && key.len() <= 18 && key.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -299,7 +325,7 @@ pub(crate) async fn check_ref(
     }
 }
 
-pub(crate) fn session(row: &SqliteRow) -> Result<loop_core::session::AgentSession> {
+pub(crate) fn session(row: &impl Cols) -> Result<loop_core::session::AgentSession> {
     Ok(loop_core::session::AgentSession {
         id: get(row, "id")?,
         issue_id: get(row, "issue_id")?,

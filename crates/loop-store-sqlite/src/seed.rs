@@ -118,8 +118,18 @@ impl SqliteStore {
             }
         }
         tx.commit().await.map_err(db)?;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await.map_err(db)?;
-        sqlx::query("ANALYZE").execute(&self.writer).await.map_err(db)?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut *self.writer.acquire().await.map_err(db)?)
+            .await
+            .map_err(db)?;
+        // Statistics, as a long-lived database would have, but only the per-index ones: this
+        // SQLite is built with STAT4, under which statements are re-prepared whenever a bound
+        // value could change their plan, which is every claim.
+        sqlx::query("ANALYZE").execute(&mut *self.writer.acquire().await.map_err(db)?).await.map_err(db)?;
+        sqlx::query("DELETE FROM sqlite_stat4")
+            .execute(&mut *self.writer.acquire().await.map_err(db)?)
+            .await
+            .map_err(db)?;
         report.eligible = report.todo - report.blocked;
         Ok(report)
     }

@@ -17,31 +17,7 @@ pub(crate) async fn require(conn: &mut SqliteConnection, id: &str) -> Result<Age
 
 /// The session currently holding an issue's lease, if any.
 pub(crate) async fn open_for_issue(conn: &mut SqliteConnection, issue_id: &str) -> Result<Option<AgentSession>> {
-    rows::one(
-        &mut *conn,
-        "SELECT * FROM agent_sessions WHERE issue_id = ? AND ended_at IS NULL ORDER BY claimed_at DESC LIMIT 1",
-        issue_id,
-        rows::session,
-    )
-    .await
-}
-
-pub(crate) async fn insert(conn: &mut SqliteConnection, s: &AgentSession, idempotency_key: Option<&str>) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO agent_sessions (id, issue_id, agent, template_version_id, claimed_at, lease_expires_at, \
-         idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&s.id)
-    .bind(&s.issue_id)
-    .bind(&s.agent)
-    .bind(&s.template_version_id)
-    .bind(s.claimed_at.millis())
-    .bind(s.lease_expires_at.millis())
-    .bind(idempotency_key)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
-    Ok(())
+    rows::one(&mut *conn, crate::claiming::OPEN_SESSION, issue_id, rows::session).await
 }
 
 /// Ends a session that is still open; returns it, ended, with the event to record. Ending is

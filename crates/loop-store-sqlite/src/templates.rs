@@ -123,7 +123,7 @@ impl TemplateStore for SqliteStore {
         let done = sqlx::query("UPDATE prompt_templates SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL")
             .bind(self.now().millis())
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await.map_err(db)?)
             .await
             .map_err(db)?;
         if done.rows_affected() == 0 { Err(Error::not_found("Template", id)) } else { Ok(()) }

@@ -49,6 +49,7 @@ pub struct DispatchBody {
     pub session: AgentSession,
 }
 
+/// The wire shape, for the OpenAPI document: `Dispatched` writes it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DispatchResponse {
     #[serde(flatten)]
@@ -56,17 +57,30 @@ pub struct DispatchResponse {
     pub data: DispatchBody,
 }
 
-impl IntoResponse for DispatchResponse {
+/// A claim's response: the body serialised once and written twice, as the bare keys and as
+/// `data` (the prompt is most of the bytes).
+pub struct Dispatched(DispatchBody);
+
+impl IntoResponse for Dispatched {
     fn into_response(self) -> Response {
-        axum::Json(self).into_response()
+        let body = match serde_json::to_vec(&self.0) {
+            Ok(body) => body,
+            Err(e) => return ApiError::from(loop_core::Error::internal(e)).into_response(),
+        };
+        // `body` is one JSON object: reopen it to append `"data": body`.
+        let mut out = Vec::with_capacity(2 * body.len() + 10);
+        out.extend_from_slice(&body[..body.len() - 1]);
+        out.extend_from_slice(b",\"data\":");
+        out.extend_from_slice(&body);
+        out.push(b'}');
+        ([(axum::http::header::CONTENT_TYPE, "application/json")], out).into_response()
     }
 }
 
-async fn respond(state: &AppState, claim: Claim) -> DispatchResponse {
-    let (prompt, meta) = prompting::for_claim(state, &claim).await;
+async fn respond(state: &AppState, mut claim: Claim) -> Dispatched {
+    let (prompt, meta) = prompting::for_claim(state, &mut claim).await;
     let meta = meta.map(|m| serde_json::to_value(m).unwrap_or_default());
-    let body = DispatchBody { issue: claim.issue, prompt, meta, session: claim.session };
-    DispatchResponse { data: body.clone(), body }
+    Dispatched(DispatchBody { issue: claim.issue, prompt, meta, session: claim.session })
 }
 
 /// Who is claiming: the caller's name, refined by an `X-Loop-Agent` header.
@@ -127,7 +141,7 @@ async fn next(
     loop {
         changes.borrow_and_update();
         let chooser = prompting::chooser(&s).await;
-        if let Some(claim) = s.store.claim_next(&req, &chooser).await? {
+        if let Some(claim) = s.store.claim_next(&req, chooser).await? {
             return Ok(respond(&s, claim).await.into_response());
         }
         // Wait for any change (or the deadline), then look again.
@@ -146,10 +160,10 @@ async fn claim_issue(
     Extension(actor): Extension<Actor>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> ApiResult<DispatchResponse> {
+) -> ApiResult<Dispatched> {
     let req = claim_request(&s, &actor, &headers, None)?;
     let chooser = prompting::chooser(&s).await;
-    let claim = s.store.claim_issue(&id, &req, &chooser).await?;
+    let claim = s.store.claim_issue(&id, &req, chooser).await?;
     Ok(respond(&s, claim).await)
 }
 

@@ -208,7 +208,7 @@ async fn preview(State(s): State<AppState>, Path(issue_id): Path<String>) -> Api
                 review_url: "POST /api/prompt-reviews",
             };
             let ctx = hydrate(&inputs, &meta, &s.config.public_url, "<token issued at dispatch>");
-            let (prompt, error) = match s.prompts.render(&active.version.id, &active.version.content, &ctx) {
+            let (prompt, error) = match s.prompts.render(&active.version.id, &active.version.content, ctx) {
                 Ok(p) => (Some(p), None),
                 Err(e) => (None, Some(e)),
             };

@@ -8,6 +8,7 @@
 //! monitor 10}; ties go to the older `todo` entry, then the lower number.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use loop_core::dispatch::{Claim, ClaimRequest, QueueEntry};
@@ -53,7 +54,7 @@ fn keyless(agent: &str, retry_window_ms: i64) -> ClaimRequest {
 }
 
 async fn claim(h: &Harness, req: &ClaimRequest) -> Option<Claim> {
-    ok(h.store.claim_next(req, &NoTemplates).await)
+    ok(h.store.claim_next(req, Arc::new(NoTemplates)).await)
 }
 
 /// Claims the next issue as `agent` (fresh key) and returns its number; checks it is a new claim.
@@ -1163,7 +1164,7 @@ pub async fn dispatch_claim_issue(h: &Harness) {
     h.clock.advance_millis(DAY);
 
     // Blocked.
-    let msg = conflict_message(h.store.claim_issue(&b.id, &fresh("x"), &NoTemplates).await, "not_eligible");
+    let msg = conflict_message(h.store.claim_issue(&b.id, &fresh("x"), Arc::new(NoTemplates)).await, "not_eligible");
     assert!(msg.contains(&format!("#{}", a.number)), "the message names the blocker: {msg}");
     let ex = ok(h.store.explain(&b.id).await);
     assert_eq!(ex.issue.id, b.id);
@@ -1174,7 +1175,7 @@ pub async fn dispatch_claim_issue(h: &Harness) {
     close(ex.score.expect("a todo issue has a score"), 121.0, "blocked b's score");
 
     // Not in todo.
-    conflict_message(h.store.claim_issue(&c.id, &fresh("x"), &NoTemplates).await, "not_eligible");
+    conflict_message(h.store.claim_issue(&c.id, &fresh("x"), Arc::new(NoTemplates)).await, "not_eligible");
     let ex = ok(h.store.explain(&c.id).await);
     assert!(!ex.eligible && !ex.reasons.is_empty());
     assert_eq!((ex.score, ex.breakdown, ex.position), (None, None, None), "no score outside todo");
@@ -1197,7 +1198,7 @@ pub async fn dispatch_claim_issue(h: &Harness) {
 
     // Claim one by key (number), not the head of the queue.
     let t = now(h);
-    let claimed = ok(h.store.claim_issue(&a.number.to_string(), &fresh("x"), &NoTemplates).await);
+    let claimed = ok(h.store.claim_issue(&a.number.to_string(), &fresh("x"), Arc::new(NoTemplates)).await);
     assert!(!claimed.replayed);
     assert_eq!(claimed.issue.id, a.id);
     assert_eq!(claimed.issue.status, IssueStatus::InProgress);
@@ -1207,7 +1208,7 @@ pub async fn dispatch_claim_issue(h: &Harness) {
     assert_eq!(queue_numbers(h).await, vec![d.number, e.number]);
     assert_eq!(ok(h.store.explain(&e.id).await).position, Some(2));
 
-    let msg = conflict_message(h.store.claim_issue(&a.id, &fresh("y"), &NoTemplates).await, "not_eligible");
+    let msg = conflict_message(h.store.claim_issue(&a.id, &fresh("y"), Arc::new(NoTemplates)).await, "not_eligible");
     assert!(!msg.is_empty());
     let ex = ok(h.store.explain(&a.id).await);
     assert!(!ex.eligible);
@@ -1216,15 +1217,15 @@ pub async fn dispatch_claim_issue(h: &Harness) {
     assert_eq!((ex.score, ex.position), (None, None));
     assert!(!ok(h.store.explain(&b.id).await).eligible, "an in-progress blocker still blocks");
 
-    expect_not_found(h.store.claim_issue("no-such-issue", &fresh("x"), &NoTemplates).await);
+    expect_not_found(h.store.claim_issue("no-such-issue", &fresh("x"), Arc::new(NoTemplates)).await);
     expect_not_found(h.store.explain("no-such-issue").await);
     ok(h.store.delete_issue(&e.id, &human()).await);
-    expect_not_found(h.store.claim_issue(&e.id, &fresh("x"), &NoTemplates).await);
+    expect_not_found(h.store.claim_issue(&e.id, &fresh("x"), Arc::new(NoTemplates)).await);
     expect_not_found(h.store.explain(&e.id).await);
 
     // Done blocker: b is claimable by name.
     set_status(h, &a.id, "done").await;
-    let cb = ok(h.store.claim_issue(&b.id, &fresh("z"), &NoTemplates).await);
+    let cb = ok(h.store.claim_issue(&b.id, &fresh("z"), Arc::new(NoTemplates)).await);
     assert_eq!(cb.issue.id, b.id);
     assert_eq!(queue_numbers(h).await, vec![d.number]);
 }
@@ -1241,7 +1242,7 @@ pub async fn dispatch_concurrent_claims_are_exclusive(h: &Harness) {
         tasks.spawn(async move {
             let mut got: Vec<(String, String)> = Vec::new();
             loop {
-                match store.claim_next(&fresh(&format!("racer-{t}")), &NoTemplates).await {
+                match store.claim_next(&fresh(&format!("racer-{t}")), Arc::new(NoTemplates)).await {
                     Ok(Some(c)) => {
                         assert!(!c.replayed);
                         got.push((c.issue.id, c.session.id));
@@ -1283,12 +1284,12 @@ pub async fn dispatch_claim_issue_retry_is_replayed(h: &Harness) {
     let a = todo(h, "a", 1).await;
     let mut req = fresh("x");
     req.idempotency_key = Some("retry-me".into());
-    let first = ok(h.store.claim_issue(&a.id, &req, &NoTemplates).await);
+    let first = ok(h.store.claim_issue(&a.id, &req, Arc::new(NoTemplates)).await);
     assert!(!first.replayed);
     assert_eq!(first.issue.id, a.id);
 
     h.clock.advance_millis(2_000);
-    let again = ok(h.store.claim_issue(&a.id, &req, &NoTemplates).await);
+    let again = ok(h.store.claim_issue(&a.id, &req, Arc::new(NoTemplates)).await);
     assert!(again.replayed, "the same key is a retry");
     assert_eq!((again.issue.id.as_str(), &again.session), (a.id.as_str(), &first.session));
     assert_eq!(sessions(h, SessionFilter::default()).await, ids(&[&first.session]), "one claim, one session");
@@ -1307,10 +1308,10 @@ pub async fn dispatch_spent_idempotency_key_is_not_an_internal_error(h: &Harness
     assert_eq!(first.issue.id, a.id);
     let mut by_name = fresh("x");
     by_name.idempotency_key = Some("spent-by-name".into());
-    let second = ok(h.store.claim_issue(&c.id, &by_name, &NoTemplates).await);
+    let second = ok(h.store.claim_issue(&c.id, &by_name, Arc::new(NoTemplates)).await);
 
     for (spent, earlier) in [(&req, &first), (&by_name, &second)] {
-        match h.store.claim_issue(&b.id, spent, &NoTemplates).await {
+        match h.store.claim_issue(&b.id, spent, Arc::new(NoTemplates)).await {
             Err(Error::Conflict { .. }) => {}
             Ok(c) if c.replayed && c.session == earlier.session => {}
             other => panic!("reusing a spent key must be a conflict (or the earlier claim), got {other:?}"),
@@ -1330,7 +1331,7 @@ pub async fn dispatch_replay_never_returns_a_deleted_issue(h: &Harness) {
     assert_eq!(first.issue.id, a.id);
     ok(h.store.delete_issue(&a.id, &human()).await);
     assert_eq!(ok(h.store.get_session(&first.session.id).await).outcome, Some(SessionOutcome::Canceled));
-    match h.store.claim_next(&req, &NoTemplates).await {
+    match h.store.claim_next(&req, Arc::new(NoTemplates)).await {
         Ok(Some(c)) => {
             assert_ne!(c.issue.id, a.id, "a deleted issue was returned: {c:?}");
             assert_eq!(c.issue.deleted_at, None);

@@ -1,0 +1,338 @@
+//! The claim engine: one thread with its own connection that runs claims (and the reads that
+//! hydrate their prompts) with prepared statements, committing whatever claims arrived together
+//! in one transaction.
+//!
+//! Why not sqlx here: sqlx runs each statement on a worker thread, and a claim with its prompt
+//! is about twenty statements, so the thread hand-offs, not SQLite, bounded claims to under a
+//! thousand per second. Here a claim costs one hand-off, and a busy queue shares one commit.
+//!
+//! The engine writes only in its turn (`writer.rs`). WAL checkpoints, which end in an fsync,
+//! run on a thread of their own instead of inside whichever commit fills the log.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use loop_core::{Error, Result};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use crate::writer::Gate;
+
+/// The most jobs one transaction commits. Bounds how long sqlx writes wait for the engine.
+const MAX_BATCH: usize = 64;
+/// How often the log is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// Log frames (pages) beyond which a busy log is started over: 256 MiB of 4 KiB pages. Each
+/// start-over holds writers for a final copy and two fsyncs (10–30 ms here), so not too often.
+const RESTART_LOG_AFTER: i64 = 65_536;
+/// At most this many frames are copied while writers wait for the log to start over.
+const LAST_COPY_IN_TURN: i64 = 512;
+
+/// Work queued for the engine, with the caller waiting for its result.
+trait Job: Send {
+    /// Runs the work inside the batch's transaction; true when it failed. May run again if
+    /// another job's failure rolled its transaction back.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller: the work's own error, else `error` when its transaction did not
+    /// commit, else its result.
+    fn finish(self: Box<Self>, error: Option<&str>);
+}
+
+struct Pending<T, F> {
+    work: F,
+    out: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T: Send, F: Fn(&Connection) -> Result<T> + Send> Job for Pending<T, F> {
+    fn run(&mut self, conn: &Connection) -> bool {
+        let out = (self.work)(conn);
+        let failed = out.is_err();
+        self.out = Some(out);
+        failed
+    }
+
+    fn finish(self: Box<Self>, error: Option<&str>) {
+        let out = match (self.out, error) {
+            (Some(Err(e)), _) => Err(e),
+            (_, Some(e)) => Err(Error::Internal(format!("database: {e}"))),
+            (Some(ok), None) => ok,
+            (None, None) => Err(closed()),
+        };
+        let _ = self.reply.send(out);
+    }
+}
+
+pub(crate) struct Engine {
+    jobs: Mutex<Option<Sender<Box<dyn Job>>>>,
+    /// Dropped to stop the checkpointer.
+    checkpoints: Mutex<Option<Sender<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Engine {
+    /// Opens the engine's and the checkpointer's connections to `path` and starts their
+    /// threads. The engine writes in turns taken at `gate`.
+    pub(crate) fn start(path: &Path, gate: Gate) -> Result<Self> {
+        let conn = open(path)?;
+        let checkpointer = open(path)?;
+        let (jobs, queue) = channel();
+        let (checkpoints, stop) = channel();
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(name.into()).spawn(f).map_err(Error::internal)
+        };
+        let threads = vec![
+            spawn(
+                "loop-claims",
+                Box::new({
+                    let gate = gate.clone();
+                    move || run(conn, queue, gate)
+                }),
+            )?,
+            spawn("loop-checkpoint", Box::new(move || checkpoint(checkpointer, stop, gate)))?,
+        ];
+        Ok(Self {
+            jobs: Mutex::new(Some(jobs)),
+            checkpoints: Mutex::new(Some(checkpoints)),
+            threads: Mutex::new(threads),
+        })
+    }
+
+    /// Runs `work` on the engine's connection and returns its result once it is committed.
+    /// A failed `work` leaves no writes behind and costs the other jobs nothing (they run
+    /// again if it failed after writing).
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        work: impl Fn(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(Pending { work, out: None, reply });
+        let sent = match self.jobs.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(closed());
+        }
+        rx.await.unwrap_or_else(|_| Err(closed()))
+    }
+
+    /// Lets queued jobs finish, then stops the threads and closes their connections.
+    pub(crate) async fn stop(&self) {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.checkpoints.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let _ = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|t| drop(t.join()))).await;
+    }
+}
+
+fn open(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| Error::Internal(format!("cannot open SQLite database {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(sqlite)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -16000; PRAGMA wal_autocheckpoint = 0;",
+    )
+    .map_err(sqlite)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Copies the log into the database file in the background, beside the writers. Once the log
+/// is long, the copy catches up until little is left, and that little is copied in a writer's
+/// turn: the log is then complete in the file, and the next write starts it over instead of
+/// growing it further. When writes stop, the log file is emptied.
+fn checkpoint(conn: Connection, stop: Receiver<()>, gate: Gate) {
+    // Frames in the log after a copy, or `None` if the copy failed.
+    let copy = |mode: &str| match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1))
+    {
+        Ok(frames) => Some(frames),
+        Err(e) => {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+            None
+        }
+    };
+    let mut before = 0;
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let Some(mut log) = copy("PASSIVE") else { continue };
+        if log > 0 && log == before {
+            // Nothing written since the last look.
+            let _turn = gate.blocking_lock();
+            before = copy("TRUNCATE").unwrap_or(log);
+            continue;
+        }
+        before = log;
+        if log <= RESTART_LOG_AFTER {
+            continue;
+        }
+        // Each copy takes in what was written during the one before, which shrinks.
+        for _ in 0..8 {
+            let Some(now) = copy("PASSIVE") else { break };
+            let written = now - log;
+            log = now;
+            if written <= LAST_COPY_IN_TURN {
+                break;
+            }
+        }
+        let _turn = gate.blocking_lock();
+        copy("PASSIVE");
+    }
+}
+
+fn closed() -> Error {
+    Error::Internal("the database is closed".into())
+}
+
+/// Maps a rusqlite error to the domain's internal error.
+pub(crate) fn sqlite(e: rusqlite::Error) -> Error {
+    Error::Internal(format!("database: {e}"))
+}
+
+fn run(conn: Connection, jobs: Receiver<Box<dyn Job>>, gate: Gate) {
+    let mut queue = VecDeque::new();
+    loop {
+        if queue.is_empty() {
+            match jobs.recv() {
+                Ok(job) => queue.push_back(job),
+                Err(_) => return,
+            }
+        }
+        while queue.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => queue.push_back(job),
+                Err(_) => break,
+            }
+        }
+        let _turn = gate.blocking_lock();
+        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
+            tracing::error!(error = %e, "claim engine cannot start a transaction");
+            let e = e.to_string();
+            queue.drain(..).for_each(|job| job.finish(Some(&e)));
+            continue;
+        }
+        // Jobs run without savepoints, which cost a copy of every page they touch. A job that
+        // fails after writing (only a database error can) is answered, and the transaction is
+        // rolled back; the jobs that ran before it in the batch run again in the next one.
+        let mut ran = Vec::with_capacity(queue.len());
+        let mut broken = None;
+        while let Some(mut job) = queue.pop_front() {
+            let before = conn.total_changes();
+            if job.run(&conn) && conn.total_changes() != before {
+                broken = Some(job);
+                break;
+            }
+            ran.push(job);
+        }
+        if let Some(job) = broken {
+            let _ = exec(&conn, "ROLLBACK");
+            job.finish(None);
+            ran.into_iter().rev().for_each(|job| queue.push_front(job));
+            continue;
+        }
+        let error = exec(&conn, "COMMIT").err().map(|e| {
+            let _ = exec(&conn, "ROLLBACK");
+            e.to_string()
+        });
+        ran.into_iter().for_each(|job| job.finish(error.as_deref()));
+    }
+}
+
+fn exec(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ()).map_err(sqlite)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use loop_core::SystemClock;
+
+    use super::*;
+    use crate::{SqliteConfig, SqliteStore};
+
+    async fn store(dir: &tempfile::TempDir) -> SqliteStore {
+        let path = dir.path().join("loop.db");
+        SqliteStore::open(SqliteConfig::new(path.to_string_lossy()), Arc::new(SystemClock)).await.expect("open")
+    }
+
+    fn add_label(conn: &Connection, name: &str) -> Result<()> {
+        conn.execute("INSERT INTO labels (id, name, color, created_at) VALUES (?1, ?1, '#000', 0)", [name])
+            .map(|_| ())
+            .map_err(sqlite)
+    }
+
+    fn labels(conn: &Connection) -> Result<Vec<String>> {
+        let mut stmt = conn.prepare("SELECT name FROM labels ORDER BY name").map_err(sqlite)?;
+        let names = stmt.query_map([], |r| r.get(0)).map_err(sqlite)?;
+        names.collect::<rusqlite::Result<_>>().map_err(sqlite)
+    }
+
+    /// Jobs sent together share transactions. A job that fails before writing costs the others
+    /// nothing; one that fails after writing takes its whole batch back, and every caller is
+    /// told: a result is `Ok` exactly when its write is in the database.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_job_leaves_no_writes_and_others_agree_with_the_database() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = store(&dir).await;
+        let mut jobs = tokio::task::JoinSet::new();
+        for i in 0..200 {
+            let engine = store.engine.clone();
+            jobs.spawn(async move {
+                let name = format!("label-{i:03}");
+                let job_name = name.clone();
+                let out = engine
+                    .run(move |conn| match i % 50 {
+                        7 => Err(Error::conflict("refused", "fails before writing")),
+                        13 => {
+                            add_label(conn, &job_name)?;
+                            Err(Error::Internal("fails after writing".into()))
+                        }
+                        _ => add_label(conn, &job_name),
+                    })
+                    .await;
+                (i, name, out)
+            });
+        }
+        let results = jobs.join_all().await;
+        let stored = store.engine.run(labels).await.unwrap();
+        for (i, name, out) in results {
+            match i % 50 {
+                7 => assert!(matches!(out, Err(Error::Conflict { .. })), "job {i}: {out:?}"),
+                13 => {
+                    assert!(matches!(&out, Err(Error::Internal(m)) if m == "fails after writing"), "job {i}: {out:?}")
+                }
+                _ => {}
+            }
+            assert_eq!(out.is_ok(), stored.contains(&name), "job {i}: result {out:?} disagrees with the database");
+        }
+        let succeeded = stored.len();
+        assert_eq!(succeeded, 192, "every job that did not fail committed");
+        // The engine still works after rollbacks.
+        store.engine.run(|conn| add_label(conn, "after")).await.unwrap();
+        store.close().await;
+    }
+
+    /// Once writes stop, the checkpointer copies the log into the database and empties it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_is_emptied_when_writes_stop() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = store(&dir).await;
+        for i in 0..100 {
+            store.engine.run(move |conn| add_label(conn, &format!("l{i}"))).await.unwrap();
+        }
+        let wal = dir.path().join("loop.db-wal");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0, "the writes went to the log");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&wal).unwrap().len() > 0 {
+            assert!(std::time::Instant::now() < deadline, "the log was not emptied within 10 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(store.engine.run(labels).await.unwrap().len(), 100);
+        store.close().await;
+    }
+}
