@@ -33,7 +33,8 @@ pub struct BenchArgs {
     /// Claims per cell (the 10k backlog has about 4,800 eligible issues).
     #[arg(long, default_value_t = 4000)]
     pub claims: usize,
-    /// Where to keep the seeded databases [default: a temporary directory, removed afterwards].
+    /// Where to keep the seeded databases (`seed-<size>/loop.db`, kept afterwards) [default: a
+    /// temporary directory, removed afterwards].
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
     /// Print the results as JSON too.
@@ -104,7 +105,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             cell.raw_commits_per_sec = raw;
             cells.push(cell);
         }
-        std::fs::remove_dir_all(&template).ok();
+        if args.work_dir.is_none() {
+            std::fs::remove_dir_all(&template).ok();
+        }
     }
     print_table(&cells);
     if args.json {

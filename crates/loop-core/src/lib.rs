@@ -6,6 +6,7 @@
 
 pub mod actor;
 pub mod comment;
+pub mod dashboard;
 pub mod dispatch;
 pub mod error;
 pub mod event;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::comment::{Comment, NewComment, ThreadedComment};
+use crate::dashboard::{Chain, PromptHealth, Stats};
 use crate::dispatch::{Claim, ClaimRequest, Explanation, QueueEntry};
 use crate::event::IssueEvent;
 use crate::goal::{Goal, GoalPatch, NewGoal};
@@ -170,6 +171,16 @@ pub trait SignalStore {
     ) -> Result<Option<Vec<Issue>>>;
 }
 
+#[async_trait]
+pub trait DashboardStore {
+    /// Counts across the loop.
+    async fn stats(&self) -> Result<Stats>;
+    /// The loop's chains (each live root issue with its children), most recently active first.
+    async fn activity(&self, page: Page) -> Result<Paged<Chain>>;
+    /// Every live template's health, oldest template first.
+    async fn prompt_health(&self) -> Result<Vec<PromptHealth>>;
+}
+
 /// A complete backend.
 #[async_trait]
 pub trait Store:
@@ -182,6 +193,7 @@ pub trait Store:
     + TemplateStore
     + DispatchStore
     + SignalStore
+    + DashboardStore
     + Send
     + Sync
     + 'static

@@ -134,7 +134,13 @@ impl Params {
     }
 
     pub fn page(&self) -> Result<Page, ApiError> {
-        Page::new(self.int("limit")?, self.int("offset")?).map_err(|e| match e {
+        self.page_or(loop_core::page::DEFAULT_LIMIT)
+    }
+
+    /// `?limit=&offset=`, with `limit` defaulting to `default_limit`.
+    pub fn page_or(&self, default_limit: u32) -> Result<Page, ApiError> {
+        let limit = self.int("limit")?.or(Some(default_limit as i64));
+        Page::new(limit, self.int("offset")?).map_err(|e| match e {
             loop_core::Error::Invalid { field, message, .. } => ApiError::query(&field, message),
             other => other.into(),
         })

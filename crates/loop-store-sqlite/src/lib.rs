@@ -6,6 +6,7 @@
 
 mod claiming;
 mod comments;
+mod dashboard;
 mod dispatch;
 mod dispatch_index;
 mod engine;

@@ -98,6 +98,9 @@ macro_rules! conformance_suite {
             dispatch_spent_idempotency_key_is_not_an_internal_error,
 
             dispatch_replay_never_returns_a_deleted_issue,
+            dashboard_stats,
+            dashboard_activity_chains,
+            dashboard_prompt_health,
         );
     };
     (@cases $factory:path; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {

@@ -1,6 +1,7 @@
 //! One file per resource. Each exposes an `OpenApiRouter`; `api` joins them behind auth.
 
 pub mod comments;
+pub mod dashboard;
 pub mod dispatch;
 pub mod goals;
 pub mod issues;
@@ -37,6 +38,7 @@ pub fn api(state: AppState) -> OpenApiRouter<AppState> {
         .merge(dispatch::router())
         .merge(sessions::router())
         .merge(signals::router())
+        .merge(dashboard::router())
         .route_layer(from_fn_with_state(state, crate::auth::require_bearer))
         // Webhooks are authenticated by their provider's signature, never by Bearer.
         .merge(webhooks::router())

@@ -4,6 +4,7 @@
 //! [`conformance_suite!`](crate::conformance_suite) can name them.
 
 mod comments;
+mod dashboard;
 mod dispatch;
 mod history;
 mod issues;
@@ -14,6 +15,7 @@ mod relations;
 mod templates;
 
 pub use comments::*;
+pub use dashboard::*;
 pub use dispatch::*;
 pub use history::*;
 pub use issues::*;
