@@ -29,7 +29,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// Log frames (pages) beyond which a busy log is started over: 256 MiB of 4 KiB pages. Each
 /// start-over holds writers for a final copy and two fsyncs (10–30 ms here), so not too often.
 const RESTART_LOG_AFTER: i64 = 65_536;
-/// At most this many frames are copied while writers wait for the log to start over.
+/// The catch-up stops once a copy took in no more than this many new frames; what is left is
+/// copied while writers wait for the log to start over.
 const LAST_COPY_IN_TURN: i64 = 512;
 
 /// Work queued for the engine, with the caller waiting for its result.
