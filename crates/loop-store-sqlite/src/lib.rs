@@ -60,6 +60,13 @@ impl SqliteConfig {
 
 impl SqliteStore {
     pub async fn open(config: SqliteConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        // Claims use a connection of their own (`engine.rs`), which must see the same database.
+        if config.location.contains(":memory:") || config.location.contains("mode=memory") {
+            return Err(Error::Internal(format!(
+                "cannot use the in-memory SQLite database {}: give a file path (Loop opens it from several connections)",
+                config.location
+            )));
+        }
         let base = if config.location.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(&config.location).map_err(Error::internal)?
         } else {

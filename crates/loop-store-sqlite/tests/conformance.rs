@@ -15,3 +15,16 @@ async fn sqlite() -> Harness {
 }
 
 loop_store_tests::conformance_suite!(sqlite);
+
+/// The claim engine opens the database a second time, so an in-memory database (one per
+/// connection) is refused with a message that says what to do.
+#[tokio::test]
+async fn an_in_memory_database_is_refused() {
+    for location in ["sqlite::memory:", "sqlite://loop.db?mode=memory", ":memory:"] {
+        let err = SqliteStore::open(SqliteConfig::new(location), loop_store_tests::manual_clock())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{location} was accepted"));
+        assert!(err.to_string().contains("give a file path"), "{location}: {err}");
+    }
+}
