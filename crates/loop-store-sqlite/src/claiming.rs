@@ -9,6 +9,8 @@ use loop_core::label::LabelRef;
 use loop_core::session::AgentSession;
 use loop_core::template::{SelectionContext, TemplateChooser};
 use loop_core::{Actor, Error, Result, Timestamp, id::new_id};
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, Params, Row, params};
 
 use crate::engine::sqlite;
@@ -29,6 +31,46 @@ pub(crate) const OPEN_BLOCKERS: &str = "SELECT i.* FROM issue_relations r JOIN i
 pub(crate) const OPEN_SESSION: &str =
     "SELECT * FROM agent_sessions WHERE issue_id = ?1 AND ended_at IS NULL ORDER BY claimed_at DESC LIMIT 1";
 
+/// The statements that read whole issues, built once (they list every issue column) rather
+/// than formatted on each claim.
+struct IssueSql {
+    next: String,
+    next_in_project: String,
+    /// Live children of `?1` other than `?2`, at most `?3`. The index is named because, with
+    /// statistics, SQLite prefers walking the `number` index to avoid a sort: a scan of every issue.
+    children: String,
+    /// Open issues `?1` blocks, at most `?2`.
+    blocking: String,
+    /// Open issues blocking `?1`, at most `?2`.
+    blocked_by: String,
+    by_id: String,
+    by_number: String,
+}
+
+static ISSUE_SQL: LazyLock<IssueSql> = LazyLock::new(|| {
+    let select = format!("SELECT {ISSUE_COLUMNS} FROM issues");
+    let open_across = |this: &str, other: &str| {
+        format!(
+            "{select} WHERE id IN (SELECT {other} FROM issue_relations WHERE edge_kind = 'block' AND {this} = ?1) \
+             AND id <> ?1 AND deleted_at IS NULL AND status NOT IN ('done', 'canceled') ORDER BY number LIMIT ?2"
+        )
+    };
+    IssueSql {
+        next: format!("{select} INDEXED BY issues_ready WHERE {READY} ORDER BY {READY_ORDER} LIMIT 1"),
+        next_in_project: format!(
+            "{select} INDEXED BY issues_ready_project WHERE {READY} AND project_id = ?1 ORDER BY {READY_ORDER} LIMIT 1"
+        ),
+        children: format!(
+            "{select} INDEXED BY issues_parent WHERE parent_id = ?1 AND id <> ?2 AND deleted_at IS NULL \
+             ORDER BY +number LIMIT ?3"
+        ),
+        blocking: open_across("edge_from", "edge_to"),
+        blocked_by: open_across("edge_to", "edge_from"),
+        by_id: format!("{select} WHERE id = ?1 AND deleted_at IS NULL"),
+        by_number: format!("{select} WHERE number = ?1 AND deleted_at IS NULL"),
+    }
+});
+
 pub(crate) fn claim_next(
     conn: &Connection,
     req: &ClaimRequest,
@@ -39,23 +81,8 @@ pub(crate) fn claim_next(
         return Ok(Some(claim));
     }
     let next = match &req.project_id {
-        Some(p) => one(
-            conn,
-            &format!(
-                "SELECT {ISSUE_COLUMNS} FROM issues INDEXED BY issues_ready_project WHERE {READY} AND project_id = ?1 \
-                 ORDER BY {READY_ORDER} LIMIT 1"
-            ),
-            [p],
-            |r| rows::issue(r),
-        )?,
-        None => one(
-            conn,
-            &format!(
-                "SELECT {ISSUE_COLUMNS} FROM issues INDEXED BY issues_ready WHERE {READY} ORDER BY {READY_ORDER} LIMIT 1"
-            ),
-            [],
-            |r| rows::issue(r),
-        )?,
+        Some(p) => one(conn, &ISSUE_SQL.next_in_project, [p], |r| rows::issue(r))?,
+        None => one(conn, &ISSUE_SQL.next, [], |r| rows::issue(r))?,
     };
     next.map(|issue| take(conn, issue, req, chooser, now)).transpose()
 }
@@ -225,44 +252,13 @@ pub(crate) fn selection_context(conn: &Connection, issue: &Issue) -> Result<Sele
 /// Everything a prompt for `issue` is hydrated from; neighbour lists are capped.
 pub(crate) fn hydrate(conn: &Connection, issue: Issue) -> Result<PromptInputs> {
     let cap = MAX_NEIGHBOURS as i64;
-    // Live children of `?1` other than `?2`. The index is named because, with statistics,
-    // SQLite prefers walking the `number` index to avoid a sort: a scan of every issue.
-    let children_of = |parent: &str, except: &str| {
-        all(
-            conn,
-            &format!(
-                "SELECT {ISSUE_COLUMNS} FROM issues INDEXED BY issues_parent \
-                 WHERE parent_id = ?1 AND id <> ?2 AND deleted_at IS NULL ORDER BY +number LIMIT ?3"
-            ),
-            params![parent, except, cap],
-            |r| rows::issue(r),
-        )
-    };
+    let issues = |sql: &str, params: &[&dyn rusqlite::ToSql]| all(conn, sql, params, |r| rows::issue(r));
     let (parent, siblings, children) = match &issue.parent_id {
-        Some(p) => (find_issue(conn, p)?, children_of(p, &issue.id)?, Vec::new()),
-        None => (None, Vec::new(), children_of(&issue.id, "")?),
+        Some(p) => (find_issue(conn, p)?, issues(&ISSUE_SQL.children, params![p, issue.id, cap])?, Vec::new()),
+        None => (None, Vec::new(), issues(&ISSUE_SQL.children, params![issue.id, "", cap])?),
     };
-    let open = "deleted_at IS NULL AND status NOT IN ('done', 'canceled')";
-    let blocking = all(
-        conn,
-        &format!(
-            "SELECT {ISSUE_COLUMNS} FROM issues WHERE id IN \
-             (SELECT edge_to FROM issue_relations WHERE edge_kind = 'block' AND edge_from = ?1) \
-             AND id <> ?1 AND {open} ORDER BY number LIMIT ?2"
-        ),
-        params![issue.id, cap],
-        |r| rows::issue(r),
-    )?;
-    let blocked_by = all(
-        conn,
-        &format!(
-            "SELECT {ISSUE_COLUMNS} FROM issues WHERE id IN \
-             (SELECT edge_from FROM issue_relations WHERE edge_kind = 'block' AND edge_to = ?1) \
-             AND id <> ?1 AND {open} ORDER BY number LIMIT ?2"
-        ),
-        params![issue.id, cap],
-        |r| rows::issue(r),
-    )?;
+    let blocking = issues(&ISSUE_SQL.blocking, params![issue.id, cap])?;
+    let blocked_by = issues(&ISSUE_SQL.blocked_by, params![issue.id, cap])?;
     let project = match &issue.project_id {
         Some(p) => one(conn, "SELECT * FROM projects WHERE id = ?1 AND deleted_at IS NULL", [p], |r| rows::project(r))?,
         None => None,
@@ -333,10 +329,8 @@ fn improvement(conn: &Connection, issue_id: &str) -> Result<Option<ImprovementIn
 
 /// A live issue by id, or by number when `key` is all digits.
 pub(crate) fn find_issue(conn: &Connection, key: &str) -> Result<Option<Issue>> {
-    let by = if rows::is_number(key) { "number" } else { "id" };
-    one(conn, &format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE {by} = ?1 AND deleted_at IS NULL"), [key], |r| {
-        rows::issue(r)
-    })
+    let sql = if rows::is_number(key) { &ISSUE_SQL.by_number } else { &ISSUE_SQL.by_id };
+    one(conn, sql, [key], |r| rows::issue(r))
 }
 
 fn one<T>(conn: &Connection, sql: &str, params: impl Params, map: impl Fn(&Row) -> Result<T>) -> Result<Option<T>> {

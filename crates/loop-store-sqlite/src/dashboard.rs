@@ -92,22 +92,26 @@ impl DashboardStore for SqliteStore {
             .fetch_all(&mut *conn)
             .await
             .map_err(db)?;
+            // The children's relations in one query, not one per child.
+            let mut relations = sqlx::query(
+                "SELECT r.* FROM issue_relations r \
+                 JOIN issues a ON a.id = r.issue_id AND a.parent_id = ? AND a.deleted_at IS NULL \
+                 JOIN issues b ON b.id = r.related_issue_id AND b.deleted_at IS NULL \
+                 ORDER BY r.created_at, r.id",
+            )
+            .bind(&root.id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(rows::relation)
+            .collect::<Result<Vec<_>>>()?;
             let mut steps = Vec::with_capacity(children.len());
             for child in &children {
                 let issue = rows::issue(child)?;
-                let relations = sqlx::query(
-                    "SELECT r.* FROM issue_relations r \
-                     JOIN issues b ON b.id = r.related_issue_id AND b.deleted_at IS NULL \
-                     WHERE r.issue_id = ? ORDER BY r.created_at, r.id",
-                )
-                .bind(&issue.id)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db)?
-                .iter()
-                .map(rows::relation)
-                .collect::<Result<_>>()?;
-                steps.push(ChainStep { issue, relations });
+                let (own, rest) = relations.into_iter().partition(|r| r.issue_id == issue.id);
+                relations = rest;
+                steps.push(ChainStep { issue, relations: own });
             }
             data.push(Chain { root, children: steps, latest_activity });
         }
