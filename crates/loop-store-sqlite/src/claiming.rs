@@ -1,6 +1,8 @@
 //! Claims and prompt hydration, run by the claim engine on its own connection inside a write
 //! transaction (see `engine.rs`): every statement is prepared once and reused.
 
+use std::sync::LazyLock;
+
 use loop_core::dispatch::{self, Claim, ClaimRequest};
 use loop_core::event::NewEvent;
 use loop_core::hydration::{ImprovementInputs, MAX_NEIGHBOURS, PromptInputs};
@@ -9,8 +11,6 @@ use loop_core::label::LabelRef;
 use loop_core::session::AgentSession;
 use loop_core::template::{SelectionContext, TemplateChooser};
 use loop_core::{Actor, Error, Result, Timestamp, id::new_id};
-use std::sync::LazyLock;
-
 use rusqlite::{Connection, Params, Row, params};
 
 use crate::engine::sqlite;

@@ -92,12 +92,13 @@ impl DashboardStore for SqliteStore {
             .fetch_all(&mut *conn)
             .await
             .map_err(db)?;
-            // The children's relations in one query, not one per child.
+            // The children's relations in one query, not one per child. `CROSS JOIN` keeps the
+            // children as the outer loop: otherwise SQLite may scan every relation.
             let mut relations = sqlx::query(
-                "SELECT r.* FROM issue_relations r \
-                 JOIN issues a ON a.id = r.issue_id AND a.parent_id = ? AND a.deleted_at IS NULL \
+                "SELECT r.* FROM issues a INDEXED BY issues_parent \
+                 CROSS JOIN issue_relations r ON r.issue_id = a.id \
                  JOIN issues b ON b.id = r.related_issue_id AND b.deleted_at IS NULL \
-                 ORDER BY r.created_at, r.id",
+                 WHERE a.parent_id = ? AND a.deleted_at IS NULL ORDER BY r.created_at, r.id",
             )
             .bind(&root.id)
             .fetch_all(&mut *conn)
