@@ -30,6 +30,50 @@ pub struct Goal {
     pub deleted_at: Option<Timestamp>,
 }
 
+/// One value a goal's metric took, kept so the dashboard can show its trend.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GoalReading {
+    pub value: f64,
+    pub recorded_at: Timestamp,
+}
+
+/// Which way a goal moved between its last two readings, judged against its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trend {
+    Toward,
+    Away,
+    Flat,
+}
+
+impl Goal {
+    /// Progress toward the target in 0..=1. Measured from `baseline` (the first reading) when
+    /// there is one, so a goal to bring a value down fills up as it falls; otherwise from 0.
+    pub fn progress(&self, baseline: Option<f64>) -> Option<f64> {
+        let (current, target) = (self.current_value?, self.target_value?);
+        let start = baseline.filter(|b| *b != target).unwrap_or(0.0);
+        (target != start).then(|| ((current - start) / (target - start)).clamp(0.0, 1.0))
+    }
+
+    /// The direction of the last change (oldest reading first in `readings`). Without a
+    /// target, any rise counts as toward.
+    pub fn trend(&self, readings: &[GoalReading]) -> Option<Trend> {
+        let [.., before, last] = readings else { return None };
+        let distance = |v: f64| match self.target_value {
+            Some(t) => (t - v).abs(),
+            None => -v,
+        };
+        let (a, b) = (distance(before.value), distance(last.value));
+        Some(if b < a {
+            Trend::Toward
+        } else if b > a {
+            Trend::Away
+        } else {
+            Trend::Flat
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -352,6 +352,64 @@ pub struct IssueFilter {
     pub label_id: Option<String>,
     pub priority: Option<Priority>,
     pub parent_id: Option<String>,
+    /// Case-insensitive words that must all appear in the title (or `#n` for one number).
+    pub search: Option<String>,
+    pub sort: IssueSort,
+}
+
+/// The order of an issue list. The default is the API's: oldest first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IssueSort {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortKey {
+    #[default]
+    Created,
+    Updated,
+    Number,
+    /// Urgent first, "no priority" last.
+    Priority,
+    Title,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 5] = [SortKey::Number, SortKey::Created, SortKey::Updated, SortKey::Priority, SortKey::Title];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Created => "created",
+            SortKey::Updated => "updated",
+            SortKey::Number => "number",
+            SortKey::Priority => "priority",
+            SortKey::Title => "title",
+        }
+    }
+}
+
+impl IssueSort {
+    /// Parses `key` or `-key` (descending), e.g. `-updated`.
+    pub fn parse(raw: &str) -> Result<Self> {
+        let (descending, name) = match raw.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, raw),
+        };
+        let key = SortKey::ALL.into_iter().find(|k| k.as_str() == name).ok_or_else(|| {
+            Error::invalid(
+                "sort",
+                "unknown_value",
+                format!("sort must be one of number, created, updated, priority, title, optionally prefixed with - for descending; got {raw:?}"),
+            )
+        })?;
+        Ok(Self { key, descending })
+    }
+
+    /// The form [`IssueSort::parse`] reads.
+    pub fn to_param(self) -> String {
+        format!("{}{}", if self.descending { "-" } else { "" }, self.key.as_str())
+    }
 }
 
 impl IssueFilter {

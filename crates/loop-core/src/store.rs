@@ -4,6 +4,7 @@
 //! …) inside their transactions; the conformance suite in `loop-store-tests` holds every
 //! backend to the same results.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -12,10 +13,10 @@ use crate::comment::{Comment, NewComment, ThreadedComment};
 use crate::dashboard::{Chain, PromptHealth, Stats};
 use crate::dispatch::{Claim, ClaimRequest, Explanation, QueueEntry};
 use crate::event::IssueEvent;
-use crate::goal::{Goal, GoalPatch, NewGoal};
+use crate::goal::{Goal, GoalPatch, GoalReading, NewGoal};
 use crate::hydration::PromptInputs;
 use crate::issue::{Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue, PullRequest};
-use crate::label::{Label, LabelPatch, NewLabel};
+use crate::label::{Label, LabelPatch, LabelRef, NewLabel};
 use crate::project::{NewProject, Project, ProjectDetail, ProjectPatch};
 use crate::relation::{NewRelation, Relation};
 use crate::session::{AgentSession, SessionFilter, SessionOutcome, SessionReport};
@@ -71,6 +72,9 @@ pub trait GoalStore {
     async fn list_goals(&self, page: Page) -> Result<Paged<Goal>>;
     async fn update_goal(&self, id: &str, patch: GoalPatch) -> Result<Goal>;
     async fn delete_goal(&self, id: &str) -> Result<()>;
+    /// The goal's last `limit` current values, oldest first (every change of its current
+    /// value, by PATCH or by a metric reading, is one reading).
+    async fn goal_readings(&self, id: &str, limit: u32) -> Result<Vec<GoalReading>>;
 }
 
 #[async_trait]
@@ -179,6 +183,12 @@ pub trait DashboardStore {
     async fn activity(&self, page: Page) -> Result<Paged<Chain>>;
     /// Every live template's health, oldest template first.
     async fn prompt_health(&self) -> Result<Vec<PromptHealth>>;
+    /// The live labels of each of these issues (issues without labels are absent).
+    async fn labels_of_issues(&self, issue_ids: &[String]) -> Result<BTreeMap<String, Vec<LabelRef>>>;
+    /// The id of the newest event in the log (0 when it is empty).
+    async fn last_event_id(&self) -> Result<i64>;
+    /// Up to `limit` events after `after`, in log order: the feed of live updates.
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<IssueEvent>>;
 }
 
 /// A complete backend.

@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use loop_core::dashboard::{
     Chain, ChainStep, DispatchCounts, GoalCounts, IssueCounts, PromptHealth, ReviewSummary, Stats, needs_attention,
 };
+use loop_core::event::IssueEvent;
+use loop_core::label::LabelRef;
 use loop_core::store::DashboardStore;
 use loop_core::{Page, Paged, Result, Timestamp};
 use sqlx::Row;
@@ -173,5 +175,47 @@ impl DashboardStore for SqliteStore {
             });
         }
         Ok(out)
+    }
+
+    async fn labels_of_issues(&self, issue_ids: &[String]) -> Result<BTreeMap<String, Vec<LabelRef>>> {
+        let mut out: BTreeMap<String, Vec<LabelRef>> = BTreeMap::new();
+        if issue_ids.is_empty() {
+            return Ok(out);
+        }
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let sql = format!(
+            "SELECT il.issue_id, l.id, l.name, l.color FROM issue_labels il JOIN labels l ON l.id = il.label_id \
+             WHERE il.issue_id IN ({}) AND l.deleted_at IS NULL ORDER BY l.name",
+            vec!["?"; issue_ids.len()].join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in issue_ids {
+            q = q.bind(id);
+        }
+        for r in q.fetch_all(&mut *conn).await.map_err(db)? {
+            let label = LabelRef {
+                id: r.try_get("id").map_err(db)?,
+                name: r.try_get("name").map_err(db)?,
+                color: r.try_get("color").map_err(db)?,
+            };
+            out.entry(r.try_get("issue_id").map_err(db)?).or_default().push(label);
+        }
+        Ok(out)
+    }
+
+    async fn last_event_id(&self) -> Result<i64> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM issue_events").fetch_one(&mut *conn).await.map_err(db)
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<IssueEvent>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM issue_events WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(after)
+            .bind(limit as i64)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+        rows.iter().map(rows::event).collect()
     }
 }

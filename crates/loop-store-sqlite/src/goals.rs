@@ -1,10 +1,10 @@
 //! Goals.
 
 use async_trait::async_trait;
-use loop_core::goal::{Goal, GoalPatch, NewGoal};
+use loop_core::goal::{Goal, GoalPatch, GoalReading, NewGoal};
 use loop_core::store::GoalStore;
-use loop_core::{Error, Page, Paged, Result, id::new_id};
-use sqlx::SqliteConnection;
+use loop_core::{Error, Page, Paged, Result, Timestamp, id::new_id};
+use sqlx::{Row, SqliteConnection};
 
 use crate::dispatch_index::{refresh_goal, refresh_project};
 use crate::rows::{self, check_ref};
@@ -33,6 +33,9 @@ impl GoalStore for SqliteStore {
             deleted_at: None,
         };
         save(&mut tx, &g).await?;
+        if let Some(v) = g.current_value {
+            record_reading(&mut tx, &g.id, v, now).await?;
+        }
         refresh_goal(&mut tx, &g.id).await?;
         tx.commit().await.map_err(db)?;
         Ok(g)
@@ -71,6 +74,7 @@ impl GoalStore for SqliteStore {
         if let Some(v) = patch.target_value {
             g.target_value = v;
         }
+        let new_reading = patch.current_value.flatten().filter(|v| g.current_value != Some(*v));
         if let Some(v) = patch.current_value {
             g.current_value = v;
         }
@@ -85,6 +89,9 @@ impl GoalStore for SqliteStore {
         }
         g.updated_at = self.now();
         save(&mut tx, &g).await?;
+        if let Some(v) = new_reading {
+            record_reading(&mut tx, &g.id, v, g.updated_at).await?;
+        }
         if let Some(p) = old_project {
             refresh_project(&mut tx, &p).await?;
         }
@@ -105,6 +112,40 @@ impl GoalStore for SqliteStore {
         refresh_goal(&mut tx, id).await?;
         tx.commit().await.map_err(db)
     }
+
+    async fn goal_readings(&self, id: &str, limit: u32) -> Result<Vec<GoalReading>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        require(&mut conn, id).await?;
+        let rows = sqlx::query(
+            "SELECT value, recorded_at FROM (SELECT value, recorded_at, rowid FROM goal_readings WHERE goal_id = ? \
+             ORDER BY recorded_at DESC, rowid DESC LIMIT ?) ORDER BY recorded_at, rowid",
+        )
+        .bind(id)
+        .bind(limit as i64)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(GoalReading {
+                    value: r.try_get("value").map_err(db)?,
+                    recorded_at: Timestamp::from_millis(r.try_get("recorded_at").map_err(db)?),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Keeps a value of the goal's current value for its trend.
+pub(crate) async fn record_reading(conn: &mut SqliteConnection, goal_id: &str, value: f64, at: Timestamp) -> Result<()> {
+    sqlx::query("INSERT INTO goal_readings (goal_id, value, recorded_at) VALUES (?, ?, ?)")
+        .bind(goal_id)
+        .bind(value)
+        .bind(at.millis())
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
 }
 
 async fn require(conn: &mut SqliteConnection, id: &str) -> Result<Goal> {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use loop_core::event::NewEvent;
-use loop_core::issue::{self, Issue, IssueDetail, IssueFilter, IssuePatch, IssueStatus, NewIssue, non_blank};
+use loop_core::issue::{self, Issue, IssueDetail, IssueFilter, IssuePatch, IssueSort, IssueStatus, NewIssue, SortKey, non_blank};
 use loop_core::label::LabelRef;
 use loop_core::session::{SessionOutcome, SessionReport};
 use loop_core::store::IssueStore;
@@ -83,10 +83,24 @@ impl IssueStore for SqliteStore {
             );
             binds.push(l.clone());
         }
+        if let Some(q) = filter.search.as_deref() {
+            match q.trim().strip_prefix('#').and_then(|n| n.parse::<i64>().ok()) {
+                Some(number) => {
+                    clauses.push("i.number = ?".into());
+                    binds.push(number.to_string());
+                }
+                None => {
+                    for word in q.split_whitespace() {
+                        clauses.push(r"i.title LIKE ? ESCAPE '\'".into());
+                        binds.push(format!("%{}%", escape_like(word)));
+                    }
+                }
+            }
+        }
         let from = format!("FROM issues i WHERE {}", clauses.join(" AND "));
         let binds: Vec<&str> = binds.iter().map(String::as_str).collect();
-        rows::page_of(&mut conn, &prefixed(ISSUE_COLUMNS), &from, "i.created_at, i.number", &binds, page, rows::issue)
-            .await
+        let order = order_by(filter.sort);
+        rows::page_of(&mut conn, &prefixed(ISSUE_COLUMNS), &from, &order, &binds, page, rows::issue).await
     }
 
     async fn update_issue(&self, key: &str, mut patch: IssuePatch, actor: &Actor) -> Result<Issue> {
@@ -217,6 +231,23 @@ impl IssueStore for SqliteStore {
         rows::page_of(&mut conn, "*", "FROM issue_events WHERE issue_id = ?", "id", &[&issue.id], page, rows::event)
             .await
     }
+}
+
+/// The ORDER BY of an issue list; the number breaks ties so pages never overlap.
+fn order_by(sort: IssueSort) -> String {
+    let dir = if sort.descending { "DESC" } else { "ASC" };
+    match sort.key {
+        SortKey::Created => format!("i.created_at {dir}, i.number {dir}"),
+        SortKey::Updated => format!("i.updated_at {dir}, i.number {dir}"),
+        SortKey::Number => format!("i.number {dir}"),
+        SortKey::Priority => format!("(i.priority = 0) {dir}, i.priority {dir}, i.number"),
+        SortKey::Title => format!("i.title COLLATE NOCASE {dir}, i.number"),
+    }
+}
+
+/// A word searched with LIKE, its wildcards taken literally.
+fn escape_like(word: &str) -> String {
+    word.replace('\\', r"\\").replace('%', r"\%").replace('_', r"\_")
 }
 
 async fn todo_since_of(conn: &mut SqliteConnection, id: &str) -> Result<Option<i64>> {

@@ -248,6 +248,7 @@ async fn update_goals(
             .execute(&mut *conn)
             .await
             .map_err(db)?;
+        crate::goals::record_reading(conn, &id, r.value, now).await?;
         events.push(NewEvent::goal_updated(issue_id, &id, &r.metric, from, r.value));
     }
     record(conn, &events, actor, now).await

@@ -68,6 +68,7 @@ macro_rules! conformance_suite {
             issue_completed_at_follows_done,
             empty_patch_and_unknown_ids,
             issue_list_filters_and_pagination,
+            issue_list_sort_and_search,
             issue_soft_delete_hides_everywhere,
             issue_delete_detaches_children,
             relation_rules,
@@ -101,6 +102,8 @@ macro_rules! conformance_suite {
             dashboard_stats,
             dashboard_activity_chains,
             dashboard_prompt_health,
+            dashboard_live_feed_and_labels,
+            goal_readings_follow_current_value,
         );
     };
     (@cases $factory:path; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {

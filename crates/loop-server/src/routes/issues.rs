@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use loop_core::Actor;
 use loop_core::event::IssueEvent;
-use loop_core::issue::{Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue, Priority};
+use loop_core::issue::{Issue, IssueDetail, IssueFilter, IssuePatch, IssueSort, NewIssue, Priority};
 use loop_core::page::Paged;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -29,12 +29,21 @@ pub fn router() -> OpenApiRouter<AppState> {
         ("type" = Option<String>, Query, description = "Comma-separated types"),
         ("projectId" = Option<String>, Query), ("labelId" = Option<String>, Query),
         ("priority" = Option<i32>, Query, description = "0–4"), ("parentId" = Option<String>, Query),
+        ("q" = Option<String>, Query, description = "Words that must all appear in the title, or `#n` for one number"),
+        ("sort" = Option<String>, Query, description = "number, created (default), updated, priority or title; `-` prefix for descending"),
         ("limit" = Option<i32>, Query, description = "1–200, default 50"), ("offset" = Option<i32>, Query),
     ),
     responses((status = 200, body = Paged<Issue>), (status = 400, description = "Bad query parameter")))]
 async fn list_issues(State(s): State<AppState>, params: Params) -> ApiResult<axum::Json<Paged<Issue>>> {
     let page = params.page()?;
-    let filter = IssueFilter {
+    let filter = issue_filter(&params, IssueSort::default())?;
+    Ok(axum::Json(s.store.list_issues(&filter, page).await?))
+}
+
+/// The filters of an issue list, shared by the API and the dashboard (which sorts newest first
+/// by default).
+pub(crate) fn issue_filter(params: &Params, default_sort: IssueSort) -> Result<IssueFilter, ApiError> {
+    Ok(IssueFilter {
         statuses: params
             .get("status")
             .map(IssueFilter::parse_statuses)
@@ -46,8 +55,9 @@ async fn list_issues(State(s): State<AppState>, params: Params) -> ApiResult<axu
         label_id: params.text("labelId"),
         priority: params.int("priority")?.map(Priority::new).transpose().map_err(|m| ApiError::query("priority", m))?,
         parent_id: params.text("parentId"),
-    };
-    Ok(axum::Json(s.store.list_issues(&filter, page).await?))
+        search: params.text("q").filter(|q| !q.trim().is_empty()),
+        sort: params.text("sort").map(|s| IssueSort::parse(&s)).transpose().map_err(query_error)?.unwrap_or(default_sort),
+    })
 }
 
 fn query_error(e: loop_core::Error) -> ApiError {

@@ -139,3 +139,59 @@ pub async fn dashboard_prompt_health(h: &Harness) {
     assert_eq!(idle_health.review_summary.avg_clarity, None);
     assert!(!idle_health.needs_attention, "nothing to attend to without an active version");
 }
+
+/// A goal keeps every value its current value took (by create, PATCH or metric reading),
+/// oldest first, limited to the newest `limit`; a PATCH that changes nothing adds none.
+pub async fn goal_readings_follow_current_value(h: &Harness) {
+    use loop_core::goal::Trend;
+    use loop_core::signal::{MetricReading, SignalInput};
+
+    let goal = ok(h.store.create_goal(input(json!({ "title": "conv", "metric": "conversion", "targetValue": 4.0, "currentValue": 2.0 }))).await);
+    h.clock.advance_millis(1000);
+    ok(h.store.update_goal(&goal.id, input(json!({ "currentValue": 2.0 }))).await);
+    ok(h.store.update_goal(&goal.id, input(json!({ "title": "conversion rate" }))).await);
+    let patched = ok(h.store.update_goal(&goal.id, input(json!({ "currentValue": 3.0 }))).await);
+    h.clock.advance_millis(1000);
+    let signal: SignalInput = input(json!({ "source": "posthog", "title": "conversion moved" }));
+    let reading = MetricReading { metric: "conversion".into(), value: 2.5 };
+    ok(h.store.ingest_signal(signal.into_new(), None, Some(reading), &bot()).await);
+
+    let values = |r: &[loop_core::goal::GoalReading]| r.iter().map(|x| x.value).collect::<Vec<_>>();
+    let readings = ok(h.store.goal_readings(&goal.id, 10).await);
+    assert_eq!(values(&readings), vec![2.0, 3.0, 2.5]);
+    assert_eq!(readings[1].recorded_at, patched.updated_at);
+    assert_eq!(values(&ok(h.store.goal_readings(&goal.id, 2).await)), vec![3.0, 2.5]);
+
+    let goal = ok(h.store.get_goal(&goal.id).await);
+    assert_eq!(goal.trend(&readings), Some(Trend::Away), "2.5 is further from 4 than 3 was");
+    assert_eq!(goal.progress(Some(readings[0].value)), Some(0.25));
+    expect_not_found(h.store.goal_readings("no-such-goal", 10).await);
+}
+
+/// The live feed: events after a cursor in log order, and the labels of a page of issues.
+pub async fn dashboard_live_feed_and_labels(h: &Harness) {
+    assert_eq!(ok(h.store.last_event_id().await), 0);
+    assert!(ok(h.store.events_after(0, 10).await).is_empty());
+    let bug = label(h, "bug").await;
+    let ui = label(h, "ui").await;
+    let a = create_issue(h, json!({ "title": "a", "type": "task", "labelIds": [ui.id, bug.id] })).await;
+    let cursor = ok(h.store.last_event_id().await);
+    assert!(cursor > 0);
+    let b = task(h, "b").await;
+    patch(h, &a, json!({ "status": "todo" })).await;
+
+    let feed = ok(h.store.events_after(cursor, 10).await);
+    let seen: Vec<&str> = feed.iter().map(|e| e.issue_id.as_str()).collect();
+    assert_eq!(seen.first(), Some(&b.id.as_str()));
+    assert_eq!(seen.last(), Some(&a.id.as_str()));
+    assert!(feed.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(ok(h.store.events_after(cursor, 1).await).len(), 1);
+    assert_eq!(ok(h.store.last_event_id().await), feed.last().unwrap().id);
+
+    ok(h.store.delete_label(&ui.id).await);
+    let labels = ok(h.store.labels_of_issues(&[a.id.clone(), b.id.clone()]).await);
+    let names: Vec<&str> = labels[&a.id].iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, vec!["bug"], "deleted labels are not shown");
+    assert!(!labels.contains_key(&b.id));
+    assert!(ok(h.store.labels_of_issues(&[]).await).is_empty());
+}

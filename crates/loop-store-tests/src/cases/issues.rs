@@ -441,3 +441,41 @@ pub async fn issue_delete_detaches_children(h: &Harness) {
     let last = events.iter().find(|e| e.data["field"] == "parentId").expect("a parentId event");
     assert_eq!(last.data["to"], serde_json::Value::Null);
 }
+
+/// Every sort key both ways (ties broken by number, so pages never overlap), "no priority"
+/// sorting after urgent, and title search: all words, any case, wildcards taken literally,
+/// `#n` for one number.
+pub async fn issue_list_sort_and_search(h: &Harness) {
+    use loop_core::issue::IssueSort;
+
+    let a = create_issue(h, json!({ "title": "Login times out", "type": "task", "priority": 3 })).await;
+    h.clock.advance_millis(10);
+    let b = create_issue(h, json!({ "title": "add 100% coverage", "type": "task", "priority": 0 })).await;
+    h.clock.advance_millis(10);
+    let c = create_issue(h, json!({ "title": "login button", "type": "task", "priority": 1 })).await;
+    h.clock.advance_millis(10);
+    ok(h.store.update_issue(&a.id, input(json!({ "status": "todo" })), &human()).await);
+    let sorted = |sort: &str| IssueFilter { sort: IssueSort::parse(sort).unwrap(), ..Default::default() };
+    let n = |issues: &[&loop_core::issue::Issue]| issues.iter().map(|i| i.number).collect::<Vec<_>>();
+
+    assert_eq!(numbers(h, &sorted("created")).await, n(&[&a, &b, &c]));
+    assert_eq!(numbers(h, &sorted("-created")).await, n(&[&c, &b, &a]));
+    assert_eq!(numbers(h, &sorted("-number")).await, n(&[&c, &b, &a]));
+    assert_eq!(numbers(h, &sorted("-updated")).await, n(&[&a, &c, &b]));
+    assert_eq!(numbers(h, &sorted("priority")).await, n(&[&c, &a, &b]), "urgent first, none last");
+    assert_eq!(numbers(h, &sorted("-priority")).await, n(&[&b, &a, &c]));
+    assert_eq!(numbers(h, &sorted("title")).await, n(&[&b, &c, &a]), "case-insensitive");
+    let second_page = list(h, &sorted("-created"), page(1, 1)).await;
+    assert_eq!((second_page.data[0].number, second_page.total), (b.number, 3));
+    expect_invalid(IssueSort::parse("-colour"), "sort", "unknown_value");
+
+    let search = |q: &str| IssueFilter { search: Some(q.into()), ..Default::default() };
+    assert_eq!(numbers(h, &search("LOGIN")).await, n(&[&a, &c]));
+    assert_eq!(numbers(h, &search("login out")).await, n(&[&a]));
+    assert_eq!(numbers(h, &search("100%")).await, n(&[&b]));
+    assert_eq!(numbers(h, &search("%")).await, n(&[&b]), "% is a literal character");
+    assert_eq!(numbers(h, &search("_")).await, Vec::<i64>::new(), "_ is a literal character");
+    assert_eq!(numbers(h, &search(&format!("#{}", c.number))).await, n(&[&c]));
+    let both = IssueFilter { search: Some("login".into()), statuses: vec![IssueStatus::Todo], ..Default::default() };
+    assert_eq!(numbers(h, &both).await, n(&[&a]));
+}
