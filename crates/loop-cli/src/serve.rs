@@ -149,13 +149,14 @@ pub async fn migrate(args: StorageArgs) -> Result<()> {
 
 fn print_banner(url: &str, key: &str, source: &api_key::Source) {
     println!("Loop is listening on {url}");
+    println!("Dashboard: open {url} in a browser and sign in with the API key.");
     match source {
         api_key::Source::Generated(path) => {
             println!("Generated an API key. It is shown only this once and stored in {}:", path.display());
             println!();
             println!("    {key}");
             println!();
-            println!("Use it as: Authorization: Bearer <key>   (CLI: loop config set token <key>)");
+            println!("Use it as: Authorization: Bearer <key>   (CLI: loop config set token <key>; dashboard: paste it)");
         }
         api_key::Source::File(path) => println!("API key: stored in {} (LOOP_API_KEY overrides it)", path.display()),
         api_key::Source::Environment => println!("API key: from LOOP_API_KEY"),

@@ -376,7 +376,8 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 5] = [SortKey::Number, SortKey::Created, SortKey::Updated, SortKey::Priority, SortKey::Title];
+    pub const ALL: [SortKey; 5] =
+        [SortKey::Number, SortKey::Created, SortKey::Updated, SortKey::Priority, SortKey::Title];
 
     pub fn as_str(self) -> &'static str {
         match self {

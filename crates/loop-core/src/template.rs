@@ -171,6 +171,13 @@ pub struct PromptReview {
     pub created_at: Timestamp,
 }
 
+impl PromptReview {
+    /// The mean of the three scores.
+    pub fn composite(&self) -> f64 {
+        f64::from(self.clarity.value() + self.completeness.value() + self.relevance.value()) / 3.0
+    }
+}
+
 /// A review score: an integer from 1 to 5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

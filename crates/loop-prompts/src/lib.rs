@@ -57,6 +57,18 @@ impl PromptEngine {
     }
 }
 
+impl PromptEngine {
+    /// Renders text that is not (yet) a saved version, e.g. an edit being previewed. Nothing
+    /// is cached.
+    pub fn render_draft(&self, content: &str, context: Value) -> Result<String, String> {
+        let context = handlebars::Context::from(context);
+        let reg = self.registry.read().unwrap_or_else(|e| e.into_inner());
+        reg.render_template_with_context(&compat::rewrite_length(content), &context)
+            .map(|text| collapse_blank_lines(&text))
+            .map_err(|e| e.to_string())
+    }
+}
+
 fn collapse_blank_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut blank_run = 0;

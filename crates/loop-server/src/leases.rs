@@ -13,7 +13,8 @@ pub async fn wake_on_write(State(state): State<AppState>, req: Request, next: Ne
     let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let templates = req.uri().path().starts_with("/api/templates");
     let response = next.run(req).await;
-    if write && response.status().is_success() {
+    // The dashboard's forms answer a successful write with a redirect.
+    if write && (response.status().is_success() || response.status().is_redirection()) {
         if templates {
             state.templates.invalidate();
         }

@@ -9,6 +9,7 @@ mod openapi;
 mod prompting;
 mod routes;
 mod token;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +83,8 @@ pub struct AppState {
     pub changes: Arc<tokio::sync::watch::Sender<u64>>,
     pub prompts: Arc<loop_prompts::PromptEngine>,
     pub templates: Arc<prompting::TemplateCache>,
+    /// Dashboard sessions ended by "Log out" on this node.
+    pub logouts: Arc<web::Revoked>,
 }
 
 impl AppState {
@@ -100,12 +103,14 @@ pub fn app(store: Arc<dyn Store>, config: ServerConfig) -> Router {
         changes: Arc::new(tokio::sync::watch::channel(0).0),
         prompts: Arc::new(loop_prompts::PromptEngine::new()),
         templates: Arc::new(prompting::TemplateCache::default()),
+        logouts: Arc::new(web::Revoked::default()),
     };
     tokio::spawn(leases::sweep(state.clone()));
     let (api, openapi) = routes::api(state.clone()).split_for_parts();
     let openapi_json = Arc::new(openapi.to_pretty_json().expect("the OpenAPI document serialises"));
     routes::system::router(openapi_json)
         .merge(api)
+        .merge(web::router())
         .fallback(routes::system::not_found)
         .method_not_allowed_fallback(routes::system::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), leases::wake_on_write))

@@ -137,7 +137,12 @@ impl GoalStore for SqliteStore {
 }
 
 /// Keeps a value of the goal's current value for its trend.
-pub(crate) async fn record_reading(conn: &mut SqliteConnection, goal_id: &str, value: f64, at: Timestamp) -> Result<()> {
+pub(crate) async fn record_reading(
+    conn: &mut SqliteConnection,
+    goal_id: &str,
+    value: f64,
+    at: Timestamp,
+) -> Result<()> {
     sqlx::query("INSERT INTO goal_readings (goal_id, value, recorded_at) VALUES (?, ?, ?)")
         .bind(goal_id)
         .bind(value)

@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use loop_core::event::NewEvent;
-use loop_core::issue::{self, Issue, IssueDetail, IssueFilter, IssuePatch, IssueSort, IssueStatus, NewIssue, SortKey, non_blank};
+use loop_core::issue::{
+    self, Issue, IssueDetail, IssueFilter, IssuePatch, IssueSort, IssueStatus, NewIssue, SortKey, non_blank,
+};
 use loop_core::label::LabelRef;
 use loop_core::session::{SessionOutcome, SessionReport};
 use loop_core::store::IssueStore;

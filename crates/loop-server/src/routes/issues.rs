@@ -53,10 +53,20 @@ pub(crate) fn issue_filter(params: &Params, default_sort: IssueSort) -> Result<I
         types: params.get("type").map(IssueFilter::parse_types).transpose().map_err(query_error)?.unwrap_or_default(),
         project_id: params.text("projectId"),
         label_id: params.text("labelId"),
-        priority: params.int("priority")?.map(Priority::new).transpose().map_err(|m| ApiError::query("priority", m))?,
+        priority: match params.text("priority") {
+            Some(_) => {
+                params.int("priority")?.map(Priority::new).transpose().map_err(|m| ApiError::query("priority", m))?
+            }
+            None => None,
+        },
         parent_id: params.text("parentId"),
         search: params.text("q").filter(|q| !q.trim().is_empty()),
-        sort: params.text("sort").map(|s| IssueSort::parse(&s)).transpose().map_err(query_error)?.unwrap_or(default_sort),
+        sort: params
+            .text("sort")
+            .map(|s| IssueSort::parse(&s))
+            .transpose()
+            .map_err(query_error)?
+            .unwrap_or(default_sort),
     })
 }
 

@@ -40,8 +40,13 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn root() -> Json<serde_json::Value> {
-    Json(json!({ "name": "Loop API", "version": env!("CARGO_PKG_VERSION") }))
+/// Clients get `{name, version}`; a browser is sent to the dashboard.
+async fn root(headers: axum::http::HeaderMap) -> axum::response::Response {
+    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if wants_html {
+        return axum::response::Redirect::to("/issues").into_response();
+    }
+    Json(json!({ "name": "Loop API", "version": env!("CARGO_PKG_VERSION") })).into_response()
 }
 
 pub async fn not_found() -> ApiError {

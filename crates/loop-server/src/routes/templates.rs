@@ -34,6 +34,19 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_review))
 }
 
+/// Checks a version's content before it is saved: it compiles and names only known variables
+/// (unknown ones are warnings).
+pub(crate) fn validate(content: &str) -> Result<loop_prompts::Validation, ApiError> {
+    loop_prompts::validate(content).map_err(|e| {
+        let at = match (e.line, e.column) {
+            (Some(l), Some(c)) => format!("line {l}, column {c}: "),
+            _ => String::new(),
+        };
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "template_compile_error", format!("content: {at}{}", e.message))
+            .with_details(json!({ "field": "content", "line": e.line, "column": e.column }))
+    })
+}
+
 #[utoipa::path(get, path = "/api/templates", tag = "templates",
     params(("limit" = Option<i32>, Query), ("offset" = Option<i32>, Query)),
     responses((status = 200, body = Paged<PromptTemplate>)))]
@@ -114,14 +127,7 @@ async fn create_version(
             "an agent's claim token can only add draft versions; a person promotes them",
         ));
     }
-    let checked = loop_prompts::validate(&input.content).map_err(|e| {
-        let at = match (e.line, e.column) {
-            (Some(l), Some(c)) => format!("line {l}, column {c}: "),
-            _ => String::new(),
-        };
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "template_compile_error", format!("content: {at}{}", e.message))
-            .with_details(json!({ "field": "content", "line": e.line, "column": e.column }))
-    })?;
+    let checked = validate(&input.content)?;
     let data = s.store.create_version(&id, input, &actor).await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedVersion { data, warnings: checked.warnings })))
 }

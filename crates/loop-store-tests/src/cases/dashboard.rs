@@ -146,7 +146,10 @@ pub async fn goal_readings_follow_current_value(h: &Harness) {
     use loop_core::goal::Trend;
     use loop_core::signal::{MetricReading, SignalInput};
 
-    let goal = ok(h.store.create_goal(input(json!({ "title": "conv", "metric": "conversion", "targetValue": 4.0, "currentValue": 2.0 }))).await);
+    let goal = ok(h
+        .store
+        .create_goal(input(json!({ "title": "conv", "metric": "conversion", "targetValue": 4.0, "currentValue": 2.0 })))
+        .await);
     h.clock.advance_millis(1000);
     ok(h.store.update_goal(&goal.id, input(json!({ "currentValue": 2.0 }))).await);
     ok(h.store.update_goal(&goal.id, input(json!({ "title": "conversion rate" }))).await);
