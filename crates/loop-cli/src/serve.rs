@@ -156,7 +156,9 @@ fn print_banner(url: &str, key: &str, source: &api_key::Source) {
             println!();
             println!("    {key}");
             println!();
-            println!("Use it as: Authorization: Bearer <key>   (CLI: loop config set token <key>; dashboard: paste it)");
+            println!(
+                "Use it as: Authorization: Bearer <key>   (CLI: loop config set token <key>; dashboard: paste it)"
+            );
         }
         api_key::Source::File(path) => println!("API key: stored in {} (LOOP_API_KEY overrides it)", path.display()),
         api_key::Source::Environment => println!("API key: from LOOP_API_KEY"),

@@ -37,7 +37,7 @@ impl IssueStore for SqliteStore {
             Some(p) => find_issue(&mut conn, p).await?,
             None => None,
         };
-        let children = issues_where(&mut conn, "parent_id = ?", &issue.id).await?;
+        let children = children_of(&mut conn, &issue.id).await?;
         let labels = labels_of(&mut conn, &issue.id).await?;
         let relations = sqlx::query(
             "SELECT r.* FROM issue_relations r \
@@ -78,9 +78,10 @@ impl IssueStore for SqliteStore {
             binds.push(p.value().to_string());
         }
         if let Some(l) = &filter.label_id {
+            // Driven from the label's index: a rare label must not mean a walk over every issue.
             clauses.push(
-                "EXISTS (SELECT 1 FROM issue_labels il JOIN labels l ON l.id = il.label_id AND l.deleted_at IS NULL \
-                 WHERE il.issue_id = i.id AND il.label_id = ?)"
+                "i.id IN (SELECT il.issue_id FROM issue_labels il JOIN labels l ON l.id = il.label_id \
+                 AND l.deleted_at IS NULL WHERE il.label_id = ?)"
                     .into(),
             );
             binds.push(l.clone());
@@ -99,10 +100,16 @@ impl IssueStore for SqliteStore {
                 }
             }
         }
-        let from = format!("FROM issues i WHERE {}", clauses.join(" AND "));
+        let filters = clauses.join(" AND ");
         let binds: Vec<&str> = binds.iter().map(String::as_str).collect();
-        let order = order_by(filter.sort);
-        rows::page_of(&mut conn, &prefixed(ISSUE_COLUMNS), &from, &order, &binds, page, rows::issue).await
+        let total = rows::count(&mut conn, &format!("FROM issues i WHERE {filters}"), &binds).await?;
+        // A quarter of all issues or more: one scan beats looking each match up through its filter's index.
+        let unindexed_order = total >= FEW_MATCHES && filter.sort.key != SortKey::Created;
+        let scan =
+            unindexed_order && total * 4 >= rows::count(&mut conn, "FROM issues WHERE deleted_at IS NULL", &[]).await?;
+        let (from, order) = plan(&filters, filter.sort, total, scan);
+        let data = rows::rows_of(&mut conn, &prefixed(ISSUE_COLUMNS), &from, &order, &binds, page, rows::issue).await?;
+        Ok(Paged { data, total })
     }
 
     async fn update_issue(&self, key: &str, mut patch: IssuePatch, actor: &Actor) -> Result<Issue> {
@@ -209,7 +216,7 @@ impl IssueStore for SqliteStore {
         gone.status = IssueStatus::Canceled;
         events.extend(close_session(&mut tx, &gone, now).await?);
         // Children are detached rather than left pointing at an issue nobody can see.
-        for child in issues_where(&mut tx, "parent_id = ?", &issue.id).await? {
+        for child in children_of(&mut tx, &issue.id).await? {
             sqlx::query("UPDATE issues SET parent_id = NULL, updated_at = ? WHERE id = ?")
                 .bind(now.millis())
                 .bind(&child.id)
@@ -235,16 +242,30 @@ impl IssueStore for SqliteStore {
     }
 }
 
-/// The ORDER BY of an issue list; the number breaks ties so pages never overlap.
-fn order_by(sort: IssueSort) -> String {
+/// Under this many matches, a list reads the matches first and sorts them; above it, walking an
+/// index in the wanted order finds a page of matches quickly.
+const FEW_MATCHES: u64 = 5_000;
+
+/// How to read one page of an issue list, given how many issues match. SQLite cannot know how
+/// selective a filter is, and a wrong guess costs a walk over every issue (hundreds of ms at
+/// 100k): so few matches are read through their filter's index (or one scan) and sorted;
+/// many matches are read in creation order from `issues_live`, or, for an order no index
+/// holds, through their filter's index, or by one `scan` when they are a large part of the table.
+fn plan(filters: &str, sort: IssueSort, total: u64, scan: bool) -> (String, String) {
     let dir = if sort.descending { "DESC" } else { "ASC" };
-    match sort.key {
-        SortKey::Created => format!("i.created_at {dir}, i.number {dir}"),
-        SortKey::Updated => format!("i.updated_at {dir}, i.number {dir}"),
+    let order = |first: &str, rest: &str| format!("{first} {dir}, {rest}");
+    let few = total < FEW_MATCHES;
+    // A unary + keeps SQLite from using an index to produce the order.
+    let created = if few { "+i.created_at" } else { "i.created_at" };
+    let order = match sort.key {
+        SortKey::Created => order(created, &format!("i.number {dir}")),
+        SortKey::Updated => order("i.updated_at", &format!("i.number {dir}")),
         SortKey::Number => format!("i.number {dir}"),
         SortKey::Priority => format!("(i.priority = 0) {dir}, i.priority {dir}, i.number"),
-        SortKey::Title => format!("i.title COLLATE NOCASE {dir}, i.number"),
-    }
+        SortKey::Title => order("i.title COLLATE NOCASE", "i.number"),
+    };
+    let from = format!("FROM issues i{} WHERE {filters}", if scan { " NOT INDEXED" } else { "" });
+    (from, order)
 }
 
 /// A word searched with LIKE, its wildcards taken literally.
@@ -342,10 +363,14 @@ async fn insert_issue(conn: &mut SqliteConnection, i: &Issue) -> Result<()> {
     Ok(())
 }
 
-async fn issues_where(conn: &mut SqliteConnection, clause: &str, bind: &str) -> Result<Vec<Issue>> {
-    let sql =
-        format!("SELECT {ISSUE_COLUMNS} FROM issues WHERE {clause} AND deleted_at IS NULL ORDER BY created_at, number");
-    sqlx::query(&sql).bind(bind).fetch_all(&mut *conn).await.map_err(db)?.iter().map(rows::issue).collect()
+/// An issue's live children, oldest first. The index is named: otherwise SQLite may walk
+/// `issues_live` in the wanted order over every issue to find them.
+async fn children_of(conn: &mut SqliteConnection, id: &str) -> Result<Vec<Issue>> {
+    let sql = format!(
+        "SELECT {ISSUE_COLUMNS} FROM issues INDEXED BY issues_parent WHERE parent_id = ? AND deleted_at IS NULL \
+         ORDER BY created_at, number"
+    );
+    sqlx::query(&sql).bind(id).fetch_all(&mut *conn).await.map_err(db)?.iter().map(rows::issue).collect()
 }
 
 async fn has_children(conn: &mut SqliteConnection, id: &str) -> Result<bool> {

@@ -293,20 +293,38 @@ pub(crate) async fn page_of<T>(
     page: loop_core::Page,
     map: fn(&SqliteRow) -> Result<T>,
 ) -> Result<loop_core::Paged<T>> {
+    let total = count(conn, from, binds).await?;
+    let data = rows_of(conn, columns, from, order, binds, page, map).await?;
+    Ok(loop_core::Paged { data, total })
+}
+
+/// `SELECT count(*) {from}`.
+pub(crate) async fn count(conn: &mut SqliteConnection, from: &str, binds: &[&str]) -> Result<u64> {
     let count_sql = format!("SELECT count(*) {from}");
     let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
     for b in binds {
         count = count.bind(*b);
     }
-    let total = count.fetch_one(&mut *conn).await.map_err(db)? as u64;
+    Ok(count.fetch_one(&mut *conn).await.map_err(db)? as u64)
+}
+
+/// One page of `SELECT {columns} {from} ORDER BY {order}`.
+pub(crate) async fn rows_of<T>(
+    conn: &mut SqliteConnection,
+    columns: &str,
+    from: &str,
+    order: &str,
+    binds: &[&str],
+    page: loop_core::Page,
+    map: fn(&SqliteRow) -> Result<T>,
+) -> Result<Vec<T>> {
     let sql = format!("SELECT {columns} {from} ORDER BY {order} LIMIT ? OFFSET ?");
     let mut q = sqlx::query(&sql);
     for b in binds {
         q = q.bind(*b);
     }
     let rows = q.bind(page.limit as i64).bind(page.offset as i64).fetch_all(&mut *conn).await.map_err(db)?;
-    let data = rows.iter().map(map).collect::<Result<_>>()?;
-    Ok(loop_core::Paged { data, total })
+    rows.iter().map(map).collect()
 }
 
 /// Checks that a referenced row is live; otherwise a 422 naming the field.

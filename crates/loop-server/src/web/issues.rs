@@ -225,8 +225,12 @@ async fn detail(State(s): State<AppState>, viewer: Viewer, Path(number): Path<St
             }
         }
     }
+    // Projects are few; their list is cheaper than a project's detail (which counts its issues).
     let project = match &d.issue.project_id {
-        Some(p) => store.project_detail(p).await.ok().map(|p| p.project.name),
+        Some(p) => {
+            let all = Page { limit: loop_core::page::MAX_LIMIT, offset: 0 };
+            store.list_projects(all).await?.data.into_iter().find(|x| x.id == *p).map(|x| x.name)
+        }
         None => None,
     };
     let now = SystemClock.now();
