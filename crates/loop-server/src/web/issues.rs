@@ -105,7 +105,7 @@ async fn list(State(s): State<AppState>, viewer: Viewer, params: Params) -> WebR
                     thead { tr {
                         (sort_header(&query, filter.sort, SortKey::Number, "#"))
                         (sort_header(&query, filter.sort, SortKey::Title, "Title"))
-                        th { "Type" } th { "Status" }
+                        th.hide-phone { "Type" } th { "Status" }
                         (sort_header(&query, filter.sort, SortKey::Priority, "Priority"))
                         th.hide-narrow { "Project" } th.hide-narrow { "Labels" }
                         (sort_header(&query, filter.sort, SortKey::Created, "Created"))
@@ -116,7 +116,7 @@ async fn list(State(s): State<AppState>, viewer: Viewer, params: Params) -> WebR
                             tr data-href={ "/issues/" (i.number) } {
                                 td.num { "#" (i.number) }
                                 td.title { a href={ "/issues/" (i.number) } { (i.title) } }
-                                td { span.type { (i.issue_type.as_str()) } }
+                                td.hide-phone { span.type { (i.issue_type.as_str()) } }
                                 td { (layout::status(i.status)) }
                                 td { (layout::priority(i.priority)) }
                                 td.hide-narrow {
@@ -127,7 +127,7 @@ async fn list(State(s): State<AppState>, viewer: Viewer, params: Params) -> WebR
                                         span.label style=[label_style(&l.color)] { (l.name) }
                                     }
                                 }
-                                td.when { (ago(i.created_at, now)) }
+                                td.when.hide-phone { (ago(i.created_at, now)) }
                                 td.when { (ago(i.updated_at, now)) }
                             }
                         }
@@ -156,13 +156,15 @@ fn label_style(color: &str) -> Option<String> {
 }
 
 fn sort_header(query: &Query, current: IssueSort, key: SortKey, label: &str) -> Markup {
+    // The creation date is the first column a phone drops.
+    let class = (key == SortKey::Created).then_some("hide-phone");
     let active = current.key == key;
     // Dates and numbers read newest first on the first click; names and priority from the top.
     let first_descending = matches!(key, SortKey::Created | SortKey::Updated | SortKey::Number);
     let next = IssueSort { key, descending: if active { !current.descending } else { first_descending } };
     let aria = active.then_some(if current.descending { "descending" } else { "ascending" });
     html! {
-        th aria-sort=[aria] {
+        th class=[class] aria-sort=[aria] {
             a href=(query.with("sort", Some(next.to_param())).without("offset")) {
                 (label)
                 @if active { span.arrow { @if current.descending { " ↓" } @else { " ↑" } } }
