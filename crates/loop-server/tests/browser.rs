@@ -71,6 +71,15 @@ async fn the_dashboard_in_a_real_browser() {
     let template =
         templates["data"].as_array().unwrap().iter().find(|t| t["slug"] == "task-execution").unwrap().clone();
     let template_id = template["id"].as_str().unwrap();
+    // An agent claims the task and reviews the prompt it was given, badly: the template needs attention.
+    let claim: Value = c.get("/api/dispatch/next").await.unwrap();
+    assert_eq!(claim["issue"]["id"], json!(task.id));
+    for score in [2, 3] {
+        let review = json!({ "versionId": claim["meta"]["versionId"], "issueId": task.id,
+                             "clarity": score, "completeness": score, "relevance": 2, "feedback": "Too long" });
+        let _: Value = c.post("/api/prompt-reviews", &review).await.unwrap();
+    }
+    let _: Value = c.patch(&format!("/api/issues/{}", task.id), &json!({ "status": "todo" })).await.unwrap();
     let draft: Value = c
         .post(
             &format!("/api/templates/{template_id}/versions"),
@@ -161,6 +170,8 @@ async fn the_dashboard_in_a_real_browser() {
     // Prompts: the health table, then a template: preview a draft against an issue, promote.
     b.goto(&format!("{url}/prompts")).await;
     b.wait_for_text("table.prompts", "task-execution", 5).await;
+    b.wait_for_text("tr.attention", "needs attention", 5).await;
+    b.find("tr.attention svg.spark").await;
     b.screenshot(&shots.join("prompts.png")).await;
     b.goto(&format!("{url}/prompts/{template_id}")).await;
     b.wait_for_text("#diff", &format!("v{draft_version}"), 5).await;

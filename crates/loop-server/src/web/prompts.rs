@@ -168,7 +168,7 @@ async fn template_page(s: &AppState, viewer: &Viewer, id: &str, params: &Params,
                 textarea #content.code name="content" rows="18" spellcheck="false" required { (content) }
                 div.row {
                     div { label for="changelog" { "Changelog" } input #changelog type="text" name="changelog" value=(editor.changelog) placeholder="What changed and why"; }
-                    div { label for="issue" { "Preview against issue" } input #issue type="text" name="issue" value=(editor.issue) placeholder="#42" required[false]; }
+                    div { label for="issue" { "Preview against issue" } input #issue type="text" name="issue" value=(editor.issue) placeholder="#42"; }
                 }
                 div.buttons {
                     button type="submit" formaction={ "/prompts/" (t.id) "/preview#preview" } { "Preview" }
