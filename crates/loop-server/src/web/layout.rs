@@ -26,13 +26,7 @@ pub fn page(viewer: &Viewer, section: Section, title: &str, live_after: i64, bod
     html! {
         (DOCTYPE)
         html lang="en" data-theme=[viewer.theme] {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Loop" }
-                link rel="stylesheet" href={ "/assets/app.css?v=" (env!("CARGO_PKG_VERSION")) };
-                script src={ "/assets/app.js?v=" (env!("CARGO_PKG_VERSION")) } defer {}
-            }
+            (head(title))
             body data-live-after=(live_after) {
                 header.top {
                     a.brand href="/issues" { span.logo aria-hidden="true" { "◎" } " Loop" }
@@ -59,14 +53,21 @@ pub fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Loop" }
-                link rel="stylesheet" href={ "/assets/app.css?v=" (env!("CARGO_PKG_VERSION")) };
-                script src={ "/assets/app.js?v=" (env!("CARGO_PKG_VERSION")) } defer {}
-            }
+            (head(title))
             body.bare { main #main { (body) } }
+        }
+    }
+}
+
+fn head(title: &str) -> Markup {
+    // The version in the asset URLs makes browsers fetch them again after an upgrade.
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · Loop" }
+            link rel="stylesheet" href={ "/assets/app.css?v=" (env!("CARGO_PKG_VERSION")) };
+            script src={ "/assets/app.js?v=" (env!("CARGO_PKG_VERSION")) } defer {}
         }
     }
 }

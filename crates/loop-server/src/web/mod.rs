@@ -157,10 +157,11 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<Logi
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
 }
 
+/// A form with nothing but its CSRF token (logout, promote).
 #[derive(Deserialize)]
-struct CsrfForm {
+pub struct CsrfForm {
     #[serde(rename = "_csrf")]
-    csrf: String,
+    pub csrf: String,
 }
 
 async fn logout(
@@ -169,8 +170,7 @@ async fn logout(
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> WebResult {
-    same_origin(&headers)?;
-    viewer.check_csrf(&f.csrf)?;
+    check_form(&viewer, &headers, &f.csrf)?;
     let now = loop_core::Clock::now(&loop_core::SystemClock).millis();
     session::revoke(&s, &headers, now);
     Ok(([(header::SET_COOKIE, session::set_cookie(None, secure(&s)))], Redirect::to("/login")).into_response())

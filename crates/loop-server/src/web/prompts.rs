@@ -16,7 +16,7 @@ use similar::{ChangeTag, TextDiff};
 
 use super::layout::{self, Section, ago, csrf};
 use super::session::Viewer;
-use super::{WebResult, back_to, check_form, input};
+use super::{CsrfForm, WebResult, back_to, check_form, input};
 use crate::AppState;
 use crate::extract::{Params, Path};
 
@@ -291,12 +291,6 @@ async fn save_version(
     s.store.create_version(&id, input(body)?, &Actor::human()).await?;
     s.templates.invalidate();
     Ok(back_to(&format!("/prompts/{id}")))
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(rename = "_csrf")]
-    csrf: String,
 }
 
 async fn promote(

@@ -148,7 +148,10 @@ impl FromRequestParts<AppState> for Viewer {
         let now = loop_core::Clock::now(&loop_core::SystemClock).millis();
         let value = cookie(&parts.headers, COOKIE).ok_or_else(|| SignInFirst(here.clone()))?;
         match verify(&state.config.api_key, value) {
-            Some((issued, nonce)) if issued <= now && now < issued + LIFETIME_MS && !state.logouts.contains(nonce) => {
+            // A minute of grace for another node's clock running ahead of this one.
+            Some((issued, nonce))
+                if issued <= now + 60_000 && now < issued + LIFETIME_MS && !state.logouts.contains(nonce) =>
+            {
                 let theme = match cookie(&parts.headers, "loop_theme") {
                     Some("light") => Some("light"),
                     Some("dark") => Some("dark"),
