@@ -14,7 +14,7 @@ use loop_core::{Actor, Error, Result, Timestamp, id::new_id};
 use rusqlite::{Connection, Params, Row, params};
 
 use crate::engine::sqlite;
-use crate::rows::{self, Cols, ISSUE_COLUMNS};
+use crate::rows::{self, ISSUE_COLUMNS};
 
 /// The eligibility predicate, written exactly as the partial indexes' so SQLite can use them.
 /// Claims name the index (`INDEXED BY`): with statistics, SQLite otherwise picks the status
@@ -230,13 +230,13 @@ pub(crate) fn selection_context(conn: &Connection, issue: &Issue) -> Result<Sele
         "SELECT l.name FROM issue_labels il JOIN labels l ON l.id = il.label_id \
          WHERE il.issue_id = ?1 AND l.deleted_at IS NULL",
         [&issue.id],
-        |r| r.col("name"),
+        |r| rows::get(r, "name"),
     )?;
     let has_failed_sessions = one(
         conn,
         "SELECT 1 AS hit FROM agent_sessions WHERE issue_id = ?1 AND outcome IN ('failed', 'expired', 'released') LIMIT 1",
         [&issue.id],
-        |r| r.col::<i64>("hit"),
+        |r| rows::get::<i64>(r, "hit"),
     )?
     .is_some();
     Ok(SelectionContext {
@@ -278,7 +278,7 @@ pub(crate) fn hydrate(conn: &Connection, issue: Issue) -> Result<PromptInputs> {
         "SELECT l.id, l.name, l.color FROM issue_labels il JOIN labels l ON l.id = il.label_id \
          WHERE il.issue_id = ?1 AND l.deleted_at IS NULL ORDER BY l.name",
         [&issue.id],
-        |r| Ok(LabelRef { id: r.col("id")?, name: r.col("name")?, color: r.col("color")? }),
+        |r| Ok(LabelRef { id: rows::get(r, "id")?, name: rows::get(r, "name")?, color: rows::get(r, "color")? }),
     )?;
     let previous_sessions = all(
         conn,
@@ -307,7 +307,7 @@ pub(crate) fn hydrate(conn: &Connection, issue: Issue) -> Result<PromptInputs> {
 fn improvement(conn: &Connection, issue_id: &str) -> Result<Option<ImprovementInputs>> {
     let Some((template_id, version_id)) =
         one(conn, "SELECT template_id, version_id FROM prompt_improvements WHERE issue_id = ?1", [issue_id], |r| {
-            Ok((r.col::<String>("template_id")?, r.col::<String>("version_id")?))
+            Ok((rows::get::<String>(r, "template_id")?, rows::get::<String>(r, "version_id")?))
         })?
     else {
         return Ok(None);
@@ -322,7 +322,7 @@ fn improvement(conn: &Connection, issue_id: &str) -> Result<Option<ImprovementIn
         conn,
         crate::improvement::REVIEWS_SINCE,
         params![version.id, version.activated_at.map(|t| t.millis()).unwrap_or(i64::MIN), i64::MIN],
-        |r| Ok((rows::review(r)?, r.col::<Option<i64>>("issue_number")?)),
+        |r| Ok((rows::review(r)?, rows::get::<Option<i64>>(r, "issue_number")?)),
     )?;
     Ok(Some(ImprovementInputs { template, version, reviews }))
 }

@@ -1,0 +1,192 @@
+//! The improvement loop's writes: a review moves its version's score and may open the one
+//! improvement issue its template can have at a time. Runs inside the review's transaction.
+
+use loop_core::improvement::{self, needs_improvement, next_score};
+use loop_core::issue::NewIssue;
+use loop_core::template::{PromptReview, PromptVersion};
+use loop_core::{Actor, Error, Result, Timestamp, id::new_id};
+use serde_json::json;
+use sqlx::{PgConnection, Row};
+
+use crate::sql::pg;
+use crate::templates::{find_version, lock as lock_template};
+use crate::{db, issues, rows};
+
+pub(crate) async fn review_added(conn: &mut PgConnection, review: &PromptReview, now: Timestamp) -> Result<()> {
+    let version =
+        find_version(conn, &review.version_id).await?.ok_or_else(|| Error::not_found("Version", &review.version_id))?;
+    // The template's lock (already held when called from `create_review`) serialises the
+    // reviews of its versions: the score below is computed from the last committed one, and
+    // two reviews cannot both see "no open request" and open one each.
+    let template = lock_template(conn, &version.template_id).await?;
+    // Read again under the lock: the score may have moved while this transaction waited.
+    let version =
+        find_version(conn, &review.version_id).await?.ok_or_else(|| Error::not_found("Version", &review.version_id))?;
+    let score = next_score(version.review_score, review);
+    sqlx::query(pg("UPDATE prompt_versions SET review_score = ? WHERE id = ?"))
+        .bind(score)
+        .bind(&version.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+
+    if template.active_version_id.as_deref() != Some(version.id.as_str()) {
+        return Ok(());
+    }
+    // Reviews count from activation, or from the last request to improve this version.
+    let last_request: Option<i64> =
+        sqlx::query_scalar(pg("SELECT MAX(created_at) FROM prompt_improvements WHERE version_id = ?"))
+            .bind(&version.id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db)?;
+    let reviews = reviews_since(conn, &version, last_request).await?;
+    if !needs_improvement(score, reviews.len() as u64) {
+        return Ok(());
+    }
+    let open_request = sqlx::query(pg("SELECT 1 FROM prompt_improvements p JOIN issues i ON i.id = p.issue_id \
+         WHERE p.template_id = ? AND i.deleted_at IS NULL AND i.status NOT IN ('done', 'canceled') LIMIT 1"))
+    .bind(&template.id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    if open_request.is_some() {
+        return Ok(());
+    }
+
+    let n = reviews.len() as f64;
+    let avg = |f: fn(&PromptReview) -> u8| reviews.iter().map(|(r, _)| f(r) as f64).sum::<f64>() / n;
+    let feedback: Vec<&str> = reviews.iter().filter_map(|(r, _)| r.feedback.as_deref()).collect();
+    let themes = improvement::themes(&feedback, 8);
+    let mut description = format!(
+        "The **{}** prompt template (v{}) has received {} reviews since it became active, with a score of {:.2}/5 \
+         (EWMA of the mean of clarity, completeness and relevance; human reviews count double).\n\n\
+         - Clarity: {:.2}/5\n- Completeness: {:.2}/5\n- Relevance: {:.2}/5\n- Dispatches: {}\n\n",
+        template.slug,
+        version.version,
+        reviews.len(),
+        score,
+        avg(|r| r.clarity.value()),
+        avg(|r| r.completeness.value()),
+        avg(|r| r.relevance.value()),
+        version.usage_count,
+    );
+    if themes.is_empty() {
+        description.push_str("No recurring feedback themes yet.\n\n");
+    } else {
+        description.push_str("Common feedback themes:\n");
+        for (phrase, count) in &themes {
+            description.push_str(&format!("- \"{phrase}\" (mentioned in {count} reviews)\n"));
+        }
+        description.push('\n');
+    }
+    description.push_str("Review the full feedback and propose an improved version as a draft.\n");
+
+    let labels = [
+        ensure_label(conn, "prompt-improvement", "#f59e0b", now).await?,
+        ensure_label(conn, "meta", "#6b7280", now).await?,
+    ];
+    let input: NewIssue = serde_json::from_value(json!({
+        "title": improvement::title(&template.slug, score, reviews.len() as u64, version.version),
+        "description": description,
+        "type": "task",
+        "status": "todo",
+        "priority": 3,
+        "labelIds": labels,
+    }))
+    .map_err(Error::internal)?;
+    let issue = issues::create_in(conn, input, &Actor::system(), now).await?;
+    sqlx::query(pg(
+        "INSERT INTO prompt_improvements (issue_id, template_id, version_id, created_at) VALUES (?, ?, ?, ?)",
+    ))
+    .bind(&issue.id)
+    .bind(&template.id)
+    .bind(&version.id)
+    .bind(now.millis())
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Reviews of version `$1` made since it became active (`$2`) and after `$3`, oldest first,
+/// with the reviewed issue's number. Written with PostgreSQL's placeholders, so it can be run
+/// as is or through `sql::pg` (which leaves them alone). PostgreSQL has no `rowid`: reviews
+/// made in the same millisecond are ordered by id (UUIDv7, in creation order within a node).
+pub(crate) const REVIEWS_SINCE: &str = "SELECT r.*, i.number AS issue_number FROM prompt_reviews r \
+     LEFT JOIN issues i ON i.id = r.issue_id \
+     WHERE r.version_id = $1 AND r.created_at >= $2 AND r.created_at > $3 ORDER BY r.created_at, r.id COLLATE \"C\"";
+
+async fn reviews_since(
+    conn: &mut PgConnection,
+    version: &PromptVersion,
+    after: Option<i64>,
+) -> Result<Vec<(PromptReview, Option<i64>)>> {
+    sqlx::query(REVIEWS_SINCE)
+        .bind(&version.id)
+        .bind(version.activated_at.map(|t| t.millis()).unwrap_or(i64::MIN))
+        .bind(after.unwrap_or(i64::MIN))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|row| Ok((rows::review(row)?, row.try_get::<Option<i64>, _>("issue_number").map_err(db)?)))
+        .collect()
+}
+
+/// The id of the live label with this name, creating it if needed. Two transactions creating
+/// it at once meet on the unique index of live names: the second waits for the first, inserts
+/// nothing and reads the first one's label.
+async fn ensure_label(conn: &mut PgConnection, name: &str, color: &str, now: Timestamp) -> Result<String> {
+    let existing = || {
+        sqlx::query_scalar::<_, String>(pg("SELECT id FROM labels WHERE name = ? AND deleted_at IS NULL")).bind(name)
+    };
+    if let Some(id) = existing().fetch_optional(&mut *conn).await.map_err(db)? {
+        return Ok(id);
+    }
+    let id = new_id();
+    let inserted: Option<String> =
+        sqlx::query_scalar(pg("INSERT INTO labels (id, name, color, created_at) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (name) WHERE deleted_at IS NULL DO NOTHING RETURNING id"))
+        .bind(&id)
+        .bind(name)
+        .bind(color)
+        .bind(now.millis())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    match inserted {
+        Some(id) => Ok(id),
+        None => existing()
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| Error::Internal(format!("label {name} vanished while being created"))),
+    }
+}
+
+/// Recomputes a version's completion rate (done ÷ ended sessions) and average duration (of done
+/// sessions: reported, else claim to end) after one of its sessions ended.
+pub(crate) async fn refresh_version_metrics(conn: &mut PgConnection, version_id: &str) -> Result<()> {
+    // Lock the version's row before reading its sessions: a session of the same version ending
+    // concurrently has then committed, and this statement's snapshot counts it (otherwise the
+    // last writer could store figures that miss the other's session).
+    sqlx::query(pg("SELECT 1 FROM prompt_versions WHERE id = ? FOR UPDATE"))
+        .bind(version_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    // As SQLite's `CAST(SUM(outcome = 'done') AS REAL) / COUNT(*)`: NULL without ended sessions
+    // (`NULLIF` keeps PostgreSQL from dividing by zero; SQLite's division by zero is NULL).
+    sqlx::query(pg("UPDATE prompt_versions SET \
+           completion_rate = (SELECT sum((outcome = 'done')::INT)::DOUBLE PRECISION / NULLIF(count(*), 0) \
+                              FROM agent_sessions WHERE template_version_id = ?1 AND ended_at IS NOT NULL), \
+           avg_duration_ms = (SELECT avg(COALESCE(duration_ms, ended_at - claimed_at))::DOUBLE PRECISION \
+                              FROM agent_sessions WHERE template_version_id = ?1 AND outcome = 'done') \
+         WHERE id = ?1"))
+    .bind(version_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
