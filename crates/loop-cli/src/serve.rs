@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use loop_core::SystemClock;
+use loop_core::{Store, SystemClock};
 use loop_server::{ApiKey, ServerConfig};
+use loop_store_postgres::{PgConfig, PgStore};
 use loop_store_sqlite::{SqliteConfig, SqliteStore};
 
 use crate::api_key;
@@ -19,9 +20,19 @@ pub struct StorageArgs {
     #[arg(long, env = "LOOP_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Database to use instead of the embedded SQLite file, e.g. sqlite:///srv/loop.db.
+    /// Database to use instead of the embedded SQLite file: sqlite:///srv/loop.db, or
+    /// postgres://user:password@host:5432/loop (add ?sslmode=require for TLS) to run several
+    /// `loop serve` nodes on one database.
     #[arg(long, env = "LOOP_DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// PostgreSQL only: the most connections this node opens.
+    #[arg(long, env = "LOOP_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_connections: u32,
+
+    /// PostgreSQL only: seconds a request waits for a free connection before it fails.
+    #[arg(long, env = "LOOP_DB_ACQUIRE_TIMEOUT", default_value_t = 10)]
+    pub db_acquire_timeout: u64,
 }
 
 #[derive(Args, Debug)]
@@ -110,7 +121,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let url = format!("http://{local}");
     print_banner(&url, &key, &key_source);
 
-    let seeded = loop_server::seed_default_templates(&store).await?;
+    let seeded = loop_server::seed_default_templates(store.store().as_ref()).await?;
     if seeded > 0 {
         tracing::info!(templates = seeded, "seeded the default prompt templates");
     }
@@ -125,7 +136,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         ..ServerConfig::new(ApiKey::new(key))
     };
     let insecure = config.insecure_webhooks;
-    let app = loop_server::app(Arc::new(store.clone()), config);
+    let app = loop_server::app(store.store(), config);
     if insecure {
         tracing::warn!(
             "--insecure-webhooks: providers without a secret accept UNSIGNED deliveries; do not expose this server"
@@ -176,17 +187,53 @@ fn data_dir(args: &StorageArgs) -> Result<PathBuf> {
     Ok(dir)
 }
 
-async fn open_store(args: &StorageArgs, data_dir: &std::path::Path, migrate: bool) -> Result<SqliteStore> {
+/// The database behind a node: the embedded SQLite file or a shared PostgreSQL.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl Backend {
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(s) => Arc::new(s.clone()),
+            Backend::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    async fn migrate(&self) -> loop_core::Result<usize> {
+        match self {
+            Backend::Sqlite(s) => s.migrate().await,
+            Backend::Postgres(s) => s.migrate().await,
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Backend::Sqlite(s) => s.close().await,
+            Backend::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+async fn open_store(args: &StorageArgs, data_dir: &std::path::Path, migrate: bool) -> Result<Backend> {
     let location = match &args.database_url {
-        Some(url) if url.starts_with("postgres") => {
-            bail!("PostgreSQL is not supported by this build yet; use the embedded SQLite default")
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let config = PgConfig {
+                migrate,
+                max_connections: args.db_max_connections,
+                acquire_timeout: std::time::Duration::from_secs(args.db_acquire_timeout),
+                ..PgConfig::new(url.clone())
+            };
+            return Ok(Backend::Postgres(PgStore::open(config, Arc::new(SystemClock)).await?));
         }
         Some(url) if url.starts_with("sqlite:") => url.clone(),
-        Some(url) => bail!("unsupported database URL {url:?}: expected sqlite://PATH"),
+        Some(url) => bail!("unsupported database URL {url:?}: expected sqlite://PATH or postgres://…"),
         None => data_dir.join("loop.db").to_string_lossy().into_owned(),
     };
     let config = SqliteConfig { migrate, ..SqliteConfig::new(location) };
-    SqliteStore::open(config, Arc::new(SystemClock)).await.map_err(Into::into)
+    Ok(Backend::Sqlite(SqliteStore::open(config, Arc::new(SystemClock)).await?))
 }
 
 fn init_logging(level: &str, json: bool) -> Result<()> {

@@ -88,7 +88,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Something this node did may make an issue dispatchable: wake the long-polls and live
+    /// pages here, and tell the other nodes on the same database.
     pub fn changed(&self) {
+        self.changed_elsewhere();
+        let store = self.store.clone();
+        tokio::spawn(async move { store.announce_change().await });
+    }
+
+    /// Another node announced a change.
+    fn changed_elsewhere(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
@@ -106,6 +115,11 @@ pub fn app(store: Arc<dyn Store>, config: ServerConfig) -> Router {
         logouts: Arc::new(web::Revoked::default()),
     };
     tokio::spawn(leases::sweep(state.clone()));
+    let follower = state.clone();
+    tokio::spawn(async move {
+        let store = follower.store.clone();
+        store.follow_changes(Arc::new(move || follower.changed_elsewhere())).await;
+    });
     let (api, openapi) = routes::api(state.clone()).split_for_parts();
     let openapi_json = Arc::new(openapi.to_pretty_json().expect("the OpenAPI document serialises"));
     routes::system::router(openapi_json)

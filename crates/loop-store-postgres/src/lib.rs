@@ -21,6 +21,7 @@ mod sql;
 mod templates;
 pub mod testing;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,10 +106,39 @@ impl PgStore {
     }
 }
 
+/// The channel nodes announce changes on.
+const CHANGES: &str = "loop_changes";
+
 #[async_trait]
 impl Store for PgStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(db)
+    }
+
+    async fn announce_change(&self) {
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, '')").bind(CHANGES).execute(&self.pool).await {
+            tracing::warn!(error = %e, "could not tell the other nodes about a change");
+        }
+    }
+
+    async fn follow_changes(&self, on_change: Arc<dyn Fn() + Send + Sync>) {
+        loop {
+            let Err(e) = relay(&self.pool, on_change.as_ref()).await;
+            tracing::warn!(error = %e, "lost the change notifications of the other nodes; listening again in 1 s");
+            // Whatever was announced meanwhile is lost: look again anyway.
+            on_change();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// Passes every change announced on the channel to `on_change`, until the connection fails.
+async fn relay(pool: &PgPool, on_change: &(dyn Fn() + Send + Sync)) -> std::result::Result<Infallible, sqlx::Error> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+    listener.listen(CHANGES).await?;
+    loop {
+        listener.recv().await?;
+        on_change();
     }
 }
 

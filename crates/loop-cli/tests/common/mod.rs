@@ -23,11 +23,17 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// A server with extra `loop serve` arguments (e.g. `--database-url`).
+    pub fn start_with(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let mut child = Command::new(BIN)
             .args(["serve", "--port", "0", "--log-level", "warn", "--data-dir"])
             .arg(dir.path().join("data"))
+            .args(extra)
             .env_clear()
             .env("HOME", dir.path())
             .env("LOOP_API_KEY", KEY)
