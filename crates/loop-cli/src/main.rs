@@ -4,6 +4,7 @@ mod api_key;
 mod bench;
 mod cli;
 mod serve;
+mod transfer;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(serve::StorageArgs),
+    /// Write the whole database as JSON lines (to move it to another database, or as a backup).
+    Export(transfer::ExportArgs),
+    /// Load an export into a new, empty database (e.g. SQLite into PostgreSQL).
+    Import(transfer::ImportArgs),
     /// Measure dispatch throughput and latency against a real `loop serve` (see README).
     Bench(bench::BenchArgs),
     #[command(flatten)]
@@ -47,6 +52,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve::serve(args)),
         Command::Migrate(args) => runtime.block_on(serve::migrate(args)),
+        Command::Export(args) => runtime.block_on(transfer::export(args)),
+        Command::Import(args) => runtime.block_on(transfer::import(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         // A client command reports its own errors and picks its exit code.
         Command::Client(command) => {

@@ -176,7 +176,7 @@ fn print_banner(url: &str, key: &str, source: &api_key::Source) {
     }
 }
 
-fn data_dir(args: &StorageArgs) -> Result<PathBuf> {
+pub(crate) fn data_dir(args: &StorageArgs) -> Result<PathBuf> {
     let dir = match &args.data_dir {
         Some(d) => d.clone(),
         None => dirs::data_dir()
@@ -189,7 +189,7 @@ fn data_dir(args: &StorageArgs) -> Result<PathBuf> {
 
 /// The database behind a node: the embedded SQLite file or a shared PostgreSQL.
 #[derive(Clone)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite(SqliteStore),
     Postgres(PgStore),
 }
@@ -209,15 +209,32 @@ impl Backend {
         }
     }
 
-    async fn close(&self) {
+    pub(crate) async fn close(&self) {
         match self {
             Backend::Sqlite(s) => s.close().await,
             Backend::Postgres(s) => s.close().await,
         }
     }
+
+    pub(crate) async fn export(&self, out: &mut loop_store_rows::ExportSink<'_>) -> loop_core::Result<u64> {
+        match self {
+            Backend::Sqlite(s) => s.export(out).await,
+            Backend::Postgres(s) => s.export(out).await,
+        }
+    }
+
+    pub(crate) async fn import(
+        &self,
+        rows: Vec<(String, serde_json::Map<String, serde_json::Value>)>,
+    ) -> loop_core::Result<u64> {
+        match self {
+            Backend::Sqlite(s) => s.import(rows).await,
+            Backend::Postgres(s) => s.import(rows).await,
+        }
+    }
 }
 
-async fn open_store(args: &StorageArgs, data_dir: &std::path::Path, migrate: bool) -> Result<Backend> {
+pub(crate) async fn open_store(args: &StorageArgs, data_dir: &std::path::Path, migrate: bool) -> Result<Backend> {
     let location = match &args.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let config = PgConfig {

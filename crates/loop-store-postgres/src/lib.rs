@@ -8,6 +8,7 @@ mod comments;
 mod dashboard;
 mod dispatch;
 mod dispatch_index;
+mod export;
 mod goals;
 mod improvement;
 mod issues;

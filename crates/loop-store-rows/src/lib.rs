@@ -304,3 +304,46 @@ pub fn session(row: &impl Cols) -> Result<loop_core::session::AgentSession> {
         duration_ms: get(row, "duration_ms")?,
     })
 }
+
+/// The tables `loop export` writes and `loop import` reads, in an order that respects their
+/// foreign keys, each with the order its rows are written in.
+pub const EXPORT_TABLES: &[(&str, &str)] = &[
+    ("projects", "id"),
+    ("goals", "id"),
+    ("goal_readings", "goal_id, recorded_at"),
+    ("labels", "id"),
+    ("issues", "number"),
+    ("issue_labels", "issue_id, label_id"),
+    ("issue_relations", "id"),
+    ("comments", "created_at, id"),
+    ("issue_events", "id"),
+    ("signals", "id"),
+    ("webhook_deliveries", "provider, delivery_id"),
+    ("prompt_templates", "id"),
+    ("prompt_versions", "template_id, version"),
+    ("prompt_reviews", "created_at, id"),
+    ("prompt_improvements", "issue_id"),
+    ("agent_sessions", "claimed_at, id"),
+];
+
+/// Where an export's rows go: each row with its table's name.
+pub type ExportSink<'a> = dyn FnMut(&str, serde_json::Map<String, serde_json::Value>) -> Result<()> + Send + 'a;
+
+/// The first line of an export.
+pub const EXPORT_HEADER: &str = r#"{"format":"loop-export","version":1}"#;
+
+/// Checks an imported row's table and column names against the target's own (they are put
+/// into SQL), so a hand-edited file cannot inject anything.
+pub fn check_import_row(
+    table: &str,
+    row: &serde_json::Map<String, serde_json::Value>,
+    columns: &[String],
+) -> Result<()> {
+    if !EXPORT_TABLES.iter().any(|(t, _)| *t == table) {
+        return Err(Error::invalid("table", "unknown_table", format!("{table:?} is not a table Loop exports")));
+    }
+    match row.keys().find(|k| !columns.contains(k)) {
+        Some(k) => Err(Error::invalid("row", "unknown_column", format!("table {table} has no column {k:?}"))),
+        None => Ok(()),
+    }
+}

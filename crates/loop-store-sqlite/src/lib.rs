@@ -10,6 +10,7 @@ mod dashboard;
 mod dispatch;
 mod dispatch_index;
 mod engine;
+mod export;
 mod goals;
 mod improvement;
 mod issues;

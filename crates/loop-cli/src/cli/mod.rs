@@ -149,7 +149,7 @@ pub fn command(cmd: clap::Command) -> clap::Command {
     let mut cmd = cmd;
     cmd.build();
     let client_flags = ["json", "plain", "api_url", "token"];
-    for name in ["serve", "migrate", "bench"] {
+    for name in ["serve", "migrate", "export", "import", "bench"] {
         cmd = cmd.mut_subcommand(name, |sc| {
             sc.mut_args(|a| {
                 let hide = client_flags.contains(&a.get_id().as_str()) && a.is_global_set();
@@ -306,7 +306,10 @@ mod tests {
                     missing.push(format!("{path} {}", a.get_id()));
                 }
             }
-            for sc in cmd.get_subcommands().filter(|c| !["serve", "migrate", "bench", "help"].contains(&c.get_name())) {
+            for sc in cmd
+                .get_subcommands()
+                .filter(|c| !["serve", "migrate", "export", "import", "bench", "help"].contains(&c.get_name()))
+            {
                 walk(sc, &format!("{path} {}", sc.get_name()), missing);
             }
         }

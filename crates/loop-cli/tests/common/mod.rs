@@ -63,6 +63,17 @@ impl Server {
         Server { url, child, dir }
     }
 
+    /// Stops the server (as a crash would: SIGKILL) and keeps its data directory.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The server's data directory (its SQLite database, unless it was given another).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     /// A CLI pointed at this server with the right key.
     pub fn cli(&self) -> Cli {
         Cli::new().env("LOOP_API_URL", &self.url).env("LOOP_API_KEY", KEY)
