@@ -54,7 +54,6 @@ pub async fn export(args: ExportArgs) -> Result<()> {
             .map_err(|e| loop_core::Error::Internal(format!("cannot write the export: {e}")))
     };
     let rows = store.export(&mut write).await?;
-    drop(write);
     out.flush()?;
     store.close().await;
     eprintln!("exported {rows} rows");
