@@ -11,7 +11,9 @@ use crate::AppState;
 /// issue eligible (a create, a status change, an unblock).
 pub async fn wake_on_write(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let templates = req.uri().path().starts_with("/api/templates");
+    // Template writes come from the API and from the dashboard's prompt pages.
+    let path = req.uri().path();
+    let templates = path.starts_with("/api/templates") || path.starts_with("/prompts/");
     let response = next.run(req).await;
     // The dashboard's forms answer a successful write with a redirect.
     if write && (response.status().is_success() || response.status().is_redirection()) {

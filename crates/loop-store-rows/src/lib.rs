@@ -34,75 +34,48 @@ fn not_null<T>(v: Option<T>, name: &str) -> Result<T> {
     v.ok_or_else(|| Error::Internal(format!("column {name} is null")))
 }
 
-impl Col for Option<String> {
-    fn read(row: &impl Cols, name: &str) -> Result<Self> {
-        row.text(name)
-    }
+/// `T` and `Option<T>` read through one of [`Cols`]' accessors.
+macro_rules! col {
+    ($t:ty, $accessor:ident) => {
+        impl Col for Option<$t> {
+            fn read(row: &impl Cols, name: &str) -> Result<Self> {
+                row.$accessor(name)
+            }
+        }
+        impl Col for $t {
+            fn read(row: &impl Cols, name: &str) -> Result<Self> {
+                not_null(row.$accessor(name)?, name)
+            }
+        }
+    };
 }
-impl Col for String {
-    fn read(row: &impl Cols, name: &str) -> Result<Self> {
-        not_null(row.text(name)?, name)
-    }
-}
-impl Col for Option<i64> {
-    fn read(row: &impl Cols, name: &str) -> Result<Self> {
-        row.int(name)
-    }
-}
-impl Col for i64 {
-    fn read(row: &impl Cols, name: &str) -> Result<Self> {
-        not_null(row.int(name)?, name)
-    }
-}
-impl Col for Option<f64> {
-    fn read(row: &impl Cols, name: &str) -> Result<Self> {
-        row.real(name)
-    }
-}
-impl Col for f64 {
-    fn read(row: &impl Cols, name: &str) -> Result<Self> {
-        not_null(row.real(name)?, name)
-    }
-}
+col!(String, text);
+col!(i64, int);
+col!(f64, real);
 
+/// [`Cols`] for a driver's row type whose `get` (named by `$get`) decodes by column name.
+#[allow(unused_macros)]
+macro_rules! cols {
+    ($row:ty, $get:path) => {
+        impl Cols for $row {
+            fn text(&self, name: &str) -> Result<Option<String>> {
+                $get(self, name).map_err(|e| Error::Internal(format!("database: {e}")))
+            }
+            fn int(&self, name: &str) -> Result<Option<i64>> {
+                $get(self, name).map_err(|e| Error::Internal(format!("database: {e}")))
+            }
+            fn real(&self, name: &str) -> Result<Option<f64>> {
+                $get(self, name).map_err(|e| Error::Internal(format!("database: {e}")))
+            }
+        }
+    };
+}
 #[cfg(feature = "sqlite")]
-impl Cols for sqlx::sqlite::SqliteRow {
-    fn text(&self, name: &str) -> Result<Option<String>> {
-        sqlx::Row::try_get(self, name).map_err(|e| Error::Internal(format!("database: {e}")))
-    }
-    fn int(&self, name: &str) -> Result<Option<i64>> {
-        sqlx::Row::try_get(self, name).map_err(|e| Error::Internal(format!("database: {e}")))
-    }
-    fn real(&self, name: &str) -> Result<Option<f64>> {
-        sqlx::Row::try_get(self, name).map_err(|e| Error::Internal(format!("database: {e}")))
-    }
-}
-
-#[cfg(feature = "rusqlite")]
-impl Cols for rusqlite::Row<'_> {
-    fn text(&self, name: &str) -> Result<Option<String>> {
-        self.get(name).map_err(|e| Error::Internal(format!("database: {e}")))
-    }
-    fn int(&self, name: &str) -> Result<Option<i64>> {
-        self.get(name).map_err(|e| Error::Internal(format!("database: {e}")))
-    }
-    fn real(&self, name: &str) -> Result<Option<f64>> {
-        self.get(name).map_err(|e| Error::Internal(format!("database: {e}")))
-    }
-}
-
+cols!(sqlx::sqlite::SqliteRow, sqlx::Row::try_get);
 #[cfg(feature = "postgres")]
-impl Cols for sqlx::postgres::PgRow {
-    fn text(&self, name: &str) -> Result<Option<String>> {
-        sqlx::Row::try_get(self, name).map_err(|e| Error::Internal(format!("database: {e}")))
-    }
-    fn int(&self, name: &str) -> Result<Option<i64>> {
-        sqlx::Row::try_get(self, name).map_err(|e| Error::Internal(format!("database: {e}")))
-    }
-    fn real(&self, name: &str) -> Result<Option<f64>> {
-        sqlx::Row::try_get(self, name).map_err(|e| Error::Internal(format!("database: {e}")))
-    }
-}
+cols!(sqlx::postgres::PgRow, sqlx::Row::try_get);
+#[cfg(feature = "rusqlite")]
+cols!(rusqlite::Row<'_>, rusqlite::Row::get);
 
 /// Serialises an optional value for a JSON text column.
 pub fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {

@@ -489,7 +489,6 @@ async fn update(
     if !patch.is_empty() {
         let patch = input(serde_json::Value::Object(patch))?;
         s.store.update_issue(&current.id, patch, &Actor::human()).await?;
-        s.changed();
     }
     Ok(back_to(&format!("/issues/{}", current.number)))
 }
@@ -558,6 +557,5 @@ async fn triage(
         let body = json!({ "body": format!("Declined in triage: {reason}"), "authorType": "human" });
         s.store.create_comment(&issue.id, input(body)?, &Actor::human()).await?;
     }
-    s.changed();
     Ok(back_to(&format!("/issues/{}", issue.number)))
 }

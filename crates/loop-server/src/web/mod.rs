@@ -1,7 +1,8 @@
 //! The dashboard: server-rendered pages (maud), embedded in the binary, signed in with a
 //! session cookie. Reading needs no JavaScript; the small page script adds live updates,
 //! keyboard shortcuts and the theme switch. Every write is a form post with a CSRF token that
-//! answers with a redirect (post/redirect/get).
+//! answers with a redirect (post/redirect/get); `leases::wake_on_write` then wakes waiting
+//! claims and drops cached templates, as for the API's writes.
 
 mod activity;
 mod goals;

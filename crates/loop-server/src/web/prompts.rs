@@ -289,7 +289,6 @@ async fn save_version(
         body["changelog"] = json!(f.changelog.trim());
     }
     s.store.create_version(&id, input(body)?, &Actor::human()).await?;
-    s.templates.invalidate();
     Ok(back_to(&format!("/prompts/{id}")))
 }
 
@@ -302,6 +301,5 @@ async fn promote(
 ) -> WebResult {
     check_form(&viewer, &headers, &f.csrf)?;
     s.store.promote_version(&id, &version_id).await?;
-    s.templates.invalidate();
     Ok(back_to(&format!("/prompts/{id}")))
 }
