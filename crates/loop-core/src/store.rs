@@ -211,12 +211,18 @@ pub trait Store:
     /// Answers only if the database does.
     async fn ping(&self) -> Result<()>;
 
+    /// True once the store has been closed for shutdown: background work then stops quietly
+    /// instead of reporting the closed database as a failure.
+    fn is_closed(&self) -> bool {
+        false
+    }
+
     /// Tells the other server nodes on this database that something changed, so their
     /// long-polls and live pages look again. Nothing to do for a single-node store.
     async fn announce_change(&self) {}
 
-    /// Calls `on_change` whenever another node announces a change, for as long as the server
-    /// runs. Returns at once for a single-node store.
+    /// Calls `on_change` whenever another node announces a change, until the store is closed.
+    /// Returns at once for a single-node store.
     async fn follow_changes(&self, on_change: Arc<dyn Fn() + Send + Sync>) {
         let _ = on_change;
     }

@@ -39,6 +39,7 @@ pub async fn sweep(state: AppState) {
                 state.changed();
             }
             Ok(_) => {}
+            Err(_) if state.store.is_closed() => return,
             Err(e) => tracing::error!(error = %e, "lease sweep failed"),
         }
     }

@@ -106,6 +106,8 @@ impl PgStore {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
+        // Fresh statistics, so the planner does not plan for the empty tables it saw before.
+        sqlx::query("ANALYZE").execute(&self.pool).await.map_err(db)?;
         Ok(rows.len() as u64)
     }
 }

@@ -3,6 +3,7 @@
 //! database. Claims take row locks that skip locked rows, so nodes never hand out one issue
 //! twice and never wait on each other's claims.
 
+pub mod admin;
 mod claiming;
 mod comments;
 mod dashboard;
@@ -116,6 +117,10 @@ impl Store for PgStore {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(db)
     }
 
+    fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
     async fn announce_change(&self) {
         if let Err(e) = sqlx::query("SELECT pg_notify($1, '')").bind(CHANGES).execute(&self.pool).await {
             tracing::warn!(error = %e, "could not tell the other nodes about a change");
@@ -125,6 +130,9 @@ impl Store for PgStore {
     async fn follow_changes(&self, on_change: Arc<dyn Fn() + Send + Sync>) {
         loop {
             let Err(e) = relay(&self.pool, on_change.as_ref()).await;
+            if self.pool.is_closed() {
+                return;
+            }
             tracing::warn!(error = %e, "lost the change notifications of the other nodes; listening again in 1 s");
             // Whatever was announced meanwhile is lost: look again anyway.
             on_change();

@@ -33,27 +33,28 @@ pub(crate) async fn next_values(conn: &mut PgConnection, counter: &str, n: i64) 
         .map_err(db)
 }
 
-/// Appends history events inside the caller's transaction.
+/// Appends history events inside the caller's transaction, in one statement that takes their
+/// ids from the event counter (see [`next_values`]). One round trip matters: the counter stays
+/// locked from here until commit, and every write in the database waits for it.
 pub(crate) async fn record(conn: &mut PgConnection, events: &[NewEvent], actor: &Actor, now: Timestamp) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let last = next_values(conn, "event", events.len() as i64).await?;
-    let first = last - events.len() as i64 + 1;
-    for (i, e) in events.iter().enumerate() {
-        sqlx::query(pg(
-            "INSERT INTO issue_events (id, issue_id, kind, actor, data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        ))
-        .bind(first + i as i64)
-        .bind(&e.issue_id)
-        .bind(e.kind.as_str())
-        .bind(&actor.name)
-        .bind(e.data.to_string())
-        .bind(now.millis())
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
-    }
+    sqlx::query(
+        "WITH taken AS (UPDATE counters SET value = value + $1 WHERE name = 'event' RETURNING value) \
+         INSERT INTO issue_events (id, issue_id, kind, actor, data, created_at) \
+         SELECT taken.value - $1 + e.n, e.issue_id, e.kind, $5, e.data, $6 \
+         FROM taken, unnest($2::TEXT[], $3::TEXT[], $4::TEXT[]) WITH ORDINALITY AS e(issue_id, kind, data, n)",
+    )
+    .bind(events.len() as i64)
+    .bind(events.iter().map(|e| e.issue_id.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.data.to_string()).collect::<Vec<_>>())
+    .bind(&actor.name)
+    .bind(now.millis())
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
     Ok(())
 }
 

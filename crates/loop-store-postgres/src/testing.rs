@@ -26,10 +26,7 @@ impl Drop for TestDatabase {
         let (admin, name) = (self.admin_url.clone(), self.name.clone());
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await.ok()
-            })
+            rt.block_on(crate::admin::drop_database(&admin, &name)).ok()
         })
         .join();
     }
@@ -54,22 +51,8 @@ pub async fn database() -> TestDatabase {
         .execute(&mut conn)
         .await
         .unwrap_or_else(|e| panic!("cannot create a test database: {e}"));
-    let url = with_database(&admin_url, &name);
+    let url = crate::admin::with_database(&admin_url, &name);
     TestDatabase { url, name, admin_url }
-}
-
-/// `url` with its database replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let after_scheme = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[after_scheme..].find('/') {
-        Some(slash) => &base[..after_scheme + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
 }
 
 /// The admin URL of the test server, starting a throwaway one on first use if needed.
@@ -211,16 +194,4 @@ fn binaries() -> Option<PathBuf> {
         });
         versions.pop()
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn urls_get_their_database_replaced() {
-        assert_eq!(with_database("postgres://u@h:5/postgres", "x"), "postgres://u@h:5/x");
-        assert_eq!(with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
-        assert_eq!(with_database("postgres://u:p@h/db?sslmode=require", "x"), "postgres://u:p@h/x?sslmode=require");
-    }
 }

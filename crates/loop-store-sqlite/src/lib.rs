@@ -141,6 +141,10 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.reader).await.map(|_| ()).map_err(db)
     }
+
+    fn is_closed(&self) -> bool {
+        self.reader.is_closed()
+    }
 }
 
 /// Maps a database error to the domain's internal error.
