@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use loop_core::SystemClock;
 use loop_store_postgres::{PgConfig, PgStore, admin};
-use loop_store_sqlite::seed::BacklogSpec;
+use loop_store_sqlite::seed::{BacklogReport, BacklogSpec};
 use loop_store_sqlite::{SqliteConfig, SqliteStore};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -138,7 +138,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let started = Instant::now();
         let report = seed(&template, size).await?;
         println!(
-            "seeded {size} issues in {:.1}s: {} todo, {} blocked, {} eligible",
+            "seed of {size} issues ready in {:.1}s: {} todo, {} blocked, {} eligible",
             started.elapsed().as_secs_f64(),
             report.todo,
             report.blocked,
@@ -205,13 +205,27 @@ async fn run_size(plan: &Plan, template: &Path, size: u64, eligible: u64) -> Res
     Ok(size_cells)
 }
 
-async fn seed(dir: &Path, issues: u64) -> Result<loop_store_sqlite::seed::BacklogReport> {
+/// Seeds a backlog of `issues` into `dir`, or reuses the one a previous run with the same
+/// `--work-dir` left there (a 1M seed takes minutes).
+async fn seed(dir: &Path, issues: u64) -> Result<BacklogReport> {
+    let marker = dir.join("seeded");
+    if let Some(report) = std::fs::read_to_string(&marker).ok().and_then(|s| parse_report(&s)) {
+        println!("reusing the seed in {}", dir.display());
+        return Ok(report);
+    }
+    let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
     let store = open_sqlite(dir).await?;
     loop_server::seed_default_templates(&store).await?;
     let report = store.seed_backlog(&BacklogSpec { issues, seed: 42, projects: 10, projects_with_goal: 3 }).await?;
     store.close().await;
+    std::fs::write(&marker, format!("{} {} {}", report.todo, report.blocked, report.eligible))?;
     Ok(report)
+}
+
+fn parse_report(marker: &str) -> Option<BacklogReport> {
+    let mut n = marker.split_whitespace().map(|v| v.parse::<u64>().ok());
+    Some(BacklogReport { todo: n.next()??, blocked: n.next()??, eligible: n.next()?? })
 }
 
 async fn open_sqlite(dir: &Path) -> Result<SqliteStore> {
