@@ -17,6 +17,12 @@ pub enum Error {
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
 
+    /// The database could not take the work just now: it aborted a transaction to break a lock
+    /// conflict, or no connection came free in time. Nothing was written; the same request may
+    /// well succeed when retried.
+    #[error("busy: {0}")]
+    Busy(String),
+
     /// Something broke inside: the database, a corrupt row. Never the caller's fault.
     #[error("internal error: {0}")]
     Internal(String),

@@ -48,6 +48,10 @@ impl From<Error> for ApiError {
                     .with_details(json!({ "field": field }))
             }
             Error::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            Error::Busy(cause) => {
+                tracing::warn!(%cause, "database busy; answered 503");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "The database is busy; retry in a moment")
+            }
             Error::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error")
@@ -62,6 +66,33 @@ impl IntoResponse for ApiError {
         if !self.details.is_null() {
             body["details"] = self.details;
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_database_is_a_503_to_retry_with_no_cause_in_the_body() {
+        let response = ApiError::from(Error::Busy("database: deadlock detected in relation t".into())).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "1");
+        let body = body_text(response);
+        assert!(body.contains("\"code\":\"busy\"") && !body.contains("deadlock"), "{body}");
+    }
+
+    fn body_text(response: Response) -> String {
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(response.into_body(), usize::MAX))
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
     }
 }

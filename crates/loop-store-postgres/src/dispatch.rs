@@ -32,7 +32,7 @@ impl DispatchStore for PgStore {
                     return Ok(claim);
                 }
                 // The transaction rolls back on drop; the next attempt replays the winner.
-                Err(e) if raced(&e) && attempt < RACE_RETRIES => attempt += 1,
+                Err(e) if worth_retrying(&e) && attempt < RETRIES => attempt += 1,
                 Err(e) => return Err(e),
             }
         }
@@ -48,7 +48,7 @@ impl DispatchStore for PgStore {
                     tx.commit().await.map_err(db)?;
                     return Ok(claim);
                 }
-                Err(e) if raced(&e) && attempt < RACE_RETRIES => attempt += 1,
+                Err(e) if worth_retrying(&e) && attempt < RETRIES => attempt += 1,
                 Err(e) => return Err(e),
             }
         }
@@ -313,8 +313,10 @@ async fn open_blockers(conn: &mut PgConnection, issue_id: &str) -> Result<Vec<Is
 }
 
 /// How often a claim runs again after losing a race on its idempotency key.
-const RACE_RETRIES: u32 = 3;
+const RETRIES: u32 = 3;
 
-fn raced(e: &Error) -> bool {
-    matches!(e, Error::Conflict { code, .. } if *code == claiming::RACED)
+/// A claim that lost an idempotency-key race (the retry replays the winner), or that
+/// PostgreSQL aborted to break a deadlock: nothing was written, and running it again is safe.
+fn worth_retrying(e: &Error) -> bool {
+    matches!(e, Error::Conflict { code, .. } if *code == claiming::RACED) || matches!(e, Error::Busy(_))
 }

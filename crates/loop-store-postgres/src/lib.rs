@@ -151,12 +151,53 @@ async fn relay(pool: &PgPool, on_change: &(dyn Fn() + Send + Sync)) -> std::resu
     }
 }
 
-/// Maps a database error to the domain's internal error.
+/// Maps a database error to the domain's: `Busy` when PostgreSQL aborted the transaction to
+/// resolve a deadlock or a serialization conflict, or no connection came free (a retry may
+/// succeed); otherwise internal.
 pub(crate) fn db(e: sqlx::Error) -> Error {
-    Error::Internal(format!("database: {e}"))
+    let transient = match &e {
+        sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("40001" | "40P01")),
+        sqlx::Error::PoolTimedOut => true,
+        _ => false,
+    };
+    if transient { Error::Busy(format!("database: {e}")) } else { Error::Internal(format!("database: {e}")) }
 }
 
 /// True when `e` is a unique-constraint violation.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, PgConnection};
+
+    use super::*;
+
+    /// Two transactions that lock two rows in opposite orders: PostgreSQL aborts one of them,
+    /// and the store reports that as `Busy` (503, retry), not as an internal failure.
+    #[tokio::test]
+    async fn a_deadlock_is_busy_not_internal() {
+        let database = testing::database().await;
+        let mut setup = PgConnection::connect(&database.url).await.unwrap();
+        sqlx::raw_sql("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2)")
+            .execute(&mut setup)
+            .await
+            .unwrap();
+        let lock_both = |first: i32, second: i32| {
+            let url = database.url.clone();
+            async move {
+                let mut conn = PgConnection::connect(&url).await.unwrap();
+                let mut tx = conn.begin().await.unwrap();
+                let lock = "SELECT 1 FROM t WHERE id = $1 FOR UPDATE";
+                sqlx::query(lock).bind(first).execute(&mut *tx).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                sqlx::query(lock).bind(second).execute(&mut *tx).await.map_err(db)
+            }
+        };
+        let (a, b) = tokio::join!(lock_both(1, 2), lock_both(2, 1));
+        let failed: Vec<Error> = [a, b].into_iter().filter_map(|r| r.err()).collect();
+        assert_eq!(failed.len(), 1, "exactly one transaction is aborted: {failed:?}");
+        assert!(matches!(&failed[0], Error::Busy(m) if m.contains("deadlock")), "{:?}", failed[0]);
+    }
 }

@@ -191,6 +191,9 @@ fn closed() -> Error {
 
 /// Maps a rusqlite error to the domain's internal error.
 pub(crate) fn sqlite(e: rusqlite::Error) -> Error {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+        return Error::Busy(format!("database: {e}"));
+    }
     Error::Internal(format!("database: {e}"))
 }
 

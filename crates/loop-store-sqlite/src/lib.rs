@@ -147,9 +147,17 @@ impl Store for SqliteStore {
     }
 }
 
-/// Maps a database error to the domain's internal error.
+/// Maps a database error to the domain's: internal, or
+/// `Busy` when the database stayed locked past the busy timeout or no connection came free (a
+/// retry may succeed).
 pub(crate) fn db(e: sqlx::Error) -> Error {
-    Error::Internal(format!("database: {e}"))
+    let busy = match &e {
+        // SQLITE_BUSY and its extended codes.
+        sqlx::Error::Database(d) => d.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 5),
+        sqlx::Error::PoolTimedOut => true,
+        _ => false,
+    };
+    if busy { Error::Busy(format!("database: {e}")) } else { Error::Internal(format!("database: {e}")) }
 }
 
 /// True when `e` is a unique-constraint violation.
