@@ -287,3 +287,26 @@ async fn the_event_stream_announces_changes_and_needs_a_session() {
     }
     assert!(!seen.contains(&issue.id), "{seen}");
 }
+
+/// Behind a reverse proxy the browser's origin is the public URL, while `Host` may be the
+/// proxy's internal name for the node: forms from the public origin are accepted, others not.
+#[tokio::test]
+async fn forms_from_the_public_url_pass_behind_a_proxy() {
+    let server =
+        common::start_with(|c| loop_server::ServerConfig { public_url: "https://loop.example.com/".into(), ..c }).await;
+    let web = Web::new(&server.url);
+    let signed_in =
+        web.post("/login", None, Some("https://loop.example.com"), &[("key", common::KEY), ("next", "/issues")]).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = set_cookie(signed_in.headers()).split(';').next().unwrap().to_owned();
+    let issue = server.task("behind a proxy").await;
+    let token = web.csrf(&format!("/issues/{}", issue.number), &cookie).await;
+    let path = format!("/issues/{}/comments", issue.number);
+    let elsewhere =
+        web.post(&path, Some(&cookie), Some("https://loop.example.org"), &[("_csrf", &token), ("body", "x")]).await;
+    assert_eq!(elsewhere.status(), StatusCode::FORBIDDEN);
+    let public =
+        web.post(&path, Some(&cookie), Some("https://loop.example.com"), &[("_csrf", &token), ("body", "ok")]).await;
+    assert_eq!(public.status(), StatusCode::SEE_OTHER);
+    assert_eq!(server.client.comments(&issue.id).await.unwrap().len(), 1, "only the public origin's form wrote");
+}

@@ -96,17 +96,28 @@ pub fn back_to(path: &str) -> Response {
     Redirect::to(path).into_response()
 }
 
-/// A form post from another origin is refused even before its CSRF token is looked at.
-fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+/// A form post from another origin is refused even before its CSRF token is looked at. Loop's
+/// own origin is the request's `Host`, or that of `--public-url` (a reverse proxy may pass an
+/// internal name as `Host`).
+fn same_origin(headers: &HeaderMap, public_url: &str) -> Result<(), ApiError> {
     let (Some(origin), Some(host)) = (headers.get(header::ORIGIN), headers.get(header::HOST)) else {
         return Ok(());
     };
     let origin = origin.to_str().unwrap_or("");
     let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-    if host.to_str().is_ok_and(|h| h == origin_host) {
+    if host.to_str().is_ok_and(|h| h == origin_host) || origin.eq_ignore_ascii_case(origin_of(public_url)) {
         Ok(())
     } else {
         Err(ApiError::new(StatusCode::FORBIDDEN, "cross_origin", "Forms may only be posted from Loop's own pages"))
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(slash) => &url[..after_scheme + slash],
+        None => url,
     }
 }
 
@@ -147,7 +158,7 @@ struct LoginForm {
 }
 
 async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> WebResult {
-    same_origin(&headers)?;
+    same_origin(&headers, &s.config.public_url)?;
     let next = session::local_path(f.next.as_deref());
     if !s.config.api_key.is_valid(f.key.trim()) {
         let to = format!("/login?error=1&next={}", session::url_encode(&next));
@@ -184,7 +195,7 @@ fn secure(s: &AppState) -> bool {
 
 /// Checks a form post: same origin and this session's CSRF token.
 pub fn check_form(viewer: &session::Viewer, headers: &HeaderMap, csrf: &str) -> Result<(), ApiError> {
-    same_origin(headers)?;
+    same_origin(headers, &viewer.public_url)?;
     viewer.check_csrf(csrf)
 }
 

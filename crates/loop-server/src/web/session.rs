@@ -29,6 +29,8 @@ pub struct Viewer {
     pub csrf: String,
     /// The theme the browser chose (`light` or `dark`); otherwise the system's.
     pub theme: Option<&'static str>,
+    /// `--public-url`: forms may come from its origin as well as from the request's host.
+    pub public_url: String,
 }
 
 impl Viewer {
@@ -157,7 +159,11 @@ impl FromRequestParts<AppState> for Viewer {
                     Some("dark") => Some("dark"),
                     _ => None,
                 };
-                Ok(Viewer { csrf: csrf_for(&state.config.api_key, value), theme })
+                Ok(Viewer {
+                    csrf: csrf_for(&state.config.api_key, value),
+                    theme,
+                    public_url: state.config.public_url.clone(),
+                })
             }
             _ => Err(SignInFirst(here)),
         }
