@@ -88,8 +88,16 @@ enum Backend {
 
 /// One cell's copy of the seeded database.
 enum Database {
-    Sqlite { dir: PathBuf },
-    Postgres { admin_url: String, name: String, url: String },
+    Sqlite {
+        dir: PathBuf,
+    },
+    /// `dir` holds the nodes' data directories.
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+        dir: PathBuf,
+    },
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -277,7 +285,7 @@ impl Backend {
                 let name = format!("loop_bench_{}_cell", std::process::id());
                 admin::drop_database(admin_url, &name).await?;
                 let url = admin::create_database(admin_url, &name, Some(&seed_name(size))).await?;
-                Ok(Database::Postgres { admin_url: admin_url.clone(), name, url })
+                Ok(Database::Postgres { admin_url: admin_url.clone(), name, url, dir: cell_dir.to_path_buf() })
             }
         }
     }
@@ -304,12 +312,9 @@ impl Database {
     fn serve_args(&self, node: usize) -> Vec<std::ffi::OsString> {
         match self {
             Database::Sqlite { dir } => vec!["--data-dir".into(), dir.into()],
-            Database::Postgres { url, .. } => vec![
-                "--database-url".into(),
-                url.into(),
-                "--data-dir".into(),
-                std::env::temp_dir().join(format!("loop-bench-node-{node}")).into(),
-            ],
+            Database::Postgres { url, dir, .. } => {
+                vec!["--database-url".into(), url.into(), "--data-dir".into(), dir.join(format!("node-{node}")).into()]
+            }
         }
     }
 
@@ -334,7 +339,8 @@ impl Database {
             Database::Sqlite { dir } => {
                 std::fs::remove_dir_all(dir).ok();
             }
-            Database::Postgres { admin_url, name, .. } => {
+            Database::Postgres { admin_url, name, dir, .. } => {
+                std::fs::remove_dir_all(dir).ok();
                 if let Err(e) = admin::drop_database(&admin_url, &name).await {
                     eprintln!("warning: {e}");
                 }
