@@ -47,8 +47,8 @@ pub struct BenchArgs {
     /// (several nodes need --database-url) [default: 1,3 with --database-url, else 1].
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=16))]
     pub nodes: Vec<u16>,
-    /// Where to keep the seeded SQLite databases (`seed-<size>/loop.db`, kept afterwards)
-    /// [default: a temporary directory, removed afterwards].
+    /// Where to keep the seeded SQLite databases (`seed-<size>/loop.db`): kept afterwards, and
+    /// reused by the next run [default: a temporary directory, removed afterwards].
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
     /// Print the results as JSON too.
