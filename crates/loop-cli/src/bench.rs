@@ -261,7 +261,7 @@ async fn copy_to_postgres(sqlite_dir: &Path, admin_url: &str, name: &str) -> Res
     admin::drop_database(admin_url, name).await?;
     let url = admin::create_database(admin_url, name, None).await?;
     let pg = PgStore::open(PgConfig::new(url), Arc::new(SystemClock)).await?;
-    let loaded = pg.import(rows).await;
+    let loaded = pg.import(&mut rows.into_iter().map(Ok)).await;
     pg.close().await;
     Ok(loaded?)
 }

@@ -223,10 +223,7 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn import(
-        &self,
-        rows: Vec<(String, serde_json::Map<String, serde_json::Value>)>,
-    ) -> loop_core::Result<u64> {
+    pub(crate) async fn import(&self, rows: &mut loop_store_rows::ImportRows<'_>) -> loop_core::Result<u64> {
         match self {
             Backend::Sqlite(s) => s.import(rows).await,
             Backend::Postgres(s) => s.import(rows).await,

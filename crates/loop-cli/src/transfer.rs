@@ -61,35 +61,37 @@ pub async fn export(args: ExportArgs) -> Result<()> {
 }
 
 pub async fn import(args: ImportArgs) -> Result<()> {
-    let reader: Box<dyn BufRead> = if args.input.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
+    let reader: Box<dyn BufRead + Send> = if args.input.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
         let file = std::fs::File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
         Box::new(std::io::BufReader::new(file))
     };
-    let mut rows = Vec::new();
-    for (n, line) in reader.lines().enumerate() {
-        let line = line.context("cannot read the export")?;
-        if n == 0 {
-            if line.trim() != loop_store_rows::EXPORT_HEADER {
-                bail!("this is not a Loop export: its first line should be {}", loop_store_rows::EXPORT_HEADER);
-            }
-            continue;
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut entry: Map<String, Value> =
-            serde_json::from_str(&line).with_context(|| format!("line {}: not a JSON object", n + 1))?;
-        let (Some(Value::String(table)), Some(Value::Object(row))) = (entry.remove("table"), entry.remove("row"))
-        else {
-            bail!("line {}: expected {{\"table\": …, \"row\": {{…}}}}", n + 1);
-        };
-        rows.push((table, row));
+    let mut lines = reader.lines().enumerate();
+    let header = lines.next().map(|(_, l)| l).transpose().context("cannot read the export")?;
+    if header.as_deref().map(str::trim) != Some(loop_store_rows::EXPORT_HEADER) {
+        bail!("this is not a Loop export: its first line should be {}", loop_store_rows::EXPORT_HEADER);
     }
+    // Rows are parsed as the import reads them, so the file never sits in memory whole.
+    let mut rows = lines.filter_map(|(n, line)| match line {
+        Ok(line) if line.trim().is_empty() => None,
+        Ok(line) => Some(parse_row(n + 1, &line)),
+        Err(e) => Some(Err(loop_core::Error::invalid("input", "unreadable", format!("cannot read the export: {e}")))),
+    });
     let store = open_store(&args.storage, &data_dir(&args.storage)?, true).await?;
-    let loaded = store.import(rows).await;
+    let loaded = store.import(&mut rows).await;
     store.close().await;
     eprintln!("imported {} rows", loaded?);
     Ok(())
+}
+
+/// One line of an export: `{"table": …, "row": {…}}`.
+fn parse_row(line_number: usize, line: &str) -> loop_core::Result<(String, Map<String, Value>)> {
+    let malformed =
+        |what: &str| loop_core::Error::invalid(format!("line {line_number}"), "malformed_export", what.to_owned());
+    let mut entry: Map<String, Value> = serde_json::from_str(line).map_err(|_| malformed("not a JSON object"))?;
+    match (entry.remove("table"), entry.remove("row")) {
+        (Some(Value::String(table)), Some(Value::Object(row))) => Ok((table, row)),
+        _ => Err(malformed(r#"expected {"table": …, "row": {…}}"#)),
+    }
 }

@@ -158,4 +158,17 @@ async fn a_sqlite_database_moves_to_postgres_with_nothing_lost() {
     std::fs::write(garbage.path(), "hello\n").unwrap();
     let bad = loop_cmd(&["import", "--database-url", &database.url, garbage.path().to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a Loop export"));
+
+    // Rows are read as they are loaded: a bad line near the end still leaves nothing behind.
+    let text = std::fs::read_to_string(dump.path()).unwrap();
+    let broken = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(broken.path(), format!("{text}{{\"table\": \"issues\"\n")).unwrap();
+    let bad_line = text.lines().count() + 1;
+    let target = tempfile::tempdir().unwrap();
+    let target_dir = target.path().to_str().unwrap();
+    let failed = loop_cmd(&["import", "--data-dir", target_dir, broken.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success() && stderr.contains(&format!("line {bad_line}")), "{stderr}");
+    let out = loop_cmd(&["import", "--data-dir", target_dir, dump_path]);
+    assert!(out.status.success(), "the failed import loaded nothing: {}", String::from_utf8_lossy(&out.stderr));
 }

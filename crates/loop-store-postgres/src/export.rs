@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use futures_util::TryStreamExt;
 use loop_core::{Error, Result};
-use loop_store_rows::{EXPORT_TABLES, ExportSink, check_import_row};
+use loop_store_rows::{EXPORT_TABLES, ExportSink, ImportRows, check_import_row};
 use serde_json::{Map, Value};
 use sqlx::{Column, PgConnection, Row, TypeInfo, ValueRef};
 
@@ -25,9 +26,9 @@ impl PgStore {
             .map_err(db)?;
         let mut n = 0;
         for (table, order) in EXPORT_TABLES {
-            for row in
-                sqlx::query(&format!("SELECT * FROM {table} ORDER BY {order}")).fetch_all(&mut *tx).await.map_err(db)?
-            {
+            let sql = format!("SELECT * FROM {table} ORDER BY {order}");
+            let mut rows = sqlx::query(&sql).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await.map_err(db)? {
                 let mut map = Map::new();
                 for (i, col) in row.columns().iter().enumerate() {
                     if LOCAL_COLUMNS.contains(&col.name()) {
@@ -55,13 +56,16 @@ impl PgStore {
 
     /// Loads exported rows into this database, which must hold none yet, in one transaction:
     /// all of them or (on any error) none. Returns how many rows were loaded.
-    pub async fn import(&self, rows: Vec<(String, Map<String, Value>)>) -> Result<u64> {
+    pub async fn import(&self, rows: &mut ImportRows<'_>) -> Result<u64> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // Nodes importing at once would both find the database empty.
         sqlx::query("LOCK TABLE issues IN EXCLUSIVE MODE").execute(&mut *tx).await.map_err(db)?;
         refuse_unless_empty(&mut tx).await?;
         let mut types: HashMap<String, HashMap<String, String>> = HashMap::new();
-        for (table, row) in &rows {
+        let mut n = 0;
+        for entry in rows {
+            let (table, row) = entry?;
+            let (table, row) = (&table, &row);
             if !types.contains_key(table) {
                 let cols: Vec<(String, String)> = sqlx::query_as(
                     "SELECT column_name::TEXT, data_type::TEXT FROM information_schema.columns \
@@ -95,6 +99,7 @@ impl PgStore {
                 };
             }
             q.execute(&mut *tx).await.map_err(|e| Error::Internal(format!("importing into {table}: {e}")))?;
+            n += 1;
         }
         // New issues and events continue after the imported ones.
         sqlx::query(
@@ -108,7 +113,7 @@ impl PgStore {
         tx.commit().await.map_err(db)?;
         // Fresh statistics, so the planner does not plan for the empty tables it saw before.
         sqlx::query("ANALYZE").execute(&self.pool).await.map_err(db)?;
-        Ok(rows.len() as u64)
+        Ok(n)
     }
 }
 

@@ -302,6 +302,10 @@ pub const EXPORT_TABLES: &[(&str, &str)] = &[
 /// Where an export's rows go: each row with its table's name.
 pub type ExportSink<'a> = dyn FnMut(&str, serde_json::Map<String, serde_json::Value>) -> Result<()> + Send + 'a;
 
+/// Where an import's rows come from, one at a time, so a large export never sits in memory
+/// whole. An `Err` (a malformed line, say) ends the import with nothing loaded.
+pub type ImportRows<'a> = dyn Iterator<Item = Result<(String, serde_json::Map<String, serde_json::Value>)>> + Send + 'a;
+
 /// The first line of an export.
 pub const EXPORT_HEADER: &str = r#"{"format":"loop-export","version":1}"#;
 

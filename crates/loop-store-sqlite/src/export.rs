@@ -1,8 +1,9 @@
 //! `loop export` and `loop import`: every table's rows as JSON values, so a database moves
 //! between SQLite and PostgreSQL (or into a backup) with nothing lost.
 
+use futures_util::TryStreamExt;
 use loop_core::{Error, Result};
-use loop_store_rows::{EXPORT_TABLES, ExportSink, check_import_row};
+use loop_store_rows::{EXPORT_TABLES, ExportSink, ImportRows, check_import_row};
 use serde_json::{Map, Value};
 use sqlx::{Column, Row, SqliteConnection, TypeInfo, ValueRef};
 
@@ -16,11 +17,9 @@ impl SqliteStore {
         sqlx::query("BEGIN").execute(&mut *conn).await.map_err(db)?;
         let mut n = 0;
         for (table, order) in EXPORT_TABLES {
-            for row in sqlx::query(&format!("SELECT * FROM {table} ORDER BY {order}"))
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(db)?
-            {
+            let sql = format!("SELECT * FROM {table} ORDER BY {order}");
+            let mut rows = sqlx::query(&sql).fetch(&mut *conn);
+            while let Some(row) = rows.try_next().await.map_err(db)? {
                 let mut map = Map::new();
                 for (i, col) in row.columns().iter().enumerate() {
                     let raw = row.try_get_raw(i).map_err(db)?;
@@ -45,11 +44,14 @@ impl SqliteStore {
 
     /// Loads exported rows into this database, which must hold none yet, in one transaction:
     /// all of them or (on any error) none. Returns how many rows were loaded.
-    pub async fn import(&self, rows: Vec<(String, Map<String, Value>)>) -> Result<u64> {
+    pub async fn import(&self, rows: &mut ImportRows<'_>) -> Result<u64> {
         let mut tx = self.writer.begin().await.map_err(db)?;
         refuse_unless_empty(&mut tx).await?;
         let mut columns: std::collections::HashMap<String, Vec<String>> = Default::default();
-        for (table, row) in &rows {
+        let mut n = 0;
+        for entry in rows {
+            let (table, row) = entry?;
+            let (table, row) = (&table, &row);
             if !columns.contains_key(table) {
                 let names: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
                     .bind(table)
@@ -76,9 +78,10 @@ impl SqliteStore {
                 };
             }
             q.execute(&mut *tx).await.map_err(|e| Error::Internal(format!("importing into {table}: {e}")))?;
+            n += 1;
         }
         tx.commit().await.map_err(db)?;
-        Ok(rows.len() as u64)
+        Ok(n)
     }
 }
 
