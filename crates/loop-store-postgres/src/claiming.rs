@@ -16,10 +16,10 @@ use loop_core::label::LabelRef;
 use loop_core::session::AgentSession;
 use loop_core::template::{SelectionContext, TemplateChooser};
 use loop_core::{Actor, Error, Result, Timestamp, id::new_id};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Row};
 
 use crate::rows::{self, ISSUE_COLUMNS, record};
-use crate::sql::{pg, placeholders};
+use crate::sql::pg;
 use crate::{db, is_unique_violation};
 
 /// The eligibility predicate, written exactly as the partial indexes'.
@@ -39,32 +39,19 @@ pub(crate) const OPEN_SESSION: &str =
 /// committed first; the store runs the claim again, and it then replays that claim.
 pub(crate) const RACED: &str = "claim_raced";
 
-struct IssueSql {
-    next: String,
-    next_in_project: String,
-    children: String,
-    blocking: String,
-    blocked_by: String,
+/// The next ready issue, for update, skipping rows other claims hold.
+struct NextSql {
+    any: String,
+    in_project: String,
 }
 
-static ISSUE_SQL: LazyLock<IssueSql> = LazyLock::new(|| {
+static NEXT_SQL: LazyLock<NextSql> = LazyLock::new(|| {
     let select = format!("SELECT {ISSUE_COLUMNS} FROM issues");
-    let open_across = |this: &str, other: &str| {
-        placeholders(&format!(
-            "{select} WHERE id IN (SELECT {other} FROM issue_relations WHERE edge_kind = 'block' AND {this} = ?1) \
-             AND id <> ?1 AND deleted_at IS NULL AND status NOT IN ('done', 'canceled') ORDER BY number LIMIT ?2"
-        ))
-    };
-    IssueSql {
-        next: format!("{select} WHERE {READY} ORDER BY {READY_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED"),
-        next_in_project: format!(
+    NextSql {
+        any: format!("{select} WHERE {READY} ORDER BY {READY_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED"),
+        in_project: format!(
             "{select} WHERE {READY} AND project_id = $1 ORDER BY {READY_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED"
         ),
-        children: placeholders(&format!(
-            "{select} WHERE parent_id = ?1 AND id <> ?2 AND deleted_at IS NULL ORDER BY number LIMIT ?3"
-        )),
-        blocking: open_across("edge_from", "edge_to"),
-        blocked_by: open_across("edge_to", "edge_from"),
     }
 });
 
@@ -85,8 +72,8 @@ pub(crate) async fn claim_next(
         return Ok(Some(claim));
     }
     let row = match &req.project_id {
-        Some(p) => sqlx::query(&ISSUE_SQL.next_in_project).bind(p).fetch_optional(&mut *conn).await,
-        None => sqlx::query(&ISSUE_SQL.next).fetch_optional(&mut *conn).await,
+        Some(p) => sqlx::query(&NEXT_SQL.in_project).bind(p).fetch_optional(&mut *conn).await,
+        None => sqlx::query(&NEXT_SQL.any).fetch_optional(&mut *conn).await,
     }
     .map_err(db)?;
     match row.as_ref().map(rows::issue).transpose()? {
@@ -247,22 +234,17 @@ async fn take(
     Ok(Claim { issue, session, template, replayed: false, inputs })
 }
 
-/// What template conditions see for an issue.
+/// What template conditions see for an issue, in one statement.
 pub(crate) async fn selection_context(conn: &mut PgConnection, issue: &Issue) -> Result<SelectionContext> {
-    let labels: Vec<String> =
-        sqlx::query_scalar(pg("SELECT l.name FROM issue_labels il JOIN labels l ON l.id = il.label_id \
-         WHERE il.issue_id = ? AND l.deleted_at IS NULL"))
-        .bind(&issue.id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db)?;
-    let has_failed_sessions = sqlx::query(pg("SELECT 1 FROM agent_sessions WHERE issue_id = ? \
-         AND outcome IN ('failed', 'expired', 'released') LIMIT 1"))
+    let (labels, has_failed_sessions): (Vec<String>, bool) = sqlx::query_as(
+        "SELECT ARRAY(SELECT l.name FROM issue_labels il JOIN labels l ON l.id = il.label_id \
+           WHERE il.issue_id = $1 AND l.deleted_at IS NULL), \
+         EXISTS (SELECT 1 FROM agent_sessions WHERE issue_id = $1 AND outcome IN ('failed', 'expired', 'released'))",
+    )
     .bind(&issue.id)
-    .fetch_optional(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
-    .map_err(db)?
-    .is_some();
+    .map_err(db)?;
     Ok(SelectionContext {
         issue_type: Some(issue.issue_type),
         signal_source: issue.signal_source.clone(),
@@ -273,87 +255,106 @@ pub(crate) async fn selection_context(conn: &mut PgConnection, issue: &Issue) ->
     })
 }
 
+/// Everything a prompt is hydrated from, in one statement: each neighbour list is a JSON
+/// array of rows, read by the same mappers as table rows. Every statement is a round trip and
+/// a wake-up of the database backend, which is what bounds claims on PostgreSQL. `$1` the
+/// issue, `$2` its parent, `$3` its project, `$4` the cap on each list.
+static HYDRATION: LazyLock<String> = LazyLock::new(|| {
+    let rows = |sql: &str, order: &str| {
+        format!("(SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY {order}), '[]') FROM ({sql}) x)")
+    };
+    let open_across = |this: &str, other: &str| {
+        format!(
+            "SELECT {ISSUE_COLUMNS} FROM issues WHERE id IN \
+             (SELECT {other} FROM issue_relations WHERE edge_kind = 'block' AND {this} = $1) \
+             AND id <> $1 AND deleted_at IS NULL AND status NOT IN ('done', 'canceled') ORDER BY number LIMIT $4"
+        )
+    };
+    format!(
+        "SELECT \
+         (SELECT to_jsonb(x) FROM (SELECT {ISSUE_COLUMNS} FROM issues WHERE id = $2 AND deleted_at IS NULL) x) AS parent, \
+         {family} AS family, {blocking} AS blocking, {blocked_by} AS blocked_by, \
+         (SELECT to_jsonb(x) FROM (SELECT * FROM projects WHERE id = $3 AND deleted_at IS NULL) x) AS project, \
+         (SELECT to_jsonb(x) FROM (SELECT g.* FROM goals g JOIN projects p ON p.id = $3 AND p.deleted_at IS NULL \
+            WHERE g.deleted_at IS NULL AND (g.id = p.goal_id OR g.project_id = p.id) \
+            ORDER BY (g.id = p.goal_id) DESC, (g.status = 'active') DESC, g.created_at LIMIT 1) x) AS goal, \
+         {labels} AS labels, {sessions} AS previous_sessions, \
+         EXISTS (SELECT 1 FROM prompt_improvements WHERE issue_id = $1) AS improves",
+        // The parent's other children, or the issue's own children.
+        family = rows(
+            &format!(
+                "SELECT {ISSUE_COLUMNS} FROM issues WHERE parent_id = coalesce($2, $1) AND id <> $1 \
+                 AND deleted_at IS NULL ORDER BY number LIMIT $4"
+            ),
+            "x.number"
+        ),
+        blocking = rows(&open_across("edge_from", "edge_to"), "x.number"),
+        blocked_by = rows(&open_across("edge_to", "edge_from"), "x.number"),
+        labels = rows(
+            "SELECT l.id, l.name, l.color FROM issue_labels il JOIN labels l ON l.id = il.label_id \
+             WHERE il.issue_id = $1 AND l.deleted_at IS NULL",
+            "x.name"
+        ),
+        sessions = rows(
+            "SELECT * FROM agent_sessions WHERE issue_id = $1 AND ended_at IS NOT NULL ORDER BY claimed_at, id LIMIT $4",
+            "x.claimed_at, x.id"
+        ),
+    )
+});
+
 /// Everything a prompt for `issue` is hydrated from; neighbour lists are capped.
 pub(crate) async fn hydrate(conn: &mut PgConnection, issue: Issue) -> Result<PromptInputs> {
-    let cap = MAX_NEIGHBOURS as i64;
-    let (parent, siblings, children) = match &issue.parent_id {
-        Some(p) => (
-            rows::find_issue(conn, p).await?,
-            neighbours(conn, &ISSUE_SQL.children, p, &issue.id, cap).await?,
-            Vec::new(),
-        ),
-        None => (None, Vec::new(), neighbours(conn, &ISSUE_SQL.children, &issue.id, "", cap).await?),
-    };
-    let blocking = linked(conn, &ISSUE_SQL.blocking, &issue.id, cap).await?;
-    let blocked_by = linked(conn, &ISSUE_SQL.blocked_by, &issue.id, cap).await?;
-    let project = match &issue.project_id {
-        Some(p) => {
-            rows::one(conn, "SELECT * FROM projects WHERE id = ? AND deleted_at IS NULL", p, rows::project).await?
-        }
-        None => None,
-    };
-    let goal = match &project {
-        Some(p) => sqlx::query(pg("SELECT * FROM goals WHERE deleted_at IS NULL AND (id = ?1 OR project_id = ?2) \
-             ORDER BY (id = ?1) DESC, (status = 'active') DESC, created_at LIMIT 1"))
-        .bind(&p.goal_id)
-        .bind(&p.id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?
-        .as_ref()
-        .map(rows::goal)
-        .transpose()?,
-        None => None,
-    };
-    let labels =
-        sqlx::query(pg("SELECT l.id, l.name, l.color FROM issue_labels il JOIN labels l ON l.id = il.label_id \
-         WHERE il.issue_id = ? AND l.deleted_at IS NULL ORDER BY l.name"))
+    use serde_json::{Map, Value};
+    let row = sqlx::query(&HYDRATION)
         .bind(&issue.id)
-        .fetch_all(&mut *conn)
+        .bind(&issue.parent_id)
+        .bind(&issue.project_id)
+        .bind(MAX_NEIGHBOURS as i64)
+        .fetch_one(&mut *conn)
         .await
-        .map_err(db)?
+        .map_err(db)?;
+    let one = |name: &str| -> Result<Option<Map<String, Value>>> {
+        match row.try_get::<Option<Value>, _>(name).map_err(db)? {
+            Some(Value::Object(map)) => Ok(Some(map)),
+            _ => Ok(None),
+        }
+    };
+    let all = |name: &str| -> Result<Vec<Map<String, Value>>> {
+        match row.try_get::<Value, _>(name).map_err(db)? {
+            Value::Array(items) => {
+                Ok(items.into_iter().filter_map(|v| if let Value::Object(m) = v { Some(m) } else { None }).collect())
+            }
+            _ => Ok(Vec::new()),
+        }
+    };
+    let issues = |name: &str| all(name)?.iter().map(rows::issue).collect::<Result<Vec<_>>>();
+    let family = issues("family")?;
+    let (parent, siblings, children) = match &issue.parent_id {
+        Some(_) => (one("parent")?.as_ref().map(rows::issue).transpose()?, family, Vec::new()),
+        None => (None, Vec::new(), family),
+    };
+    let labels = all("labels")?
         .iter()
         .map(|r| Ok(LabelRef { id: rows::get(r, "id")?, name: rows::get(r, "name")?, color: rows::get(r, "color")? }))
         .collect::<Result<Vec<_>>>()?;
-    let previous_sessions = sqlx::query(pg(
-        "SELECT * FROM agent_sessions WHERE issue_id = ? AND ended_at IS NOT NULL ORDER BY claimed_at, id LIMIT ?",
-    ))
-    .bind(&issue.id)
-    .bind(cap)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?
-    .iter()
-    .map(rows::session)
-    .collect::<Result<Vec<_>>>()?;
-    let improvement = improvement(conn, &issue.id).await?;
+    let improves: bool = row.try_get("improves").map_err(db)?;
     Ok(PromptInputs {
-        improvement,
-        issue,
+        improvement: if improves { improvement(conn, &issue.id).await? } else { None },
         parent,
         siblings,
         children,
-        project,
-        goal,
+        project: one("project")?.as_ref().map(rows::project).transpose()?,
+        goal: one("goal")?.as_ref().map(rows::goal).transpose()?,
         labels,
-        blocking,
-        blocked_by,
-        previous_sessions,
+        blocking: issues("blocking")?,
+        blocked_by: issues("blocked_by")?,
+        previous_sessions: all("previous_sessions")?.iter().map(rows::session).collect::<Result<Vec<_>>>()?,
+        issue,
     })
 }
 
 async fn issues(conn: &mut PgConnection, sql: &'static str, bind: &str) -> Result<Vec<Issue>> {
     sqlx::query(pg(sql)).bind(bind).fetch_all(&mut *conn).await.map_err(db)?.iter().map(rows::issue).collect()
-}
-
-async fn neighbours(conn: &mut PgConnection, sql: &str, parent: &str, except: &str, cap: i64) -> Result<Vec<Issue>> {
-    let rows = sqlx::query(sql).bind(parent).bind(except).bind(cap).fetch_all(&mut *conn).await.map_err(db)?;
-    rows.iter().map(rows::issue).collect()
-}
-
-async fn linked(conn: &mut PgConnection, sql: &str, id: &str, cap: i64) -> Result<Vec<Issue>> {
-    let rows = sqlx::query(sql).bind(id).bind(cap).fetch_all(&mut *conn).await.map_err(db)?;
-    rows.iter().map(rows::issue).collect()
 }
 
 /// What an improvement issue's prompt is hydrated from, if the issue is one: the template,

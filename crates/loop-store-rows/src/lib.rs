@@ -77,6 +77,32 @@ cols!(sqlx::postgres::PgRow, sqlx::Row::try_get);
 #[cfg(feature = "rusqlite")]
 cols!(rusqlite::Row<'_>, rusqlite::Row::get);
 
+/// A row as a JSON object (`to_jsonb(row)` in PostgreSQL), so one statement can return several
+/// rows of several tables: the same mappers read it. Missing keys read as NULL.
+impl Cols for serde_json::Map<String, serde_json::Value> {
+    fn text(&self, name: &str) -> Result<Option<String>> {
+        match self.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(Error::Internal(format!("column {name}: expected text, got {other}"))),
+        }
+    }
+    fn int(&self, name: &str) -> Result<Option<i64>> {
+        match self.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => {
+                v.as_i64().map(Some).ok_or_else(|| Error::Internal(format!("column {name}: expected an integer")))
+            }
+        }
+    }
+    fn real(&self, name: &str) -> Result<Option<f64>> {
+        match self.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => v.as_f64().map(Some).ok_or_else(|| Error::Internal(format!("column {name}: expected a number"))),
+        }
+    }
+}
+
 /// Serialises an optional value for a JSON text column.
 pub fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
     v.as_ref().map(|v| serde_json::to_string(v).expect("domain values serialise"))

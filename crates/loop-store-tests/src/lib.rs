@@ -99,6 +99,7 @@ macro_rules! conformance_suite {
             dispatch_spent_idempotency_key_is_not_an_internal_error,
 
             dispatch_replay_never_returns_a_deleted_issue,
+            dispatch_prompt_inputs_are_complete,
             dashboard_stats,
             dashboard_activity_chains,
             dashboard_prompt_health,

@@ -1340,3 +1340,61 @@ pub async fn dispatch_replay_never_returns_a_deleted_issue(h: &Harness) {
         Err(e) => panic!("a retry after deletion must not fail internally: {e:?}"),
     }
 }
+
+/// What a prompt is hydrated from: the parent and its other live children (or, for a parent,
+/// its children), open issues it blocks and that block it, its project and the goal the project
+/// names (before any other goal of the project), its live labels by name, and its ended
+/// sessions. Deleted and closed neighbours are left out.
+pub async fn dispatch_prompt_inputs_are_complete(h: &Harness) {
+    let named = ok(h.store.create_goal(input(json!({ "title": "named", "metric": "users" }))).await);
+    let p = ok(h.store.create_project(input(json!({ "name": "p", "goalId": named.id }))).await);
+    ok(h.store.create_goal(input(json!({ "title": "other", "metric": "users", "projectId": p.id }))).await);
+    let zebra = label(h, "zebra").await;
+    let apple = label(h, "apple").await;
+    let gone = label(h, "gone").await;
+    let parent = create_issue(h, json!({ "title": "parent", "type": "plan" })).await;
+    let target = create_issue(
+        h,
+        json!({ "title": "target", "type": "task", "status": "todo", "priority": 1, "parentId": parent.id,
+                "projectId": p.id, "labelIds": [zebra.id, apple.id, gone.id] }),
+    )
+    .await;
+    let sibling = create_issue(h, json!({ "title": "sibling", "type": "task", "parentId": parent.id })).await;
+    let deleted_sibling = create_issue(h, json!({ "title": "deleted", "type": "task", "parentId": parent.id })).await;
+    ok(h.store.delete_issue(&deleted_sibling.id, &human()).await);
+    ok(h.store.delete_label(&gone.id).await);
+
+    // An ended session, then the relations (an open blocker would keep the claim away).
+    let first = claim(h, &fresh("a")).await.expect("the target is claimable").session;
+    assert_eq!(first.issue_id, target.id);
+    ok(h.store.end_session(&first.id, SessionOutcome::Failed, report(json!({ "summary": "no" })), &bot()).await);
+    let blocked = task(h, "blocked").await;
+    let closed = task(h, "closed").await;
+    let blocker = task(h, "blocker").await;
+    relate(h, &target, "blocks", &blocked).await;
+    relate(h, &target, "blocks", &closed).await;
+    set_status(h, &closed.id, "done").await;
+    relate(h, &target, "blocked_by", &blocker).await;
+
+    let inputs = ok(h.store.prompt_inputs(&target.id).await);
+    let numbers = |v: &[Issue]| v.iter().map(|i| i.number).collect::<Vec<_>>();
+    assert_eq!(inputs.issue.id, target.id);
+    assert_eq!(inputs.parent.as_ref().map(|i| i.number), Some(parent.number));
+    assert_eq!(numbers(&inputs.siblings), vec![sibling.number]);
+    assert!(inputs.children.is_empty(), "issues nest one level deep");
+    assert_eq!(numbers(&inputs.blocking), vec![blocked.number], "closed issues are not blocked any more");
+    assert_eq!(numbers(&inputs.blocked_by), vec![blocker.number]);
+    assert_eq!(inputs.project.as_ref().map(|p| p.id.as_str()), Some(p.id.as_str()));
+    assert_eq!(inputs.goal.as_ref().map(|g| g.title.as_str()), Some("named"));
+    let labels: Vec<(&str, &str)> = inputs.labels.iter().map(|l| (l.name.as_str(), l.color.as_str())).collect();
+    assert_eq!(labels, vec![("apple", apple.color.as_str()), ("zebra", zebra.color.as_str())]);
+    let ended: Vec<(&str, Option<SessionOutcome>, Option<&str>)> =
+        inputs.previous_sessions.iter().map(|s| (s.id.as_str(), s.outcome, s.summary.as_deref())).collect();
+    assert_eq!(ended, vec![(first.id.as_str(), Some(SessionOutcome::Failed), Some("no"))]);
+    assert!(inputs.improvement.is_none());
+
+    let top = ok(h.store.prompt_inputs(&parent.id).await);
+    assert_eq!((top.parent.is_none(), top.siblings.is_empty()), (true, true));
+    assert_eq!(numbers(&top.children), vec![target.number, sibling.number]);
+    assert_eq!((top.project.is_none(), top.goal.is_none(), top.labels.is_empty()), (true, true, true));
+}
