@@ -16,6 +16,7 @@ use loop_core::label::LabelRef;
 use loop_core::session::AgentSession;
 use loop_core::template::{SelectionContext, TemplateChooser};
 use loop_core::{Actor, Error, Result, Timestamp, id::new_id};
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use crate::rows::{self, ISSUE_COLUMNS, record};
@@ -39,20 +40,30 @@ pub(crate) const OPEN_SESSION: &str =
 /// committed first; the store runs the claim again, and it then replays that claim.
 pub(crate) const RACED: &str = "claim_raced";
 
-/// The next ready issue, for update, skipping rows other claims hold.
+/// What template conditions see beyond the issue's own columns (see [`SelectionContext`]),
+/// as two columns of a query over `issues`.
+const CONTEXT_COLUMNS: &str = "ARRAY(SELECT l.name FROM issue_labels il JOIN labels l ON l.id = il.label_id \
+       WHERE il.issue_id = issues.id AND l.deleted_at IS NULL) AS context_labels, \
+     EXISTS (SELECT 1 FROM agent_sessions s WHERE s.issue_id = issues.id \
+       AND s.outcome IN ('failed', 'expired', 'released')) AS context_failed";
+
+/// The next ready issue with its selection context, for update, skipping rows other claims
+/// hold.
 struct NextSql {
     any: String,
     in_project: String,
 }
 
 static NEXT_SQL: LazyLock<NextSql> = LazyLock::new(|| {
-    let select = format!("SELECT {ISSUE_COLUMNS} FROM issues");
-    NextSql {
-        any: format!("{select} WHERE {READY} ORDER BY {READY_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED"),
-        in_project: format!(
-            "{select} WHERE {READY} AND project_id = $1 ORDER BY {READY_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED"
-        ),
-    }
+    // The context is computed outside the locking query, for the one row it returns, not for
+    // every row it skips.
+    let next = |filter: &str| {
+        format!(
+            "SELECT *, {CONTEXT_COLUMNS} FROM (SELECT {ISSUE_COLUMNS} FROM issues WHERE {READY}{filter} \
+             ORDER BY {READY_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED) issues"
+        )
+    };
+    NextSql { any: next(""), in_project: next(" AND project_id = $1") }
 });
 
 /// Serialises this agent's claims until the transaction ends.
@@ -76,10 +87,10 @@ pub(crate) async fn claim_next(
         None => sqlx::query(&NEXT_SQL.any).fetch_optional(&mut *conn).await,
     }
     .map_err(db)?;
-    match row.as_ref().map(rows::issue).transpose()? {
-        Some(issue) => Ok(Some(take(conn, issue, req, chooser, now).await?)),
-        None => Ok(None),
-    }
+    let Some(row) = row else { return Ok(None) };
+    let issue = rows::issue(&row)?;
+    let context = context_of(&row, &issue)?;
+    Ok(Some(take(conn, issue, context, req, chooser, now).await?))
 }
 
 pub(crate) async fn claim_issue(
@@ -115,7 +126,8 @@ pub(crate) async fn claim_issue(
             format!("issue #{} cannot be dispatched: {}", issue.number, reasons.join("; ")),
         ));
     }
-    take(conn, issue, req, chooser, now).await
+    let context = selection_context(conn, &issue).await?;
+    take(conn, issue, context, req, chooser, now).await
 }
 
 /// A retried request gets its earlier claim back: same `Idempotency-Key`, or (without a key)
@@ -162,23 +174,18 @@ fn key_reused(what: &str) -> Error {
 }
 
 /// Moves an eligible, locked issue to `in_progress` under a new session, and reads what its
-/// prompt is hydrated from.
+/// prompt is hydrated from. Each statement is a round trip and a wake-up of the database
+/// backend, which is what bounds claims on PostgreSQL, so the claim's writes are two: the
+/// issue, its session and the version's usage in one, then the events.
 async fn take(
     conn: &mut PgConnection,
     mut issue: Issue,
+    context: SelectionContext,
     req: &ClaimRequest,
     chooser: &dyn TemplateChooser,
     now: Timestamp,
 ) -> Result<Claim> {
-    let template = chooser.choose(&selection_context(conn, &issue).await?);
-    sqlx::query(pg(
-        "UPDATE issues SET status = 'in_progress', todo_since = NULL, dispatch_key = NULL, updated_at = ? WHERE id = ?",
-    ))
-    .bind(now.millis())
-    .bind(&issue.id)
-    .execute(&mut *conn)
-    .await
-    .map_err(db)?;
+    let template = chooser.choose(&context);
     let session = AgentSession {
         id: new_id(),
         issue_id: issue.id.clone(),
@@ -193,28 +200,13 @@ async fn take(
         cost_usd: None,
         duration_ms: None,
     };
-    sqlx::query(pg(
-        "INSERT INTO agent_sessions (id, issue_id, agent, template_version_id, claimed_at, lease_expires_at, \
-         idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    ))
-    .bind(&session.id)
-    .bind(&session.issue_id)
-    .bind(&session.agent)
-    .bind(&session.template_version_id)
-    .bind(session.claimed_at.millis())
-    .bind(session.lease_expires_at.millis())
-    .bind(&req.idempotency_key)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| {
-        if is_unique_violation(&e) { Error::conflict(RACED, "a concurrent claim used this key") } else { db(e) }
-    })?;
     let events = [
         NewEvent::status_changed(&issue.id, issue.status.as_str(), IssueStatus::InProgress.as_str()),
         NewEvent::claimed(&issue.id, &session),
     ];
     issue.status = IssueStatus::InProgress;
     issue.updated_at = now;
+    // Read before writing: hydration looks at the neighbours, not at what the claim changes.
     // A claim stands even if its prompt cannot be hydrated: the caller then asks again
     // through `prompt_inputs` and records the error on the session.
     let inputs = match template {
@@ -222,35 +214,48 @@ async fn take(
         None => None,
     };
     // Every claim with this version updates its row, and every write takes the event counter;
-    // both locks are held until commit, so they come last to keep other claims' wait short.
-    if let Some(t) = &template {
-        sqlx::query(pg("UPDATE prompt_versions SET usage_count = usage_count + 1 WHERE id = ?"))
-            .bind(&t.version.id)
-            .execute(&mut *conn)
-            .await
-            .map_err(db)?;
-    }
+    // both locks are held until commit, so they come last, the version's first as everywhere.
+    sqlx::query(
+        "WITH claimed AS (UPDATE issues SET status = 'in_progress', todo_since = NULL, dispatch_key = NULL, \
+           updated_at = $1 WHERE id = $2), \
+         used AS (UPDATE prompt_versions SET usage_count = usage_count + 1 WHERE id = $4) \
+         INSERT INTO agent_sessions (id, issue_id, agent, template_version_id, claimed_at, lease_expires_at, \
+           idempotency_key) VALUES ($5, $2, $3, $4, $1, $6, $7)",
+    )
+    .bind(now.millis())
+    .bind(&issue.id)
+    .bind(&session.agent)
+    .bind(&session.template_version_id)
+    .bind(&session.id)
+    .bind(session.lease_expires_at.millis())
+    .bind(&req.idempotency_key)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) { Error::conflict(RACED, "a concurrent claim used this key") } else { db(e) }
+    })?;
     record(conn, &events, &Actor::agent(&req.agent), now).await?;
     Ok(Claim { issue, session, template, replayed: false, inputs })
 }
 
 /// What template conditions see for an issue, in one statement.
 pub(crate) async fn selection_context(conn: &mut PgConnection, issue: &Issue) -> Result<SelectionContext> {
-    let (labels, has_failed_sessions): (Vec<String>, bool) = sqlx::query_as(
-        "SELECT ARRAY(SELECT l.name FROM issue_labels il JOIN labels l ON l.id = il.label_id \
-           WHERE il.issue_id = $1 AND l.deleted_at IS NULL), \
-         EXISTS (SELECT 1 FROM agent_sessions WHERE issue_id = $1 AND outcome IN ('failed', 'expired', 'released'))",
-    )
-    .bind(&issue.id)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db)?;
+    let row = sqlx::query(&format!("SELECT {CONTEXT_COLUMNS} FROM issues WHERE id = $1"))
+        .bind(&issue.id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    context_of(&row, issue)
+}
+
+/// The selection context of `issue` from a row with [`CONTEXT_COLUMNS`].
+fn context_of(row: &PgRow, issue: &Issue) -> Result<SelectionContext> {
     Ok(SelectionContext {
         issue_type: Some(issue.issue_type),
         signal_source: issue.signal_source.clone(),
-        labels,
+        labels: row.try_get("context_labels").map_err(db)?,
         project_id: issue.project_id.clone(),
-        has_failed_sessions,
+        has_failed_sessions: row.try_get("context_failed").map_err(db)?,
         hypothesis_confidence: issue.hypothesis.as_ref().map(|h| h.confidence.value()),
     })
 }
