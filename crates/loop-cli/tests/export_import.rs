@@ -102,7 +102,7 @@ async fn a_sqlite_database_moves_to_postgres_with_nothing_lost() {
             "/api/issues",
             json!({ "title": "Fix the button", "type": "task", "status": "todo", "parentId": root,
                                      "projectId": project_id, "labelIds": [bug["data"]["id"]], "priority": 2,
-                                     "description": "Ünïcode and \"quotes\" survive" }),
+                                     "description": "Ünïcode, \"quotes\", a\ttab, a back\\slash, a literal \\N and\r\nlines survive" }),
         )
         .await;
     let task_id = task["data"]["id"].as_str().unwrap().to_owned();
