@@ -171,4 +171,7 @@ async fn a_sqlite_database_moves_to_postgres_with_nothing_lost() {
     assert!(!failed.status.success() && stderr.contains(&format!("line {bad_line}")), "{stderr}");
     let out = loop_cmd(&["import", "--data-dir", target_dir, dump_path]);
     assert!(out.status.success(), "the failed import loaded nothing: {}", String::from_utf8_lossy(&out.stderr));
+    let restored = Server::start_with(&["--database-url", &format!("sqlite://{target_dir}/loop.db")]);
+    let api = Api { url: restored.url.clone(), http: reqwest::Client::new() };
+    assert_eq!(api.snapshot().await, before, "back in SQLite, it answers as before");
 }
