@@ -37,6 +37,11 @@ impl Error {
         Self::Invalid { field: field.into(), code, message: message.into() }
     }
 
+    /// A PATCH that names no field.
+    pub fn empty_patch() -> Self {
+        Self::invalid("body", "empty_patch", "give at least one field to change")
+    }
+
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::Conflict { code, message: message.into() }
     }

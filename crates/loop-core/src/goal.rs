@@ -129,6 +129,39 @@ pub struct GoalPatch {
     pub project_id: Option<Option<String>>,
 }
 
+impl Goal {
+    /// Applies `patch`; returns the new current value when it changed (a new reading).
+    pub fn apply_patch(&mut self, patch: GoalPatch, now: Timestamp) -> Option<f64> {
+        let reading = patch.current_value.flatten().filter(|v| self.current_value != Some(*v));
+        if let Some(t) = patch.title {
+            self.title = t.to_string();
+        }
+        if let Some(d) = patch.description {
+            self.description = d.map(|d| d.to_string());
+        }
+        if let Some(m) = patch.metric {
+            self.metric = m.map(|m| m.to_string());
+        }
+        if let Some(v) = patch.target_value {
+            self.target_value = v;
+        }
+        if let Some(v) = patch.current_value {
+            self.current_value = v;
+        }
+        if let Some(u) = patch.unit {
+            self.unit = u.map(|u| u.to_string());
+        }
+        if let Some(s) = patch.status {
+            self.status = s;
+        }
+        if let Some(p) = patch.project_id {
+            self.project_id = p;
+        }
+        self.updated_at = now;
+        reading
+    }
+}
+
 impl GoalPatch {
     pub fn is_empty(&self) -> bool {
         self.title.is_none()

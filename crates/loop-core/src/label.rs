@@ -53,6 +53,17 @@ pub struct LabelPatch {
     pub color: Option<Color>,
 }
 
+impl Label {
+    pub fn apply_patch(&mut self, patch: LabelPatch) {
+        if let Some(n) = patch.name {
+            self.name = n.to_string();
+        }
+        if let Some(c) = patch.color {
+            self.color = c.to_string();
+        }
+    }
+}
+
 impl LabelPatch {
     pub fn is_empty(&self) -> bool {
         self.name.is_none() && self.color.is_none()

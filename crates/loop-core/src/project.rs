@@ -93,6 +93,27 @@ pub struct ProjectPatch {
     pub goal_id: Option<Option<String>>,
 }
 
+impl Project {
+    pub fn apply_patch(&mut self, patch: ProjectPatch, now: Timestamp) {
+        if let Some(n) = patch.name {
+            self.name = n.to_string();
+        }
+        if let Some(d) = patch.description {
+            self.description = d.map(|d| d.to_string());
+        }
+        if let Some(s) = patch.status {
+            self.status = s;
+        }
+        if let Some(h) = patch.health {
+            self.health = h;
+        }
+        if let Some(g) = patch.goal_id {
+            self.goal_id = g;
+        }
+        self.updated_at = now;
+    }
+}
+
 impl ProjectPatch {
     pub fn is_empty(&self) -> bool {
         self.name.is_none()

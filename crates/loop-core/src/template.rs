@@ -241,6 +241,27 @@ pub struct TemplatePatch {
     pub project_id: Option<Option<String>>,
 }
 
+impl PromptTemplate {
+    pub fn apply_patch(&mut self, patch: TemplatePatch, now: Timestamp) {
+        if let Some(n) = patch.name {
+            self.name = n.to_string();
+        }
+        if let Some(d) = patch.description {
+            self.description = d.map(|d| d.to_string());
+        }
+        if let Some(c) = patch.conditions {
+            self.conditions = c;
+        }
+        if let Some(s) = patch.specificity {
+            self.specificity = s;
+        }
+        if let Some(p) = patch.project_id {
+            self.project_id = p;
+        }
+        self.updated_at = now;
+    }
+}
+
 impl TemplatePatch {
     pub fn is_empty(&self) -> bool {
         self.name.is_none()

@@ -66,7 +66,7 @@ impl GoalStore for PgStore {
 
     async fn update_goal(&self, id: &str, patch: GoalPatch) -> Result<Goal> {
         if patch.is_empty() {
-            return Err(Error::invalid("body", "empty_patch", "give at least one field to change"));
+            return Err(Error::empty_patch());
         }
         let mut tx = self.pool.begin().await.map_err(db)?;
         // Locked: the patch applies to the goal as it is now, and links to it wait.
@@ -79,32 +79,7 @@ impl GoalStore for PgStore {
         if let Some(p) = new_project {
             check_ref(&mut tx, "projects", "projectId", "project_not_found", p).await?;
         }
-        if let Some(t) = patch.title {
-            g.title = t.to_string();
-        }
-        if let Some(d) = patch.description {
-            g.description = d.map(|d| d.to_string());
-        }
-        if let Some(m) = patch.metric {
-            g.metric = m.map(|m| m.to_string());
-        }
-        if let Some(v) = patch.target_value {
-            g.target_value = v;
-        }
-        let new_reading = patch.current_value.flatten().filter(|v| g.current_value != Some(*v));
-        if let Some(v) = patch.current_value {
-            g.current_value = v;
-        }
-        if let Some(u) = patch.unit {
-            g.unit = u.map(|u| u.to_string());
-        }
-        if let Some(s) = patch.status {
-            g.status = s;
-        }
-        if let Some(p) = patch.project_id {
-            g.project_id = p;
-        }
-        g.updated_at = self.now();
+        let new_reading = g.apply_patch(patch, self.now());
         save(&mut tx, &g).await?;
         if let Some(v) = new_reading {
             record_reading(&mut tx, &g.id, v, g.updated_at).await?;

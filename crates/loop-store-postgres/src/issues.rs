@@ -110,7 +110,7 @@ impl IssueStore for PgStore {
 
     async fn update_issue(&self, key: &str, mut patch: IssuePatch, actor: &Actor) -> Result<Issue> {
         if patch.is_empty() {
-            return Err(Error::invalid("body", "empty_patch", "give at least one field to change"));
+            return Err(Error::empty_patch());
         }
         let now = self.now();
         let mut tx = self.pool.begin().await.map_err(db)?;

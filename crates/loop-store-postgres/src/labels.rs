@@ -54,7 +54,7 @@ impl LabelStore for PgStore {
 
     async fn update_label(&self, id: &str, patch: LabelPatch) -> Result<Label> {
         if patch.is_empty() {
-            return Err(Error::invalid("body", "empty_patch", "give at least one field to change"));
+            return Err(Error::empty_patch());
         }
         let mut tx = self.pool.begin().await.map_err(db)?;
         // Locked: two concurrent patches (a rename and a recolour) must not undo each other.
@@ -66,12 +66,7 @@ impl LabelStore for PgStore {
         )
         .await?
         .ok_or_else(|| Error::not_found("Label", id))?;
-        if let Some(n) = patch.name {
-            l.name = n.to_string();
-        }
-        if let Some(c) = patch.color {
-            l.color = c.to_string();
-        }
+        l.apply_patch(patch);
         sqlx::query(pg("UPDATE labels SET name = ?, color = ? WHERE id = ?"))
             .bind(&l.name)
             .bind(&l.color)

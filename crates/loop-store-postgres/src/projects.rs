@@ -83,7 +83,7 @@ impl ProjectStore for PgStore {
 
     async fn update_project(&self, id: &str, patch: ProjectPatch) -> Result<Project> {
         if patch.is_empty() {
-            return Err(Error::invalid("body", "empty_patch", "give at least one field to change"));
+            return Err(Error::empty_patch());
         }
         let mut tx = self.pool.begin().await.map_err(db)?;
         require(&mut tx, id).await?;
@@ -95,22 +95,7 @@ impl ProjectStore for PgStore {
         // Goal, then project (see `dispatch_index`): read again under the lock, so the patch
         // applies to the project as it is now.
         let mut p = require_locked(&mut tx, id).await?;
-        if let Some(n) = patch.name {
-            p.name = n.to_string();
-        }
-        if let Some(d) = patch.description {
-            p.description = d.map(|d| d.to_string());
-        }
-        if let Some(s) = patch.status {
-            p.status = s;
-        }
-        if let Some(h) = patch.health {
-            p.health = h;
-        }
-        if let Some(g) = patch.goal_id {
-            p.goal_id = g;
-        }
-        p.updated_at = self.now();
+        p.apply_patch(patch, self.now());
         save(&mut tx, &p).await?;
         refresh_project(&mut tx, &p.id).await?;
         tx.commit().await.map_err(db)?;

@@ -42,16 +42,11 @@ impl LabelStore for SqliteStore {
 
     async fn update_label(&self, id: &str, patch: LabelPatch) -> Result<Label> {
         if patch.is_empty() {
-            return Err(Error::invalid("body", "empty_patch", "give at least one field to change"));
+            return Err(Error::empty_patch());
         }
         let mut tx = self.writer.begin().await.map_err(db)?;
         let mut l = require(&mut tx, id).await?;
-        if let Some(n) = patch.name {
-            l.name = n.to_string();
-        }
-        if let Some(c) = patch.color {
-            l.color = c.to_string();
-        }
+        l.apply_patch(patch);
         sqlx::query("UPDATE labels SET name = ?, color = ? WHERE id = ?")
             .bind(&l.name)
             .bind(&l.color)

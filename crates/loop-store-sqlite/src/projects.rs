@@ -83,29 +83,14 @@ impl ProjectStore for SqliteStore {
 
     async fn update_project(&self, id: &str, patch: ProjectPatch) -> Result<Project> {
         if patch.is_empty() {
-            return Err(Error::invalid("body", "empty_patch", "give at least one field to change"));
+            return Err(Error::empty_patch());
         }
         let mut tx = self.writer.begin().await.map_err(db)?;
         let mut p = require(&mut tx, id).await?;
         if let Some(Some(g)) = &patch.goal_id {
             check_ref(&mut tx, "goals", "goalId", "goal_not_found", g).await?;
         }
-        if let Some(n) = patch.name {
-            p.name = n.to_string();
-        }
-        if let Some(d) = patch.description {
-            p.description = d.map(|d| d.to_string());
-        }
-        if let Some(s) = patch.status {
-            p.status = s;
-        }
-        if let Some(h) = patch.health {
-            p.health = h;
-        }
-        if let Some(g) = patch.goal_id {
-            p.goal_id = g;
-        }
-        p.updated_at = self.now();
+        p.apply_patch(patch, self.now());
         save(&mut tx, &p).await?;
         refresh_project(&mut tx, &p.id).await?;
         tx.commit().await.map_err(db)?;

@@ -79,29 +79,14 @@ impl TemplateStore for SqliteStore {
 
     async fn update_template(&self, id: &str, patch: TemplatePatch) -> Result<PromptTemplate> {
         if patch.is_empty() {
-            return Err(Error::invalid("body", "empty_patch", "give at least one field to change"));
+            return Err(Error::empty_patch());
         }
         let mut tx = self.writer.begin().await.map_err(db)?;
         let mut t = require(&mut tx, id).await?;
-        if let Some(n) = patch.name {
-            t.name = n.to_string();
+        if let Some(Some(p)) = &patch.project_id {
+            check_ref(&mut tx, "projects", "projectId", "project_not_found", p).await?;
         }
-        if let Some(d) = patch.description {
-            t.description = d.map(|d| d.to_string());
-        }
-        if let Some(c) = patch.conditions {
-            t.conditions = c;
-        }
-        if let Some(s) = patch.specificity {
-            t.specificity = s;
-        }
-        if let Some(p) = patch.project_id {
-            if let Some(id) = &p {
-                check_ref(&mut tx, "projects", "projectId", "project_not_found", id).await?;
-            }
-            t.project_id = p;
-        }
-        t.updated_at = self.now();
+        t.apply_patch(patch, self.now());
         sqlx::query(
             "UPDATE prompt_templates SET name = ?, description = ?, conditions = ?, specificity = ?, project_id = ?, updated_at = ? WHERE id = ?",
         )
