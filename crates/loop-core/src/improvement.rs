@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use crate::comment::AuthorType;
-use crate::template::PromptReview;
+use crate::issue::NewIssue;
+use crate::template::{PromptReview, PromptTemplate, PromptVersion};
 
 /// EWMA smoothing: a new review weighs 30%.
 pub const ALPHA: f64 = 0.3;
@@ -41,6 +42,57 @@ pub fn needs_improvement(score: f64, reviews_since: u64) -> bool {
 
 pub fn title(slug: &str, score: f64, reviews_since: u64, version: i64) -> String {
     format!("Improve prompt template: {slug} (avg review {score:.1}/5, {reviews_since} reviews since v{version})")
+}
+
+/// The labels an improvement issue carries (name, colour).
+pub const LABELS: [(&str, &str); 2] = [("prompt-improvement", "#f59e0b"), ("meta", "#6b7280")];
+
+/// The issue asking an agent to improve `version` of `template`: its score, and the averages
+/// and recurring feedback of the reviews since it became active. `label_ids` are the ids of
+/// [`LABELS`].
+pub fn request(
+    template: &PromptTemplate,
+    version: &PromptVersion,
+    score: f64,
+    reviews: &[(PromptReview, Option<i64>)],
+    label_ids: Vec<String>,
+) -> crate::Result<NewIssue> {
+    let n = reviews.len() as f64;
+    let avg = |f: fn(&PromptReview) -> u8| reviews.iter().map(|(r, _)| f(r) as f64).sum::<f64>() / n;
+    let feedback: Vec<&str> = reviews.iter().filter_map(|(r, _)| r.feedback.as_deref()).collect();
+    let themes = themes(&feedback, 8);
+    let mut description = format!(
+        "The **{}** prompt template (v{}) has received {} reviews since it became active, with a score of {:.2}/5 \
+         (EWMA of the mean of clarity, completeness and relevance; human reviews count double).\n\n\
+         - Clarity: {:.2}/5\n- Completeness: {:.2}/5\n- Relevance: {:.2}/5\n- Dispatches: {}\n\n",
+        template.slug,
+        version.version,
+        reviews.len(),
+        score,
+        avg(|r| r.clarity.value()),
+        avg(|r| r.completeness.value()),
+        avg(|r| r.relevance.value()),
+        version.usage_count,
+    );
+    if themes.is_empty() {
+        description.push_str("No recurring feedback themes yet.\n\n");
+    } else {
+        description.push_str("Common feedback themes:\n");
+        for (phrase, count) in &themes {
+            description.push_str(&format!("- \"{phrase}\" (mentioned in {count} reviews)\n"));
+        }
+        description.push('\n');
+    }
+    description.push_str("Review the full feedback and propose an improved version as a draft.\n");
+    serde_json::from_value(serde_json::json!({
+        "title": title(&template.slug, score, reviews.len() as u64, version.version),
+        "description": description,
+        "type": "task",
+        "status": "todo",
+        "priority": 3,
+        "labelIds": label_ids,
+    }))
+    .map_err(crate::Error::internal)
 }
 
 /// Recurring phrases across feedback, most frequent first: runs of two or more words (ignoring

@@ -2,10 +2,8 @@
 //! improvement issue its template can have at a time. Runs inside the review's transaction.
 
 use loop_core::improvement::{self, needs_improvement, next_score};
-use loop_core::issue::NewIssue;
 use loop_core::template::{PromptReview, PromptVersion};
 use loop_core::{Actor, Error, Result, Timestamp, id::new_id};
-use serde_json::json;
 use sqlx::{Row, SqliteConnection};
 
 use crate::templates::{find_version, require as require_template};
@@ -49,47 +47,11 @@ pub(crate) async fn review_added(conn: &mut SqliteConnection, review: &PromptRev
         return Ok(());
     }
 
-    let n = reviews.len() as f64;
-    let avg = |f: fn(&PromptReview) -> u8| reviews.iter().map(|(r, _)| f(r) as f64).sum::<f64>() / n;
-    let feedback: Vec<&str> = reviews.iter().filter_map(|(r, _)| r.feedback.as_deref()).collect();
-    let themes = improvement::themes(&feedback, 8);
-    let mut description = format!(
-        "The **{}** prompt template (v{}) has received {} reviews since it became active, with a score of {:.2}/5 \
-         (EWMA of the mean of clarity, completeness and relevance; human reviews count double).\n\n\
-         - Clarity: {:.2}/5\n- Completeness: {:.2}/5\n- Relevance: {:.2}/5\n- Dispatches: {}\n\n",
-        template.slug,
-        version.version,
-        reviews.len(),
-        score,
-        avg(|r| r.clarity.value()),
-        avg(|r| r.completeness.value()),
-        avg(|r| r.relevance.value()),
-        version.usage_count,
-    );
-    if themes.is_empty() {
-        description.push_str("No recurring feedback themes yet.\n\n");
-    } else {
-        description.push_str("Common feedback themes:\n");
-        for (phrase, count) in &themes {
-            description.push_str(&format!("- \"{phrase}\" (mentioned in {count} reviews)\n"));
-        }
-        description.push('\n');
+    let mut labels = Vec::new();
+    for (name, color) in improvement::LABELS {
+        labels.push(ensure_label(conn, name, color, now).await?);
     }
-    description.push_str("Review the full feedback and propose an improved version as a draft.\n");
-
-    let labels = [
-        ensure_label(conn, "prompt-improvement", "#f59e0b", now).await?,
-        ensure_label(conn, "meta", "#6b7280", now).await?,
-    ];
-    let input: NewIssue = serde_json::from_value(json!({
-        "title": improvement::title(&template.slug, score, reviews.len() as u64, version.version),
-        "description": description,
-        "type": "task",
-        "status": "todo",
-        "priority": 3,
-        "labelIds": labels,
-    }))
-    .map_err(Error::internal)?;
+    let input = improvement::request(&template, &version, score, &reviews, labels)?;
     let issue = issues::create_in(conn, input, &Actor::system(), now).await?;
     sqlx::query("INSERT INTO prompt_improvements (issue_id, template_id, version_id, created_at) VALUES (?, ?, ?, ?)")
         .bind(&issue.id)
