@@ -3,10 +3,10 @@
 //! which case it counts as another occurrence of that one.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::Timestamp;
-use crate::issue::{Priority, string_enum};
+use crate::issue::{NewIssue, Priority, string_enum};
 use crate::text::{Short, Title};
 
 string_enum!(Severity { Low = "low", Medium = "medium", High = "high", Critical = "critical" });
@@ -118,6 +118,66 @@ impl SignalInput {
     }
 }
 
+impl NewSignal {
+    /// The issue a first occurrence opens. Its priority follows the severity.
+    pub fn new_issue(&self) -> crate::Result<NewIssue> {
+        let payload = if self.payload.is_object() { self.payload.clone() } else { json!({ "value": self.payload }) };
+        serde_json::from_value(json!({
+            "title": self.title,
+            "description": self.description,
+            "type": self.issue_type,
+            "status": self.status,
+            "priority": self.severity.priority(),
+            "projectId": self.project_id,
+            "signalSource": self.source,
+            "signalPayload": payload,
+        }))
+        .map_err(|e| crate::Error::invalid("payload", "invalid_signal", e.to_string()))
+    }
+
+    /// The signal row of a first occurrence, which opened `issue_id`.
+    pub fn first_occurrence(&self, issue_id: &str, now: Timestamp) -> Signal {
+        Signal {
+            id: crate::id::new_id(),
+            source: self.source.clone(),
+            source_id: self.source_id.clone(),
+            signal_type: self.signal_type.clone(),
+            severity: self.severity,
+            payload: self.payload.clone(),
+            issue_id: issue_id.to_owned(),
+            fingerprint: self.fingerprint.clone(),
+            occurrences: 1,
+            created_at: now,
+            last_seen_at: now,
+        }
+    }
+
+    /// The comment a repeat leaves on the issue: the occurrence and its data.
+    pub fn repeat_comment(&self, occurrences: i64) -> String {
+        let body = format!(
+            "Signal received again (occurrence {occurrences}, severity {}):\n\n```json\n{}\n```",
+            self.severity,
+            serde_json::to_string_pretty(&self.payload).unwrap_or_default()
+        );
+        truncate(&body, 100_000)
+    }
+}
+
+impl Signal {
+    /// Counts one more occurrence; the signal keeps the higher severity. Returns the priority
+    /// its issue should be raised to, if this occurrence is more urgent than `issue_priority`.
+    pub fn repeat(&mut self, again: &NewSignal, issue_priority: Priority, now: Timestamp) -> Option<Priority> {
+        self.occurrences += 1;
+        self.last_seen_at = now;
+        let wanted = again.severity.priority();
+        if wanted.value() < self.severity.priority().value() {
+            self.severity = again.severity;
+        }
+        // 0 means no priority: anything beats it; otherwise lower numbers are more urgent.
+        (issue_priority.value() == 0 || wanted.value() < issue_priority.value()).then_some(wanted)
+    }
+}
+
 /// `[source] type: <payload.message | payload.title | type>`, as the reference names them.
 pub fn default_title(source: &str, signal_type: &str, payload: &Value) -> String {
     let summary =
@@ -183,6 +243,25 @@ pub enum Ingested {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeat_counts_keeps_the_higher_severity_and_raises_only_a_less_urgent_issue() {
+        let input = |severity: &str| -> NewSignal {
+            serde_json::from_value::<SignalInput>(json!({ "source": "sentry", "severity": severity }))
+                .unwrap()
+                .into_new()
+        };
+        let (t0, t1) = (Timestamp::from_millis(1), Timestamp::from_millis(2));
+        let mut signal = input("high").first_occurrence("i1", t0);
+        let p = |n| Priority::new(n).unwrap();
+
+        assert_eq!(signal.repeat(&input("low"), p(2), t1), None, "low (4) does not beat priority 2");
+        assert_eq!((signal.occurrences, signal.severity, signal.last_seen_at), (2, Severity::High, t1));
+        assert_eq!(signal.repeat(&input("critical"), p(2), t1), Some(p(1)));
+        assert_eq!(signal.severity, Severity::Critical);
+        assert_eq!(signal.repeat(&input("low"), p(0), t1), Some(p(4)), "0 is no priority: anything beats it");
+        assert_eq!((signal.occurrences, signal.severity), (4, Severity::Critical));
+    }
 
     #[test]
     fn fingerprints_ignore_numbers_and_case_in_titles() {

@@ -3,11 +3,10 @@
 
 use async_trait::async_trait;
 use loop_core::event::NewEvent;
-use loop_core::issue::{Issue, IssuePatch, NewIssue, PullRequest};
+use loop_core::issue::{Issue, IssuePatch, PullRequest};
 use loop_core::signal::{Delivery, Ingested, MetricReading, NewSignal, Signal};
 use loop_core::store::SignalStore;
 use loop_core::{Actor, Error, Page, Paged, Result, Timestamp, id::new_id};
-use serde_json::json;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
@@ -113,31 +112,8 @@ async fn first_delivery(conn: &mut SqliteConnection, d: &Delivery, now: Timestam
 }
 
 async fn create(conn: &mut SqliteConnection, s: &NewSignal, actor: &Actor, now: Timestamp) -> Result<Ingested> {
-    let input: NewIssue = serde_json::from_value(json!({
-        "title": s.title,
-        "description": s.description,
-        "type": s.issue_type,
-        "status": s.status,
-        "priority": s.severity.priority(),
-        "projectId": s.project_id,
-        "signalSource": s.source,
-        "signalPayload": if s.payload.is_object() { s.payload.clone() } else { json!({ "value": s.payload }) },
-    }))
-    .map_err(|e| Error::invalid("payload", "invalid_signal", e.to_string()))?;
-    let issue = issues::create_in(conn, input, actor, now).await?;
-    let signal = Signal {
-        id: new_id(),
-        source: s.source.clone(),
-        source_id: s.source_id.clone(),
-        signal_type: s.signal_type.clone(),
-        severity: s.severity,
-        payload: s.payload.clone(),
-        issue_id: issue.id.clone(),
-        fingerprint: s.fingerprint.clone(),
-        occurrences: 1,
-        created_at: now,
-        last_seen_at: now,
-    };
+    let issue = issues::create_in(conn, s.new_issue()?, actor, now).await?;
+    let signal = s.first_occurrence(&issue.id, now);
     sqlx::query(
         "INSERT INTO signals (id, source, source_id, type, severity, payload, issue_id, fingerprint, occurrences, \
          created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
@@ -167,12 +143,9 @@ async fn repeat(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<Ingested> {
-    existing.occurrences += 1;
-    existing.last_seen_at = now;
-    let more_severe = s.severity.priority().value() < existing.severity.priority().value();
-    if more_severe {
-        existing.severity = s.severity;
-    }
+    let mut issue =
+        find_issue(conn, &existing.issue_id).await?.ok_or_else(|| Error::not_found("Issue", &existing.issue_id))?;
+    let raise_to = existing.repeat(s, issue.priority, now);
     sqlx::query("UPDATE signals SET occurrences = ?, last_seen_at = ?, severity = ? WHERE id = ?")
         .bind(existing.occurrences)
         .bind(now.millis())
@@ -181,13 +154,8 @@ async fn repeat(
         .execute(&mut *conn)
         .await
         .map_err(db)?;
-    let mut issue =
-        find_issue(conn, &existing.issue_id).await?.ok_or_else(|| Error::not_found("Issue", &existing.issue_id))?;
     let mut events = vec![NewEvent::signal_repeated(&issue.id, &existing.id, existing.occurrences)];
-    let wanted = s.severity.priority();
-    let current = issue.priority;
-    // 0 means no priority: anything beats it; otherwise lower numbers are more urgent.
-    if current.value() == 0 || wanted.value() < current.value() {
+    if let Some(wanted) = raise_to {
         let patch = IssuePatch { priority: Some(wanted), ..IssuePatch::default() };
         let (updated, changes) = issue.apply_patch(&patch, now);
         sqlx::query("UPDATE issues SET priority = ?, updated_at = ? WHERE id = ?")
@@ -201,18 +169,12 @@ async fn repeat(
         events.extend(changes);
         issue = updated;
     }
-    let body = format!(
-        "Signal received again (occurrence {}, severity {}):\n\n```json\n{}\n```",
-        existing.occurrences,
-        s.severity,
-        serde_json::to_string_pretty(&s.payload).unwrap_or_default()
-    );
     let comment_id = new_id();
     sqlx::query(
         "INSERT INTO comments (id, body, issue_id, author_name, author_type, parent_id, created_at) VALUES (?, ?, ?, ?, 'agent', NULL, ?)",
     )
     .bind(&comment_id)
-    .bind(loop_core::signal::truncate(&body, 100_000))
+    .bind(s.repeat_comment(existing.occurrences))
     .bind(&issue.id)
     .bind(&actor.name)
     .bind(now.millis())
