@@ -136,6 +136,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         ..ServerConfig::new(ApiKey::new(key))
     };
     let insecure = config.insecure_webhooks;
+    let closing = config.closing.clone();
     let app = loop_server::app(store.store(), config);
     if insecure {
         tracing::warn!(
@@ -143,7 +144,11 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         );
     }
     tracing::info!(%url, "listening");
-    loop_server::serve(listener, app, shutdown_signal()).await.context("server error")?;
+    let shutdown = async {
+        shutdown_signal().await;
+        tracing::info!("shutting down: ending long-polls, finishing requests in flight");
+    };
+    loop_server::serve(listener, app, closing, shutdown).await.context("server error")?;
     tracing::info!("shutting down: closing the database");
     store.close().await;
     Ok(())

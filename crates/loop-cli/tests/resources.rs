@@ -281,3 +281,18 @@ fn signals_become_triage_issues() {
     assert_eq!(declined["comments"][0]["body"], "Declined in triage: not actionable");
     assert_eq!(cli.json(&["triage", "list"])["total"], 1);
 }
+
+/// Ctrl-C on `loop serve` while an agent long-polls: the server stops at once (not when the
+/// wait runs out), and the agent is told nothing is ready.
+#[test]
+fn a_server_stops_at_once_while_an_agent_waits() {
+    let mut server = Server::start();
+    let cli = server.cli();
+    let agent = std::thread::spawn(move || cli.run(&["dispatch", "--wait", "30"]));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!agent.is_finished(), "the agent waits while the queue is empty");
+    let took = server.interrupt(std::time::Duration::from_secs(5)).expect("the server exits within 5 s");
+    let run = agent.join().unwrap();
+    assert!(run.code == 0 && run.stdout.starts_with("Nothing is ready to dispatch."), "{run:?}");
+    assert!(took < std::time::Duration::from_secs(5));
+}

@@ -2,6 +2,7 @@
 //! in the envelope the existing clients expect (`{data}` or `{data, total}`).
 
 mod auth;
+mod closing;
 mod error;
 mod extract;
 mod leases;
@@ -21,6 +22,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 pub use auth::{ApiKey, Secret};
+pub use closing::Closing;
 pub use error::{ApiError, ApiResult};
 
 /// Bodies above this size are refused with 413 before they are read.
@@ -44,6 +46,8 @@ pub struct ServerConfig {
     pub insecure_webhooks: bool,
     /// New signal issues go straight to `todo` instead of `triage`.
     pub auto_triage: bool,
+    /// Closed when the server starts shutting down (see [`serve`]).
+    pub closing: Closing,
 }
 
 /// Each provider's webhook secret; a provider without one refuses deliveries.
@@ -66,6 +70,7 @@ impl ServerConfig {
             github_ready_label: "loop:ready".into(),
             insecure_webhooks: false,
             auto_triage: false,
+            closing: Closing::default(),
         }
     }
 
@@ -170,11 +175,18 @@ pub async fn seed_default_templates(store: &dyn Store) -> loop_core::Result<usiz
     Ok(created)
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves until `shutdown` resolves, then lets in-flight requests finish: `closing` (the
+/// app's [`ServerConfig::closing`]) ends the long-polls and live pages first.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    closing: Closing,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closing.close();
+        })
+        .await
 }

@@ -286,6 +286,13 @@ async fn the_event_stream_announces_changes_and_needs_a_session() {
         seen.push_str(&String::from_utf8_lossy(&chunk.unwrap().unwrap()));
     }
     assert!(!seen.contains(&issue.id), "{seen}");
+
+    // A shutdown ends the stream, so the server does not wait for the browser to leave.
+    server.closing.close();
+    let end = async {
+        while let Some(_chunk) = resumed.chunk().await.unwrap() {}
+    };
+    tokio::time::timeout(Duration::from_secs(2), end).await.expect("the stream ends on shutdown");
 }
 
 /// Behind a reverse proxy the browser's origin is the public URL, while `Host` may be the

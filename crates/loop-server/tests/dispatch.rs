@@ -216,6 +216,20 @@ async fn a_long_poll_is_woken_by_an_unblock_and_times_out_with_204() {
 }
 
 #[tokio::test]
+async fn a_shutdown_ends_a_long_poll_at_once_with_204() {
+    let s = start().await;
+    let url = s.url.clone();
+    let waiter = tokio::spawn(async move {
+        reqwest::Client::new().get(format!("{url}/api/dispatch/next?wait=30")).bearer_auth(KEY).send().await.unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "the request waits while the queue is empty");
+    s.closing.close();
+    let resp = tokio::time::timeout(Duration::from_secs(2), waiter).await.expect("ended by the shutdown").unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
 async fn wait_is_bounded() {
     let s = start().await;
     let (status, body) = next(&s, "a", None, "?wait=61").await;

@@ -69,6 +69,20 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Sends Ctrl-C (SIGINT) and returns how long the server took to exit, if it did within
+    /// `limit`.
+    pub fn interrupt(&mut self, limit: Duration) -> Option<Duration> {
+        let started = std::time::Instant::now();
+        Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status().expect("kill -INT");
+        while started.elapsed() < limit {
+            if self.child.try_wait().expect("server status").is_some() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// The server's data directory (its SQLite database, unless it was given another).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")

@@ -144,10 +144,13 @@ async fn next(
         if let Some(claim) = s.store.claim_next(&req, chooser).await? {
             return Ok(respond(&s, claim).await.into_response());
         }
-        // Wait for any change (or the deadline), then look again.
-        match tokio::time::timeout_at(deadline, changes.changed()).await {
-            Ok(Ok(())) => continue,
-            _ => return Ok(StatusCode::NO_CONTENT.into_response()),
+        // Wait for any change (or the deadline, or a shutdown), then look again.
+        tokio::select! {
+            changed = tokio::time::timeout_at(deadline, changes.changed()) => match changed {
+                Ok(Ok(())) => continue,
+                _ => return Ok(StatusCode::NO_CONTENT.into_response()),
+            },
+            _ = s.config.closing.closed() => return Ok(StatusCode::NO_CONTENT.into_response()),
         }
     }
 }

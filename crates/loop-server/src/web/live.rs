@@ -49,6 +49,8 @@ pub async fn stream(
             tokio::select! {
                 _ = changes.changed() => {}
                 _ = tokio::time::sleep(POLL) => {}
+                // The browser reconnects, to this server once it is back.
+                _ = s.config.closing.closed() => return None,
             }
         }
     });

@@ -18,6 +18,8 @@ pub struct TestServer {
     pub client: LoopClient,
     /// No credentials.
     pub anon: LoopClient,
+    /// Closing it is what a shutdown does first.
+    pub closing: loop_server::Closing,
     _dir: tempfile::TempDir,
 }
 
@@ -35,9 +37,11 @@ pub async fn start_with(adjust: impl FnOnce(ServerConfig) -> ServerConfig) -> Te
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().unwrap());
     let config = adjust(ServerConfig { public_url: url.clone(), ..ServerConfig::new(ApiKey::new(KEY)) });
+    let closing = config.closing.clone();
     let app = loop_server::app(Arc::new(store), config);
-    tokio::spawn(loop_server::serve(listener, app, std::future::pending()));
+    tokio::spawn(loop_server::serve(listener, app, closing.clone(), std::future::pending()));
     TestServer {
+        closing,
         client: LoopClient::new(&url, Some(KEY.to_owned())),
         anon: LoopClient::new(&url, None),
         url,
