@@ -21,6 +21,32 @@ fn an_unreachable_server_names_the_url_and_how_to_start_one() {
     assert!(err.contains("http://localhost:5667"), "{err}");
 }
 
+/// Something that answers 200 with `body` to every request, as a login proxy might.
+fn answering(body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let _ = conn.read(&mut [0; 4096]);
+            let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn a_body_that_is_not_loops_json_is_an_error_not_an_empty_list() {
+    for body in ["<html><body>Sign in</body></html>", r#"{"foo":1}"#] {
+        let cli = Cli::new().env("LOOP_API_URL", &answering(body)).env("LOOP_API_KEY", KEY);
+        for args in [&["list"][..], &["list", "--json"]] {
+            let err = cli.fails(args, 1);
+            assert!(err.contains("answered GET /api/issues with something that is not Loop's JSON"), "{err}");
+        }
+    }
+}
+
 #[test]
 fn a_wrong_or_missing_key_says_how_to_set_one() {
     let server = Server::start();

@@ -155,9 +155,13 @@ impl LoopClient {
                 body: raw.body,
             });
         }
-        let value = if raw.text.is_empty() { Value::Null } else { raw.body };
-        serde_json::from_value(value)
-            .map_err(|e| ClientError::Decode { url: format!("{}{}", self.base, path), message: e.to_string() })
+        let decode = |message: String| ClientError::Decode { url: format!("{}{}", self.base, path), message };
+        if raw.body.is_null() && !matches!(raw.text.trim(), "" | "null") {
+            // A login page from a proxy, say: not something to read as "nothing".
+            let start: String = raw.text.trim().chars().take(60).collect();
+            return Err(decode(format!("the body is not JSON: {start:?}")));
+        }
+        serde_json::from_value(raw.body).map_err(|e| decode(e.to_string()))
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {

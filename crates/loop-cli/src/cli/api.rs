@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use loop_client::{LoopClient, path_segment};
+use loop_client::{ClientError, LoopClient, path_segment};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -67,6 +67,17 @@ impl Api {
             (Method::DELETE, _) => self.client.delete(path).await.map(|_| Value::Null),
             (m, _) => unreachable!("the CLI does not send {m}"),
         };
+        let r = r.and_then(|v| {
+            // Every body of Loop's API is a `{data: …}` envelope (bare keys come as well).
+            if v.is_null() || v.get("data").is_some() {
+                Ok(v)
+            } else {
+                Err(ClientError::Decode {
+                    url: format!("{}{path}", self.client.base_url()),
+                    message: "the body has no \"data\"".into(),
+                })
+            }
+        });
         r.map_err(|err| CliError::Api(Box::new(ApiFailure { err, request, subject: None })))
     }
 
