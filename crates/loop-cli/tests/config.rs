@@ -100,6 +100,12 @@ fn completions_for_each_shell() {
     assert!(fish.contains("complete -c loop"), "{fish}");
     // Completions offer the client commands, not hidden aliases.
     assert!(!fish.contains("'issues'"), "hidden aliases stay hidden");
+
+    // A reader that went away (`| head -1`) is no crash.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(common::BIN).args(["completions", "fish"]).stdout(writer).output().unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

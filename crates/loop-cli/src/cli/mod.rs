@@ -180,8 +180,16 @@ pub async fn run(global: GlobalArgs, command: Command, cli: clap::Command) -> Ex
     let conn = match &command {
         Command::Completions(a) => {
             let mut cli = cli;
-            clap_complete::generate(a.shell, &mut cli, "loop", &mut std::io::stdout());
-            return ExitCode::SUCCESS;
+            // Written whole here: `generate` panics when stdout fails, as `| head` makes it.
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut cli, "loop", &mut script);
+            return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: cannot write the completions: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            };
         }
         Command::Config(_) => None,
         _ => match config::resolve(&global) {
