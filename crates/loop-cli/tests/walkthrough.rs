@@ -111,6 +111,9 @@ fn a_new_user_walkthrough() {
     let triage = cli.json(&["triage"]);
     assert_eq!(triage["total"], 1);
     assert_eq!(triage["data"][0]["number"].to_string(), n);
+    // `triage list` takes the same options as `triage`.
+    assert_eq!(cli.json(&["triage", "list", "--project", "Web", "--limit", "5"])["total"], 1);
+    assert_eq!(cli.json(&["triage", "ls", "--offset", "1"])["data"], serde_json::json!([]));
 
     // 5. Accept it straight into the dispatch queue.
     let out = cli.ok(&["triage", "accept", &n, "--todo"]);

@@ -51,6 +51,13 @@ pub struct SignalArgs {
 pub struct TriageArgs {
     #[command(subcommand)]
     pub action: Option<TriageAction>,
+    #[command(flatten)]
+    pub list: TriageList,
+}
+
+/// Which part of the triage queue to show.
+#[derive(Args, Debug)]
+pub struct TriageList {
     /// Only issues in this project (name or id).
     #[arg(long, short)]
     pub project: Option<String>,
@@ -66,7 +73,7 @@ pub struct TriageArgs {
 pub enum TriageAction {
     /// Show the triage queue (the default).
     #[command(visible_alias = "ls")]
-    List,
+    List(TriageList),
     /// Accept an issue: into the backlog, or with --todo straight into the dispatch queue.
     Accept {
         /// Issue number (42 or #42) or id.
@@ -129,19 +136,22 @@ pub async fn signal(a: SignalArgs, ctx: &Ctx) -> Result<(), CliError> {
 
 pub async fn run(a: TriageArgs, ctx: &Ctx) -> Result<(), CliError> {
     match a.action {
-        None | Some(TriageAction::List) => {
-            let args = ListArgs {
-                status: vec![super::args::StatusArg::Triage],
-                project: a.project,
-                limit: a.limit,
-                offset: a.offset,
-                ..ListArgs::default()
-            };
-            list(args, ctx).await
-        }
+        None => show(a.list, ctx).await,
+        Some(TriageAction::List(l)) => show(l, ctx).await,
         Some(TriageAction::Accept { issue, todo }) => accept(&issue, todo, ctx).await,
         Some(TriageAction::Decline { issue, reason }) => decline(&issue, reason.join(" "), ctx).await,
     }
+}
+
+async fn show(l: TriageList, ctx: &Ctx) -> Result<(), CliError> {
+    let args = ListArgs {
+        status: vec![super::args::StatusArg::Triage],
+        project: l.project,
+        limit: l.limit,
+        offset: l.offset,
+        ..ListArgs::default()
+    };
+    list(args, ctx).await
 }
 
 async fn accept(r: &IssueRef, todo: bool, ctx: &Ctx) -> Result<(), CliError> {
