@@ -213,6 +213,9 @@ fn create_takes_every_field() {
     assert!(out.contains("loop triage accept 3"), "{out}");
     let plain = cli.ok(&["create", "Scripted", "--plain"]);
     assert!(plain.starts_with("4\ttriage\tnone\ttask\tScripted\t"), "{plain}");
+    // `none` means none when creating too, as the help says.
+    let bare = cli.json(&["create", "Loose", "--project", "none", "--parent", "none"]);
+    assert_eq!((&bare["projectId"], &bare["parentId"]), (&Value::Null, &Value::Null));
 }
 
 #[test]

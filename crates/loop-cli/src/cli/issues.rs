@@ -108,10 +108,10 @@ pub struct IssueFields {
     /// Status.
     #[arg(long, short, value_enum)]
     pub status: Option<SetStatus>,
-    /// Project (name or id); `none` removes it.
+    /// Project (name or id), or `none`.
     #[arg(long)]
     pub project: Option<String>,
-    /// Parent issue (number or id); issues nest one level deep. `none` removes it.
+    /// Parent issue (number or id), or `none`; issues nest one level deep.
     #[arg(long)]
     pub parent: Option<String>,
     /// Where a signal came from (e.g. posthog, sentry).
@@ -708,7 +708,7 @@ fn describe_event(e: &Value, issue: &Value, related: &HashMap<String, Value>) ->
 // create / update
 
 /// Puts the shared fields into a request body. `patch` allows `none` to clear references.
-async fn apply_fields(f: &IssueFields, body: &mut Map<String, Value>, api: &Api, patch: bool) -> Result<(), CliError> {
+async fn apply_fields(f: &IssueFields, body: &mut Map<String, Value>, api: &Api) -> Result<(), CliError> {
     let description = match (&f.description, &f.description_file) {
         (Some(d), _) => Some(d.clone()),
         (None, Some(path)) => Some(read_text(path, "description")?.trim_end().to_owned()),
@@ -724,11 +724,11 @@ async fn apply_fields(f: &IssueFields, body: &mut Map<String, Value>, api: &Api,
         body.insert("status".into(), json!(st.as_str()));
     }
     if let Some(p) = &f.project {
-        let v = if patch && is_none(p) { Value::Null } else { json!(api.project_id(p).await?) };
+        let v = if is_none(p) { Value::Null } else { json!(api.project_id(p).await?) };
         body.insert("projectId".into(), v);
     }
     if let Some(p) = &f.parent {
-        let v = if patch && is_none(p) {
+        let v = if is_none(p) {
             Value::Null
         } else {
             let r: IssueRef = p.parse().map_err(CliError::usage)?;
@@ -772,7 +772,7 @@ pub async fn create(a: CreateArgs, ctx: &Ctx) -> Result<(), CliError> {
     let mut body = Map::new();
     body.insert("title".into(), json!(a.title));
     body.insert("type".into(), json!(a.issue_type.as_str()));
-    apply_fields(&a.fields, &mut body, &ctx.api, false).await?;
+    apply_fields(&a.fields, &mut body, &ctx.api).await?;
     if !a.label.is_empty() {
         body.insert("labelIds".into(), json!(label_ids(&ctx.api, &a.label).await?));
     }
@@ -805,7 +805,7 @@ pub async fn update(a: UpdateArgs, ctx: &Ctx) -> Result<(), CliError> {
     if let Some(sum) = &a.summary {
         body.insert("agentSummary".into(), json!(sum));
     }
-    apply_fields(&a.fields, &mut body, &ctx.api, true).await?;
+    apply_fields(&a.fields, &mut body, &ctx.api).await?;
     if !a.label.is_empty() {
         let ids =
             if a.label.len() == 1 && is_none(&a.label[0]) { vec![] } else { label_ids(&ctx.api, &a.label).await? };

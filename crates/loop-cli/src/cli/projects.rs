@@ -75,7 +75,7 @@ pub struct ProjectFields {
     /// Health.
     #[arg(long, value_enum)]
     pub health: Option<Health>,
-    /// The goal it works toward (id or title); `none` removes it.
+    /// The goal it works toward (id or title), or `none`.
     #[arg(long)]
     pub goal: Option<String>,
 }
@@ -134,7 +134,7 @@ pub async fn projects(a: ProjectsArgs, ctx: &Ctx) -> Result<(), CliError> {
         Some(ProjectAction::Create { name, fields }) => {
             let mut body = Map::new();
             body.insert("name".into(), json!(name));
-            project_fields(&fields, &mut body, ctx, false).await?;
+            project_fields(&fields, &mut body, ctx).await?;
             let p = data(ctx.api.post("/api/projects", Value::Object(body)).await?);
             done(&p, format!("Created project {} ({})", ctx.out.bold(s(&p, "name")), s(&p, "id")), ctx);
             Ok(())
@@ -145,7 +145,7 @@ pub async fn projects(a: ProjectsArgs, ctx: &Ctx) -> Result<(), CliError> {
             if let Some(n) = name {
                 body.insert("name".into(), json!(n));
             }
-            project_fields(&fields, &mut body, ctx, true).await?;
+            project_fields(&fields, &mut body, ctx).await?;
             if body.is_empty() {
                 return Err(CliError::usage(
                     "nothing to change: give --name, --description, --status, --health or --goal",
@@ -164,12 +164,7 @@ pub async fn projects(a: ProjectsArgs, ctx: &Ctx) -> Result<(), CliError> {
     }
 }
 
-async fn project_fields(
-    f: &ProjectFields,
-    body: &mut Map<String, Value>,
-    ctx: &Ctx,
-    patch: bool,
-) -> Result<(), CliError> {
+async fn project_fields(f: &ProjectFields, body: &mut Map<String, Value>, ctx: &Ctx) -> Result<(), CliError> {
     if let Some(d) = &f.description {
         body.insert("description".into(), json!(d));
     }
@@ -181,7 +176,7 @@ async fn project_fields(
     }
     if let Some(g) = &f.goal {
         let v =
-            if patch && g.eq_ignore_ascii_case("none") { Value::Null } else { json!(s(&ctx.api.goal(g).await?, "id")) };
+            if g.eq_ignore_ascii_case("none") { Value::Null } else { json!(s(&ctx.api.goal(g).await?, "id")) };
         body.insert("goalId".into(), v);
     }
     Ok(())
@@ -324,7 +319,7 @@ pub struct GoalFields {
     /// Status.
     #[arg(long, short, value_enum)]
     pub status: Option<GoalStatus>,
-    /// The project it belongs to (name or id): its issues get the goal bonus in dispatch. `none` removes it.
+    /// The project it belongs to (name or id): its issues get the goal bonus in dispatch. Or `none`.
     #[arg(long, short)]
     pub project: Option<String>,
 }
@@ -387,7 +382,7 @@ pub async fn goals(a: GoalsArgs, ctx: &Ctx) -> Result<(), CliError> {
         Some(GoalAction::Create { title, fields }) => {
             let mut body = Map::new();
             body.insert("title".into(), json!(title));
-            goal_fields(&fields, &mut body, ctx, false).await?;
+            goal_fields(&fields, &mut body, ctx).await?;
             let g = data(ctx.api.post("/api/goals", Value::Object(body)).await?);
             done(&g, format!("Created goal {} {}", ctx.out.bold(s(&g, "title")), progress_text(&g)), ctx);
             Ok(())
@@ -398,7 +393,7 @@ pub async fn goals(a: GoalsArgs, ctx: &Ctx) -> Result<(), CliError> {
             if let Some(t) = title {
                 body.insert("title".into(), json!(t));
             }
-            goal_fields(&fields, &mut body, ctx, true).await?;
+            goal_fields(&fields, &mut body, ctx).await?;
             if body.is_empty() {
                 return Err(CliError::usage(
                     "nothing to change: give --title, --current, --target, --unit, --metric, --status, --project or --description",
@@ -417,7 +412,7 @@ pub async fn goals(a: GoalsArgs, ctx: &Ctx) -> Result<(), CliError> {
     }
 }
 
-async fn goal_fields(f: &GoalFields, body: &mut Map<String, Value>, ctx: &Ctx, patch: bool) -> Result<(), CliError> {
+async fn goal_fields(f: &GoalFields, body: &mut Map<String, Value>, ctx: &Ctx) -> Result<(), CliError> {
     for (key, v) in [("description", &f.description), ("metric", &f.metric), ("unit", &f.unit)] {
         if let Some(v) = v {
             body.insert(key.into(), json!(v));
@@ -433,7 +428,7 @@ async fn goal_fields(f: &GoalFields, body: &mut Map<String, Value>, ctx: &Ctx, p
         body.insert("status".into(), json!(enum_str(st)));
     }
     if let Some(p) = &f.project {
-        let v = if patch && p.eq_ignore_ascii_case("none") { Value::Null } else { json!(ctx.api.project_id(p).await?) };
+        let v = if p.eq_ignore_ascii_case("none") { Value::Null } else { json!(ctx.api.project_id(p).await?) };
         body.insert("projectId".into(), v);
     }
     Ok(())
