@@ -57,6 +57,8 @@ fn list_filters_pages_and_formats() {
     assert!(out.contains("1–2 of 3 open issues · next page: --offset 2"), "{out}");
     let out = cli80.ok(&["list", "--limit", "2", "--offset", "2"]);
     assert!(out.contains("3–3 of 3 open issues"), "{out}");
+    let out = cli80.ok(&["list", "--offset", "50"]);
+    assert_eq!(out.trim(), "Nothing at offset 50: 3 open issues in all.");
     let out = cli80.ok(&["list", "--status", "canceled"]);
     assert_eq!(out.trim(), "No canceled issues match.");
 

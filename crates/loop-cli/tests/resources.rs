@@ -44,6 +44,7 @@ fn projects_goals_and_labels() {
     let out = cli.ok(&["projects"]);
     assert!(out.contains("Web") && out.contains("at_risk") && out.contains("Checkout p95 under 1s"), "{out}");
     assert_eq!(cli.json(&["projects"])["total"], 1);
+    assert_eq!(cli.ok(&["projects", "--offset", "10"]).trim(), "Nothing at offset 10: 1 project in all.");
     cli.ok(&["create", "In Web", "--project", "Web", "--status", "todo"]);
     let detail = cli.json(&["projects", "show", "web"]);
     assert_eq!(detail["issueCounts"]["todo"], 1);

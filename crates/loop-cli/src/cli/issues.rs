@@ -275,6 +275,8 @@ fn list_footer(a: &ListArgs, shown: u64, total: u64, out: &Out) -> String {
         } else {
             format!("No {what}issues match.")
         }
+    } else if shown == 0 {
+        format!("Nothing at offset {}: {total} {what}issue{} in all.", a.offset, if total == 1 { "" } else { "s" })
     } else if a.offset == 0 && shown == total {
         format!("{total} {what}issue{}", if total == 1 { "" } else { "s" })
     } else {

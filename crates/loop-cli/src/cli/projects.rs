@@ -216,18 +216,19 @@ async fn list_projects(page: Page, ctx: &Ctx) -> Result<(), CliError> {
     }
     let mut text = t.render(&ctx.out);
     if ctx.out.human() {
-        text.push_str(&footer(rows.len(), &list, "project", "loop projects create <name>", &ctx.out));
+        text.push_str(&footer(rows.len(), &list, page, "project", "loop projects create <name>", &ctx.out));
     }
     emit(&text);
     Ok(())
 }
 
-fn footer(shown: usize, list: &Value, what: &str, create: &str, out: &Out) -> String {
+fn footer(shown: usize, list: &Value, page: Page, what: &str, create: &str, out: &Out) -> String {
     let total = list["total"].as_u64().unwrap_or(shown as u64);
+    let plural = |n: u64| if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") };
     let line = match total {
         0 => format!("No {what}s yet. Create one: {create}"),
-        1 => format!("1 {what}"),
-        n if n as usize == shown => format!("{n} {what}s"),
+        n if shown == 0 => format!("Nothing at offset {}: {} in all.", page.offset, plural(n)),
+        n if n as usize == shown => plural(n),
         n => format!("{shown} of {n} {what}s (see --limit, --offset)"),
     };
     out.note(&line, 0)
@@ -517,7 +518,7 @@ async fn list_goals(status: Option<GoalStatus>, page: Page, ctx: &Ctx) -> Result
     }
     let mut text = t.render(&ctx.out);
     if ctx.out.human() {
-        text.push_str(&footer(rows.len(), &list, "goal", "loop goals create <title> --target N --unit U", &ctx.out));
+        text.push_str(&footer(rows.len(), &list, page, "goal", "loop goals create <title> --target N --unit U", &ctx.out));
     }
     emit(&text);
     Ok(())
@@ -652,7 +653,7 @@ async fn list_labels(page: Page, ctx: &Ctx) -> Result<(), CliError> {
     }
     let mut text = t.render(&ctx.out);
     if ctx.out.human() {
-        text.push_str(&footer(rows.len(), &list, "label", "loop labels create <name> --color <color>", &ctx.out));
+        text.push_str(&footer(rows.len(), &list, page, "label", "loop labels create <name> --color <color>", &ctx.out));
     }
     emit(&text);
     Ok(())
