@@ -41,7 +41,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::from_arg_matches(&cli::command(Cli::command()).get_matches()).unwrap_or_else(|e| e.exit());
+    let matches = cli::command(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -57,7 +58,9 @@ fn main() -> ExitCode {
         Command::Bench(args) => runtime.block_on(bench::run(args)),
         // A client command reports its own errors and picks its exit code.
         Command::Client(command) => {
-            return runtime.block_on(cli::run(cli.global, *command, cli::command(Cli::command())));
+            let definition = cli::command(Cli::command());
+            let spellings = cli::spellings(&definition, &matches);
+            return runtime.block_on(cli::run(cli.global, *command, definition, spellings));
         }
     };
     match result {

@@ -131,14 +131,19 @@ fn usage_errors_exit_2() {
 fn validation_errors_name_the_field_and_the_flag() {
     let server = Server::start();
     let cli = server.cli();
+    cli.ok(&["create", "one"]);
+    // Hints name the argument as this command spells it.
     let err = cli.fails(&["create", ""], 1);
     assert!(err.starts_with("error: title: "), "{err}");
-    assert!(err.contains("(see --title)"), "{err}");
+    assert!(err.contains("(see TITLE)"), "{err}");
     let long = "x".repeat(501);
-    let err = cli.fails(&["create", &long], 1);
-    assert!(err.contains("title") && err.contains("--title"), "{err}");
+    let err = cli.fails(&["update", "1", "--title", &long], 1);
+    assert!(err.contains("title") && err.contains("(see --title)"), "{err}");
+    assert!(cli.fails(&["signal", ""], 1).contains("(see TEXT)"));
     let err = cli.fails(&["labels", "create", "x", "--color", ""], 1);
     assert!(err.contains("color") && err.contains("--color"), "{err}");
+    let err = cli.fails(&["comment", "1", "hi", "--reply-to", "nope"], 1);
+    assert!(err.contains("(see --reply-to)") && !err.contains("--parent"), "{err}");
 }
 
 #[test]

@@ -52,10 +52,12 @@ impl CliError {
     }
 
     /// The message printed after `error: `; hints follow on indented lines.
-    pub fn render(&self, conn: &Resolved) -> String {
+    /// The message for the user; `spellings` are the running command's `--flags` and
+    /// positional `NAMES`, which hints name.
+    pub fn render(&self, conn: &Resolved, spellings: &[String]) -> String {
         match self {
             CliError::Usage(m) | CliError::Failed(m) => m.clone(),
-            CliError::Api(f) => render_api(f, conn),
+            CliError::Api(f) => render_api(f, conn, spellings),
         }
     }
 }
@@ -77,7 +79,7 @@ const START_HINT: &str = "Start a server with:        loop serve\n  \
 const TOKEN_HINT: &str = "Set the key `loop serve` printed on its first start:\n    \
      loop config set token <key>     (or LOOP_API_KEY=<key>, --token <key>)";
 
-fn render_api(f: &ApiFailure, conn: &Resolved) -> String {
+fn render_api(f: &ApiFailure, conn: &Resolved, spellings: &[String]) -> String {
     match &f.err {
         ClientError::Unreachable { source, .. } => {
             let cause = if source.is_timeout() { "the request timed out".to_owned() } else { root_cause(source) };
@@ -115,7 +117,8 @@ fn render_api(f: &ApiFailure, conn: &Resolved) -> String {
             }
         }
         err @ ClientError::Api { status: 400 | 422, message, .. } => {
-            let hint = err.field().and_then(flag_for).map(|flag| format!(" (see {flag})")).unwrap_or_default();
+            let hint =
+                err.field().and_then(|f| flag_for(f, spellings)).map(|flag| format!(" (see {flag})")).unwrap_or_default();
             format!("{message}{hint}")
         }
         ClientError::Api { status: 409, code, message, .. } => match code.as_str() {
@@ -147,40 +150,45 @@ fn root_cause(e: &reqwest::Error) -> String {
 }
 
 /// The CLI flag that sets an API field, for validation messages.
-fn flag_for(field: &str) -> Option<&'static str> {
+/// How the running command spells the argument that sends API field `field`: the first of
+/// the usual spellings that `spellings` (the command's `--flags` and positional `NAMES`) has.
+fn flag_for(field: &str, spellings: &[String]) -> Option<String> {
     let top = field.split(['.', '[']).next().unwrap_or(field);
-    Some(match top {
-        "title" => "--title",
-        "description" => "--description",
-        "type" => "--type",
-        "status" => "--status",
-        "priority" => "--priority",
-        "parentId" => "--parent",
-        "projectId" => "--project",
-        "labelIds" | "labelId" => "--label",
-        "signalSource" => "--signal-source",
-        "signalPayload" => "--signal-payload",
-        "hypothesis" => "--hypothesis",
-        "agentSummary" => "--summary",
-        "name" => "NAME",
-        "color" => "--color",
-        "goalId" => "--goal",
-        "metric" => "--metric",
-        "targetValue" => "--target",
-        "currentValue" => "--current",
-        "unit" => "--unit",
-        "health" => "--health",
-        "content" => "--file",
-        "changelog" => "--changelog",
-        "source" => "--source",
-        "severity" => "--severity",
-        "limit" => "--limit",
-        "offset" => "--offset",
-        "slug" => "SLUG",
-        "conditions" => "--conditions",
-        "specificity" => "--specificity",
-        _ => return None,
-    })
+    let candidates: &[&str] = match top {
+        "title" => &["--title", "TITLE", "TEXT"],
+        "description" => &["--description"],
+        "type" => &["--type"],
+        "status" => &["--status"],
+        "priority" => &["--priority"],
+        "parentId" => &["--parent", "--reply-to"],
+        "projectId" => &["--project"],
+        "labelIds" | "labelId" => &["--label"],
+        "signalSource" => &["--signal-source"],
+        "signalPayload" => &["--signal-payload", "--payload"],
+        "hypothesis" => &["--hypothesis"],
+        "agentSummary" => &["--summary"],
+        "body" => &["BODY"],
+        "relatedIssueId" => &["BLOCKED"],
+        "name" => &["NAME", "--name"],
+        "color" => &["--color"],
+        "goalId" => &["--goal"],
+        "metric" => &["--metric"],
+        "targetValue" => &["--target"],
+        "currentValue" => &["--current"],
+        "unit" => &["--unit"],
+        "health" => &["--health"],
+        "content" => &["--file"],
+        "changelog" => &["--changelog"],
+        "source" => &["--source"],
+        "severity" => &["--severity"],
+        "limit" => &["--limit"],
+        "offset" => &["--offset"],
+        "slug" => &["SLUG"],
+        "conditions" => &["--conditions"],
+        "specificity" => &["--specificity"],
+        _ => &[],
+    };
+    candidates.iter().find(|c| spellings.iter().any(|s| s == *c)).map(|c| c.to_string())
 }
 
 #[cfg(test)]
@@ -188,10 +196,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fields_map_to_flags() {
-        assert_eq!(flag_for("title"), Some("--title"));
-        assert_eq!(flag_for("hypothesis.confidence"), Some("--hypothesis"));
-        assert_eq!(flag_for("labelIds[0]"), Some("--label"));
-        assert_eq!(flag_for("unknown"), None);
+    fn fields_map_to_the_commands_own_flags() {
+        let update: Vec<String> = ["--title", "--hypothesis", "--label", "--parent"].map(String::from).to_vec();
+        assert_eq!(flag_for("title", &update).as_deref(), Some("--title"));
+        assert_eq!(flag_for("hypothesis.confidence", &update).as_deref(), Some("--hypothesis"));
+        assert_eq!(flag_for("labelIds[0]", &update).as_deref(), Some("--label"));
+        assert_eq!(flag_for("unknown", &update), None);
+        let signal: Vec<String> = ["TEXT", "--source"].map(String::from).to_vec();
+        assert_eq!(flag_for("title", &signal).as_deref(), Some("TEXT"));
+        let comment: Vec<String> = ["ISSUE", "BODY", "--reply-to"].map(String::from).to_vec();
+        assert_eq!(flag_for("parentId", &comment).as_deref(), Some("--reply-to"));
+        assert_eq!(flag_for("color", &comment), None, "no hint rather than a flag the command lacks");
     }
 }

@@ -160,6 +160,25 @@ pub fn command(cmd: clap::Command) -> clap::Command {
     cmd
 }
 
+/// How the invoked (sub)command spells its arguments: `--long` flags and positional `NAMES`,
+/// so error hints name only what this command takes.
+pub fn spellings(definition: &clap::Command, matches: &clap::ArgMatches) -> Vec<String> {
+    let (mut cmd, mut m) = (definition, matches);
+    while let Some((name, sub)) = m.subcommand() {
+        let Some(c) = cmd.find_subcommand(name) else { break };
+        (cmd, m) = (c, sub);
+    }
+    cmd.get_arguments()
+        .map(|a| match a.get_long() {
+            Some(long) => format!("--{long}"),
+            None => match a.get_value_names() {
+                Some([name, ..]) => name.to_string(),
+                _ => a.get_id().as_str().to_uppercase(),
+            },
+        })
+        .collect()
+}
+
 /// What every command gets.
 pub struct Ctx {
     pub api: Api,
@@ -168,7 +187,7 @@ pub struct Ctx {
 }
 
 /// Runs a client command and turns its outcome into an exit code.
-pub async fn run(global: GlobalArgs, command: Command, cli: clap::Command) -> ExitCode {
+pub async fn run(global: GlobalArgs, command: Command, cli: clap::Command, spellings: Vec<String>) -> ExitCode {
     let mode = if global.json {
         Mode::Json
     } else if global.plain {
@@ -194,7 +213,7 @@ pub async fn run(global: GlobalArgs, command: Command, cli: clap::Command) -> Ex
         Command::Config(_) => None,
         _ => match config::resolve(&global) {
             Ok(c) => Some(c),
-            Err(e) => return fail(&e, None),
+            Err(e) => return fail(&e, None, &spellings),
         },
     };
     let result = match (command, conn.clone()) {
@@ -207,7 +226,7 @@ pub async fn run(global: GlobalArgs, command: Command, cli: clap::Command) -> Ex
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e, conn.as_ref()),
+        Err(e) => fail(&e, conn.as_ref(), &spellings),
     }
 }
 
@@ -241,14 +260,14 @@ async fn dispatch_command(command: Command, ctx: &Ctx) -> Result<(), CliError> {
     }
 }
 
-fn fail(e: &CliError, conn: Option<&Resolved>) -> ExitCode {
+fn fail(e: &CliError, conn: Option<&Resolved>, spellings: &[String]) -> ExitCode {
     let fallback = Resolved {
         url: config::DEFAULT_URL.into(),
         url_source: config::Source::Default,
         token: None,
         token_source: config::Source::Unset,
     };
-    let text = e.render(conn.unwrap_or(&fallback));
+    let text = e.render(conn.unwrap_or(&fallback), spellings);
     let label = if output::use_color(std::io::stderr().is_terminal()) {
         format!("{}error:{}", output::RED.bold().render(), output::RED.bold().render_reset())
     } else {
