@@ -6,8 +6,10 @@
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use serde_json::{Map, Value, json};
 
@@ -73,15 +75,29 @@ pub async fn import(args: ImportArgs) -> Result<()> {
         bail!("this is not a Loop export: its first line should be {}", loop_store_rows::EXPORT_HEADER);
     }
     // Rows are parsed as the import reads them, so the file never sits in memory whole.
-    let mut rows = lines.filter_map(|(n, line)| match line {
-        Ok(line) if line.trim().is_empty() => None,
-        Ok(line) => Some(parse_row(n + 1, &line)),
-        Err(e) => Some(Err(loop_core::Error::invalid("input", "unreadable", format!("cannot read the export: {e}")))),
+    let read = Arc::new(AtomicUsize::new(1));
+    let counter = read.clone();
+    let mut rows = lines.filter_map(move |(n, line)| {
+        counter.store(n + 1, Ordering::Relaxed);
+        match line {
+            Ok(line) if line.trim().is_empty() => None,
+            Ok(line) => Some(parse_row(n + 1, &line)),
+            Err(e) => {
+                Some(Err(loop_core::Error::invalid("input", "unreadable", format!("cannot read the export: {e}"))))
+            }
+        }
     });
     let store = open_store(&args.storage, &data_dir(&args.storage)?, true).await?;
     let loaded = store.import(&mut rows).await;
     store.close().await;
-    eprintln!("imported {} rows", loaded?);
+    // Where the import stopped: a row is checked as it is read, and written with those after it.
+    let line = read.load(Ordering::Relaxed);
+    let loaded = loaded.map_err(|e| match &e {
+        loop_core::Error::Invalid { field, .. } if field.starts_with("line ") => anyhow!("{e}"),
+        loop_core::Error::Invalid { .. } => anyhow!("line {line}: {e}"),
+        _ => anyhow!("{e} (in the rows up to line {line})"),
+    })?;
+    eprintln!("imported {loaded} rows");
     Ok(())
 }
 

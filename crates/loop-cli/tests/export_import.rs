@@ -169,6 +169,13 @@ async fn a_sqlite_database_moves_to_postgres_with_nothing_lost() {
     let failed = loop_cmd(&["import", "--data-dir", target_dir, broken.path().to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(!failed.status.success() && stderr.contains(&format!("line {bad_line}")), "{stderr}");
+    // A row the target cannot take is named by its line too.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[4] = r#"{"table":"issues","row":{"bogus":1}}"#;
+    std::fs::write(broken.path(), lines.join("\n")).unwrap();
+    let failed = loop_cmd(&["import", "--data-dir", target_dir, broken.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains(r#"line 5: row: table issues has no column "bogus""#), "{stderr}");
     let out = loop_cmd(&["import", "--data-dir", target_dir, dump_path]);
     assert!(out.status.success(), "the failed import loaded nothing: {}", String::from_utf8_lossy(&out.stderr));
     let restored = Server::start_with(&["--database-url", &format!("sqlite://{target_dir}/loop.db")]);
