@@ -16,6 +16,11 @@ fn config_set_get_list_unset() {
     let list = cli.json(&["config", "list"]);
     assert_eq!(list["urlSource"], "default");
     assert_eq!(list["token"], Value::Null);
+    // A wrong URL is shown, and flagged, by the command one runs to find it.
+    let run = Cli::new().env("LOOP_API_URL", "garbage").run(&["config", "list"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("garbage") && run.stdout.contains("env LOOP_API_URL"), "{run:?}");
+    assert!(run.stderr.contains("warning: the url from env LOOP_API_URL is wrong"), "{run:?}");
 
     cli.ok(&["config", "set", "url", "http://loop.example.com:8080/api/"]);
     cli.ok(&["config", "set", "token", KEY]);

@@ -124,8 +124,19 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-/// Flag, then environment, then the file, then the default.
+/// Flag, then environment, then the file, then the default; the URL must be an http(s) URL.
 pub fn resolve(global: &GlobalArgs) -> Result<Resolved, CliError> {
+    let r = settings(global)?;
+    if check_url(&r.url).is_err() {
+        let (url, source) = (&r.url, &r.url_source);
+        let msg = format!("the server URL from {source} is {url:?}: use an http:// or https:// URL, e.g. {DEFAULT_URL}");
+        return Err(if matches!(source, Source::Flag(_)) { CliError::usage(msg) } else { CliError::failed(msg) });
+    }
+    Ok(Resolved { url: normalize_url(&r.url), ..r })
+}
+
+/// The settings in force, as given.
+fn settings(global: &GlobalArgs) -> Result<Resolved, CliError> {
     let file = read(&path()?)?;
     let from_file = |k: &str| file.get(k).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty());
     let (url, url_source) = if let Some(u) = global.api_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
@@ -146,12 +157,7 @@ pub fn resolve(global: &GlobalArgs) -> Result<Resolved, CliError> {
     } else {
         (None, Source::Unset)
     };
-    if check_url(&url).is_err() {
-        let msg =
-            format!("the server URL from {url_source} is {url:?}: use an http:// or https:// URL, e.g. {DEFAULT_URL}");
-        return Err(if matches!(url_source, Source::Flag(_)) { CliError::usage(msg) } else { CliError::failed(msg) });
-    }
-    Ok(Resolved { url: normalize_url(&url), url_source, token, token_source })
+    Ok(Resolved { url, url_source, token, token_source })
 }
 
 /// The origin the API paths are appended to: no trailing slash, and a pasted `/api` suffix is
@@ -162,10 +168,10 @@ pub fn normalize_url(url: &str) -> String {
     u.to_owned()
 }
 
-fn check_url(url: &str) -> Result<(), CliError> {
+fn check_url(url: &str) -> Result<(), String> {
     match reqwest::Url::parse(url) {
         Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => Ok(()),
-        _ => Err(CliError::usage(format!("{url:?} is not an http:// or https:// URL, e.g. {DEFAULT_URL}"))),
+        _ => Err(format!("{url:?} is not an http:// or https:// URL, e.g. {DEFAULT_URL}")),
     }
 }
 
@@ -227,7 +233,7 @@ pub fn run(args: ConfigArgs, global: &GlobalArgs, out: &Out) -> Result<(), CliEr
             }
             let value = match key {
                 Key::Url => {
-                    check_url(&value)?;
+                    check_url(&value).map_err(CliError::usage)?;
                     normalize_url(&value)
                 }
                 Key::Token => value,
@@ -274,7 +280,12 @@ pub fn run(args: ConfigArgs, global: &GlobalArgs, out: &Out) -> Result<(), CliEr
             Ok(())
         }
         ConfigAction::List => {
-            let r = resolve(global)?;
+            // Shown even when wrong: this is where one looks to find out why.
+            let mut r = settings(global)?;
+            match check_url(&r.url) {
+                Ok(()) => r.url = normalize_url(&r.url),
+                Err(e) => eprintln!("warning: the url from {} is wrong: {e}; commands refuse it", r.url_source),
+            }
             let token = r.token.as_deref().map(mask);
             match out.mode {
                 super::output::Mode::Json => emit(&super::output::json(&json!({
