@@ -245,14 +245,23 @@ pub(crate) async fn open_store(args: &StorageArgs, data_dir: &std::path::Path, m
                 acquire_timeout: std::time::Duration::from_secs(args.db_acquire_timeout),
                 ..PgConfig::new(url.clone())
             };
-            return Ok(Backend::Postgres(PgStore::open(config, Arc::new(SystemClock)).await?));
+            return Ok(Backend::Postgres(PgStore::open(config, Arc::new(SystemClock)).await.map_err(cannot_open)?));
         }
         Some(url) if url.starts_with("sqlite:") => url.clone(),
         Some(url) => bail!("unsupported database URL {url:?}: expected sqlite://PATH or postgres://…"),
         None => data_dir.join("loop.db").to_string_lossy().into_owned(),
     };
     let config = SqliteConfig { migrate, ..SqliteConfig::new(location) };
-    Ok(Backend::Sqlite(SqliteStore::open(config, Arc::new(SystemClock)).await?))
+    Ok(Backend::Sqlite(SqliteStore::open(config, Arc::new(SystemClock)).await.map_err(cannot_open)?))
+}
+
+/// Opening the database fails for reasons outside Loop (a server down, a wrong password, a
+/// path): said as they are, not as an "internal error".
+fn cannot_open(e: loop_core::Error) -> anyhow::Error {
+    match e {
+        loop_core::Error::Internal(message) => anyhow::anyhow!(message),
+        other => other.into(),
+    }
 }
 
 fn init_logging(level: &str, json: bool) -> Result<()> {

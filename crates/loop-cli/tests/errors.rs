@@ -48,6 +48,16 @@ fn a_body_that_is_not_loops_json_is_an_error_not_an_empty_list() {
 }
 
 #[test]
+fn an_unreachable_database_says_why_at_once() {
+    let dead = dead_url().replace("http://", "postgres://loop@");
+    let started = std::time::Instant::now();
+    let err = Cli::new().fails(&["migrate", "--database-url", &format!("{dead}/loop")], 1);
+    assert!(err.contains("cannot connect to PostgreSQL at 127.0.0.1:") && err.contains("refused"), "{err}");
+    assert!(!err.contains("internal error"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "not after the pool's 10 s timeout");
+}
+
+#[test]
 fn a_wrong_or_missing_key_says_how_to_set_one() {
     let server = Server::start();
     let err = server.cli().env("LOOP_API_KEY", "loop_wrong").fails(&["list"], 1);

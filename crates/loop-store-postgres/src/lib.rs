@@ -30,6 +30,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use loop_core::{Clock, Error, Result, Store};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -68,13 +69,19 @@ impl PgStore {
     pub async fn open(config: PgConfig, clock: Arc<dyn Clock>) -> Result<Self> {
         let options: PgConnectOptions =
             config.url.parse().map_err(|e| Error::Internal(format!("invalid PostgreSQL URL: {e}")))?;
+        // One connection first: the pool retries until its timeout and then reports only that.
+        let server = format!("{}:{}", options.get_host(), options.get_port());
+        let probe = PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| Error::Internal(format!("cannot connect to PostgreSQL at {server}: {e}")))?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections.max(1))
             .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
             .connect_with(options)
             .await
-            .map_err(|e| Error::Internal(format!("cannot connect to PostgreSQL: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot connect to PostgreSQL at {server}: {e}")))?;
         let store = Self { pool, clock };
         if config.migrate {
             store.migrate().await?;
