@@ -59,11 +59,15 @@ fn projects_goals_and_labels() {
     let out = cli.ok(&["goals", "update", "Checkout p95 under 1s", "--current", "1500", "--project", "Website"]);
     assert!(out.contains("Updated goal Checkout p95 under 1s 1500 / 1000 ms"), "{out}");
     cli.ok(&["goals", "create", "Signups", "--current", "40", "--target", "100", "--status", "active"]);
+    // Progress counts from a goal's first value, down as well as up.
     let out = cli.ok(&["goals"]);
-    assert!(out.contains("█████░░░░░░░  40%") && out.contains("40 / 100"), "{out}");
+    assert!(out.contains("░░░░░░░░░░░░   0%  40 / 100"), "nothing done since it started at 40: {out}");
+    assert!(out.contains("███████░░░░░  62%  1500 / 1000 ms"), "2300 → 1500 of the way to 1000: {out}");
+    cli.ok(&["goals", "update", "Signups", "--current", "70"]);
+    assert!(cli.ok(&["goals"]).contains("██████░░░░░░  50%  70 / 100"));
     assert!(out.contains("Website"), "the project column names the project: {out}");
     let plain = cli.ok(&["goals", "--plain"]);
-    assert!(plain.lines().any(|l| l.ends_with("\tSignups\t40\t100\t\tactive\t")), "{plain}");
+    assert!(plain.lines().any(|l| l.ends_with("\tSignups\t70\t100\t\tactive\t")), "{plain}");
     cli.ok(&["goals", "update", "Signups", "--status", "achieved"]);
     assert_eq!(cli.json(&["goals", "--status", "achieved"])["total"], 1);
     assert_eq!(cli.json(&["goals", "list", "--status", "active"])["data"][0]["title"], "Checkout p95 under 1s");

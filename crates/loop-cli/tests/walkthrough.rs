@@ -55,7 +55,10 @@ fn a_new_user_walkthrough() {
     assert_eq!(goals["total"], 1);
     assert_eq!(goals["data"][0]["targetValue"], 5.0);
     let out = cli.ok(&["goals"]);
-    assert!(out.contains("Signup conversion 5%") && out.contains("60%") && out.contains('█'), "{out}");
+    assert!(out.contains("Signup conversion 5%") && out.contains(" 0%  3 / 5 %"), "it starts at 3: {out}");
+    let out = cli.ok(&["goals", "update", "Signup conversion 5%", "--current", "4"]);
+    assert!(out.contains("4 / 5 %"), "{out}");
+    assert!(cli.ok(&["goals"]).contains("██████░░░░░░  50%  4 / 5 %"), "half way from 3 to 5");
 
     // 3. Two issues, the first blocking the second.
     let first = cli.json(&[
@@ -179,7 +182,7 @@ fn a_new_user_walkthrough() {
     assert_eq!(status["issues"]["done"], 2);
     assert_eq!(status["issues"]["todo"], 1);
     assert_eq!(status["sessions"]["total"], 0);
-    assert_eq!(status["goals"][0]["currentValue"], 3.0);
+    assert_eq!(status["goals"][0]["currentValue"], 4.0);
     let task = status["templates"].as_array().unwrap().iter().find(|t| t["slug"] == "task-execution").unwrap();
     assert!(task["activeVersion"]["usageCount"].as_i64().unwrap() >= 1);
 }

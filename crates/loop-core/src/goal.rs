@@ -19,6 +19,8 @@ pub struct Goal {
     pub metric: Option<String>,
     pub target_value: Option<f64>,
     pub current_value: Option<f64>,
+    /// The first value `current_value` took: where progress is measured from.
+    pub baseline_value: Option<f64>,
     pub unit: Option<String>,
     pub status: GoalStatus,
     pub project_id: Option<String>,
@@ -46,13 +48,18 @@ pub enum Trend {
     Flat,
 }
 
+/// See [`Goal::progress`]; for clients that hold a goal's values but not a `Goal`.
+pub fn progress(current: Option<f64>, target: Option<f64>, baseline: Option<f64>) -> Option<f64> {
+    let (current, target) = (current?, target?);
+    let start = baseline.filter(|b| *b != target).unwrap_or(0.0);
+    (target != start).then(|| ((current - start) / (target - start)).clamp(0.0, 1.0))
+}
+
 impl Goal {
-    /// Progress toward the target in 0..=1. Measured from `baseline` (the first reading) when
+    /// Progress toward the target in 0..=1. Measured from the baseline (the first value) when
     /// there is one, so a goal to bring a value down fills up as it falls; otherwise from 0.
-    pub fn progress(&self, baseline: Option<f64>) -> Option<f64> {
-        let (current, target) = (self.current_value?, self.target_value?);
-        let start = baseline.filter(|b| *b != target).unwrap_or(0.0);
-        (target != start).then(|| ((current - start) / (target - start)).clamp(0.0, 1.0))
+    pub fn progress(&self) -> Option<f64> {
+        progress(self.current_value, self.target_value, self.baseline_value)
     }
 
     /// The direction of the last change (oldest reading first in `readings`). Without a
@@ -147,6 +154,7 @@ impl Goal {
         }
         if let Some(v) = patch.current_value {
             self.current_value = v;
+            self.baseline_value = self.baseline_value.or(v);
         }
         if let Some(u) = patch.unit {
             self.unit = u.map(|u| u.to_string());

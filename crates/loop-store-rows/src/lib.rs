@@ -215,6 +215,7 @@ pub fn goal(row: &impl Cols) -> Result<Goal> {
         metric: get(row, "metric")?,
         target_value: get(row, "target_value")?,
         current_value: get(row, "current_value")?,
+        baseline_value: get(row, "baseline_value")?,
         unit: get(row, "unit")?,
         status: parse(row, "status")?,
         project_id: get(row, "project_id")?,

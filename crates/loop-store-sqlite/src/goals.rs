@@ -25,6 +25,7 @@ impl GoalStore for SqliteStore {
             metric: input.metric.map(|m| m.to_string()),
             target_value: input.target_value,
             current_value: input.current_value,
+            baseline_value: input.current_value,
             unit: input.unit.map(|u| u.to_string()),
             status: input.status,
             project_id: input.project_id,
@@ -137,10 +138,11 @@ async fn require(conn: &mut SqliteConnection, id: &str) -> Result<Goal> {
 /// Writes a goal row, new or changed.
 async fn save(conn: &mut SqliteConnection, g: &Goal) -> Result<()> {
     sqlx::query(
-        "INSERT INTO goals (id, title, description, metric, target_value, current_value, unit, status, project_id, \
-         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
+        "INSERT INTO goals (id, title, description, metric, target_value, current_value, baseline_value, unit, status, \
+         project_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
          title = excluded.title, description = excluded.description, metric = excluded.metric, \
-         target_value = excluded.target_value, current_value = excluded.current_value, unit = excluded.unit, \
+         target_value = excluded.target_value, current_value = excluded.current_value, \
+         baseline_value = excluded.baseline_value, unit = excluded.unit, \
          status = excluded.status, project_id = excluded.project_id, updated_at = excluded.updated_at",
     )
     .bind(&g.id)
@@ -149,6 +151,7 @@ async fn save(conn: &mut SqliteConnection, g: &Goal) -> Result<()> {
     .bind(&g.metric)
     .bind(g.target_value)
     .bind(g.current_value)
+    .bind(g.baseline_value)
     .bind(&g.unit)
     .bind(g.status.as_str())
     .bind(&g.project_id)

@@ -203,7 +203,7 @@ async fn update_goals(
     for g in goals {
         let id: String = g.try_get("id").map_err(db)?;
         let from: Option<f64> = g.try_get("current_value").map_err(db)?;
-        sqlx::query("UPDATE goals SET current_value = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE goals SET current_value = ?1, baseline_value = coalesce(baseline_value, ?1), updated_at = ?2 WHERE id = ?3")
             .bind(r.value)
             .bind(now.millis())
             .bind(&id)

@@ -435,11 +435,10 @@ async fn goal_fields(f: &GoalFields, body: &mut Map<String, Value>, ctx: &Ctx) -
     Ok(())
 }
 
-/// How far along: current / target as a fraction, when both are known.
+/// How far along, 0 to 1, as the server's dashboard measures it (from the goal's first value,
+/// so a goal to bring a value down fills up as it falls).
 pub fn progress(g: &Value) -> Option<f64> {
-    let target = float(g, "targetValue")?;
-    let current = float(g, "currentValue").unwrap_or(0.0);
-    (target != 0.0).then(|| current / target)
+    loop_core::goal::progress(float(g, "currentValue"), float(g, "targetValue"), float(g, "baselineValue"))
 }
 
 /// `350 / 500 ms`, `350 ms`, or nothing.
@@ -664,11 +663,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn progress_reads_current_over_target() {
+    fn progress_counts_from_the_first_value() {
         let g = json!({"currentValue": 350.0, "targetValue": 500.0, "unit": "ms"});
-        assert_eq!(progress(&g), Some(0.7));
+        assert_eq!(progress(&g), Some(0.7), "no first value: from 0");
         assert_eq!(progress_text(&g), "350 / 500 ms");
         assert!(progress_bar(&g, 10).starts_with("███████░░░"));
         assert_eq!(progress(&json!({"currentValue": 3})), None);
+        // Bringing p95 down from 2300 ms to 1000 ms.
+        let down = |now: f64| json!({"currentValue": now, "targetValue": 1000.0, "baselineValue": 2300.0});
+        assert_eq!(progress(&down(2300.0)), Some(0.0));
+        assert_eq!(progress(&down(1650.0)), Some(0.5));
+        assert_eq!(progress(&down(900.0)), Some(1.0));
     }
 }

@@ -62,7 +62,7 @@ async fn card(s: &AppState, g: &Goal) -> Result<Markup> {
         None => loop_core::Paged { data: vec![], total: 0 },
     };
     let values: Vec<f64> = readings.iter().map(|r| r.value).collect();
-    let progress = g.progress(values.first().copied());
+    let progress = g.progress();
     let unit = g.unit.as_deref().unwrap_or("");
     let show = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{}{unit}", trim_number(v)));
     let (arrow, trend_class, trend_label) = match g.trend(&readings) {
