@@ -7,6 +7,7 @@ mod compat;
 mod context;
 pub mod defaults;
 mod helpers;
+mod partials;
 mod validate;
 
 use std::sync::RwLock;
@@ -47,8 +48,7 @@ impl PromptEngine {
             None => {
                 let mut reg = self.registry.write().unwrap_or_else(|e| e.into_inner());
                 if !reg.has_template(version_id) {
-                    reg.register_template_string(version_id, compat::rewrite_length(content))
-                        .map_err(|e| e.to_string())?;
+                    reg.register_template(version_id, compile(content)?);
                 }
                 reg.render_with_context(version_id, &context)
             }
@@ -62,11 +62,21 @@ impl PromptEngine {
     /// is cached.
     pub fn render_draft(&self, content: &str, context: Value) -> Result<String, String> {
         let context = handlebars::Context::from(context);
+        let template = compile(content)?;
         let reg = self.registry.read().unwrap_or_else(|e| e.into_inner());
-        reg.render_template_with_context(&compat::rewrite_length(content), &context)
-            .map(|text| collapse_blank_lines(&text))
-            .map_err(|e| e.to_string())
+        let mut out = handlebars::StringOutput::new();
+        let mut rc = handlebars::RenderContext::new(None);
+        handlebars::Renderable::render(&template, &reg, &context, &mut rc, &mut out).map_err(|e| e.to_string())?;
+        out.into_string().map(|text| collapse_blank_lines(&text)).map_err(|e| e.to_string())
     }
+}
+
+/// `content` compiled, if it compiles and is safe to render (see `partials.rs`). Versions
+/// saved before that check existed are checked here too, so they fail as an error, not a crash.
+fn compile(content: &str) -> Result<handlebars::Template, String> {
+    let template = handlebars::Template::compile(&compat::rewrite_length(content)).map_err(|e| e.to_string())?;
+    partials::check(&template)?;
+    Ok(template)
 }
 
 fn collapse_blank_lines(text: &str) -> String {

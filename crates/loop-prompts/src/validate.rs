@@ -22,11 +22,11 @@ const HELPERS: &[&str] = &["json", "priority_label", "len", "if", "unless", "eac
 
 pub fn validate(content: &str) -> Result<Validation, CompileError> {
     let rewritten = compat::rewrite_length(content);
-    let mut reg = handlebars::Handlebars::new();
-    reg.register_template_string("candidate", &rewritten).map_err(|e| {
+    let template = handlebars::Template::compile(&rewritten).map_err(|e| {
         let (line, column) = e.pos().map(|(l, c)| (Some(l), Some(c))).unwrap_or((None, None));
         CompileError { message: e.reason().to_string(), line, column }
     })?;
+    crate::partials::check(&template).map_err(|message| CompileError { message, line: None, column: None })?;
     Ok(Validation { warnings: unknown_variables(content) })
 }
 

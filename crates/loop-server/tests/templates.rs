@@ -236,6 +236,19 @@ async fn versions_of_an_unknown_template_are_404() {
     assert_eq!(s.client.list_versions(&t.id, "").await.unwrap().total, 0);
 }
 
+/// Handlebars recurses without a limit: a partial that calls itself would overflow the stack
+/// and abort the server on the first preview or claim. Such a version is refused instead.
+#[tokio::test]
+async fn a_version_whose_partials_recurse_is_refused() {
+    let s = start().await;
+    let t = template(&s, "t").await;
+    for content in ["{{#*inline \"p\"}}x{{> p}}{{/inline}}{{> p}}", "{{> no_such_partial}}"] {
+        let m = assert_api_error(s.client.create_version(&t.id, &json!({ "content": content })).await, 422, "template_compile_error");
+        assert!(m.contains("p → p") || m.contains("no partial named"), "{m}");
+    }
+    assert_eq!(s.client.list_versions(&t.id, "").await.unwrap().total, 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reviews
 
