@@ -69,6 +69,10 @@ impl NewComment {
     }
 }
 
+/// How deep replies nest when shown. Deeper replies are listed at the last level, oldest
+/// first: rendering and serialising a tree thousands deep would overflow the stack.
+pub const MAX_DEPTH: usize = 32;
+
 /// Builds the reply tree from a flat list ordered by creation time. Replies whose parent is
 /// missing from the list are shown at the top level rather than lost.
 pub fn thread(comments: Vec<Comment>) -> Vec<ThreadedComment> {
@@ -78,16 +82,43 @@ pub fn thread(comments: Vec<Comment>) -> Vec<ThreadedComment> {
         let key = c.parent_id.clone().filter(|p| ids.contains(p));
         children.entry(key).or_default().push(c);
     }
-    fn build(key: Option<String>, children: &mut HashMap<Option<String>, Vec<Comment>>) -> Vec<ThreadedComment> {
-        let list = children.remove(&key).unwrap_or_default();
-        list.into_iter()
-            .map(|c| {
-                let replies = build(Some(c.id.clone()), children);
-                ThreadedComment { comment: c, replies }
-            })
-            .collect()
+    build(None, 1, &mut children)
+}
+
+/// The replies to `key` at `depth` (1 for top-level comments).
+fn build(
+    key: Option<String>,
+    depth: usize,
+    children: &mut HashMap<Option<String>, Vec<Comment>>,
+) -> Vec<ThreadedComment> {
+    let list = children.remove(&key).unwrap_or_default();
+    list.into_iter()
+        .map(|c| {
+            let replies = if depth + 1 < MAX_DEPTH {
+                build(Some(c.id.clone()), depth + 1, children)
+            } else {
+                descendants(&c.id, children)
+                    .into_iter()
+                    .map(|d| ThreadedComment { comment: d, replies: vec![] })
+                    .collect()
+            };
+            ThreadedComment { comment: c, replies }
+        })
+        .collect()
+}
+
+/// Every reply below `id`, however deep, oldest first; found without recursion.
+fn descendants(id: &str, children: &mut HashMap<Option<String>, Vec<Comment>>) -> Vec<Comment> {
+    let mut found = Vec::new();
+    let mut pending = vec![id.to_owned()];
+    while let Some(parent) = pending.pop() {
+        for c in children.remove(&Some(parent)).unwrap_or_default() {
+            pending.push(c.id.clone());
+            found.push(c);
+        }
     }
-    build(None, &mut children)
+    found.sort_by_key(|c| c.created_at);
+    found
 }
 
 #[cfg(test)]
@@ -104,6 +135,30 @@ mod tests {
             parent_id: parent.map(Into::into),
             created_at: Timestamp::from_millis(0),
         }
+    }
+
+    #[test]
+    fn replies_nest_at_most_max_depth_deep_and_none_is_lost() {
+        let n = 5_000;
+        let chain: Vec<Comment> = (0..n)
+            .map(|i| Comment {
+                created_at: Timestamp::from_millis(i as i64),
+                ..c(&i.to_string(), (i > 0).then(|| (i - 1).to_string()).as_deref())
+            })
+            .collect();
+        let t = thread(chain);
+        let (mut level, mut depth) = (&t, 1);
+        while let [only] = level.as_slice() {
+            if only.replies.is_empty() {
+                break;
+            }
+            level = &only.replies;
+            depth += 1;
+        }
+        assert_eq!(depth, MAX_DEPTH);
+        assert_eq!(level.len(), n - (MAX_DEPTH - 1), "the rest, flat at the last level");
+        assert_eq!(level.last().unwrap().comment.id, (n - 1).to_string(), "oldest first");
+        assert!(serde_json::to_string(&t).is_ok());
     }
 
     #[test]

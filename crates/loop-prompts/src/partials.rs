@@ -119,7 +119,10 @@ mod tests {
 
     #[test]
     fn loops_unknown_and_dynamic_partials_and_deep_nesting_are_refused() {
-        assert!(checked("{{> api_reference}} {{#*inline \"a\"}}x{{> b}}{{/inline}}{{#*inline \"b\"}}y{{/inline}}{{> a}}").is_ok());
+        assert!(
+            checked("{{> api_reference}} {{#*inline \"a\"}}x{{> b}}{{/inline}}{{#*inline \"b\"}}y{{/inline}}{{> a}}")
+                .is_ok()
+        );
         let e = checked("{{#*inline \"p\"}}x{{> p}}{{/inline}}{{> p}}").unwrap_err();
         assert!(e.contains("p → p"), "{e}");
         let e = checked("{{#*inline \"a\"}}{{> b}}{{/inline}}{{#*inline \"b\"}}{{> a}}{{/inline}}{{> a}}").unwrap_err();

@@ -289,9 +289,7 @@ async fn the_event_stream_announces_changes_and_needs_a_session() {
 
     // A shutdown ends the stream, so the server does not wait for the browser to leave.
     server.closing.close();
-    let end = async {
-        while let Some(_chunk) = resumed.chunk().await.unwrap() {}
-    };
+    let end = async { while let Some(_chunk) = resumed.chunk().await.unwrap() {} };
     tokio::time::timeout(Duration::from_secs(2), end).await.expect("the stream ends on shutdown");
 }
 

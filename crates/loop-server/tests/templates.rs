@@ -243,7 +243,11 @@ async fn a_version_whose_partials_recurse_is_refused() {
     let s = start().await;
     let t = template(&s, "t").await;
     for content in ["{{#*inline \"p\"}}x{{> p}}{{/inline}}{{> p}}", "{{> no_such_partial}}"] {
-        let m = assert_api_error(s.client.create_version(&t.id, &json!({ "content": content })).await, 422, "template_compile_error");
+        let m = assert_api_error(
+            s.client.create_version(&t.id, &json!({ "content": content })).await,
+            422,
+            "template_compile_error",
+        );
         assert!(m.contains("p → p") || m.contains("no partial named"), "{m}");
     }
     assert_eq!(s.client.list_versions(&t.id, "").await.unwrap().total, 0);

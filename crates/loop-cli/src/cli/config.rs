@@ -129,7 +129,8 @@ pub fn resolve(global: &GlobalArgs) -> Result<Resolved, CliError> {
     let r = settings(global)?;
     if check_url(&r.url).is_err() {
         let (url, source) = (&r.url, &r.url_source);
-        let msg = format!("the server URL from {source} is {url:?}: use an http:// or https:// URL, e.g. {DEFAULT_URL}");
+        let msg =
+            format!("the server URL from {source} is {url:?}: use an http:// or https:// URL, e.g. {DEFAULT_URL}");
         return Err(if matches!(source, Source::Flag(_)) { CliError::usage(msg) } else { CliError::failed(msg) });
     }
     Ok(Resolved { url: normalize_url(&r.url), ..r })

@@ -117,8 +117,11 @@ fn render_api(f: &ApiFailure, conn: &Resolved, spellings: &[String]) -> String {
             }
         }
         err @ ClientError::Api { status: 400 | 422, message, .. } => {
-            let hint =
-                err.field().and_then(|f| flag_for(f, spellings)).map(|flag| format!(" (see {flag})")).unwrap_or_default();
+            let hint = err
+                .field()
+                .and_then(|f| flag_for(f, spellings))
+                .map(|flag| format!(" (see {flag})"))
+                .unwrap_or_default();
             format!("{message}{hint}")
         }
         ClientError::Api { status: 409, code, message, .. } => match code.as_str() {

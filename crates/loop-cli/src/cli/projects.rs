@@ -175,8 +175,7 @@ async fn project_fields(f: &ProjectFields, body: &mut Map<String, Value>, ctx: &
         body.insert("health".into(), json!(enum_str(h)));
     }
     if let Some(g) = &f.goal {
-        let v =
-            if g.eq_ignore_ascii_case("none") { Value::Null } else { json!(s(&ctx.api.goal(g).await?, "id")) };
+        let v = if g.eq_ignore_ascii_case("none") { Value::Null } else { json!(s(&ctx.api.goal(g).await?, "id")) };
         body.insert("goalId".into(), v);
     }
     Ok(())
@@ -517,7 +516,14 @@ async fn list_goals(status: Option<GoalStatus>, page: Page, ctx: &Ctx) -> Result
     }
     let mut text = t.render(&ctx.out);
     if ctx.out.human() {
-        text.push_str(&footer(rows.len(), &list, page, "goal", "loop goals create <title> --target N --unit U", &ctx.out));
+        text.push_str(&footer(
+            rows.len(),
+            &list,
+            page,
+            "goal",
+            "loop goals create <title> --target N --unit U",
+            &ctx.out,
+        ));
     }
     emit(&text);
     Ok(())
