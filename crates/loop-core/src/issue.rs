@@ -432,6 +432,21 @@ impl IssueFilter {
         Ok(out)
     }
 
+    /// Search text (`?q=`): each word is a condition, so the words are bounded (SQLite refuses
+    /// very long patterns and very deep expressions). Blank means no search.
+    pub fn parse_search(raw: &str) -> Result<Option<String>> {
+        const MAX_CHARS: usize = 200;
+        const MAX_WORDS: usize = 20;
+        let q = raw.trim();
+        if q.chars().count() > MAX_CHARS {
+            return Err(Error::invalid("q", "too_long", format!("at most {MAX_CHARS} characters")));
+        }
+        if q.split_whitespace().count() > MAX_WORDS {
+            return Err(Error::invalid("q", "too_many_words", format!("at most {MAX_WORDS} words")));
+        }
+        Ok((!q.is_empty()).then(|| q.to_owned()))
+    }
+
     pub fn parse_types(raw: &str) -> Result<Vec<IssueType>> {
         let mut out = Vec::new();
         for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {

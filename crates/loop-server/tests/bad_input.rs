@@ -477,6 +477,10 @@ fn query_cases(fx: &Fx) -> Vec<Case> {
     ] {
         cases.push(Case::get(&format!("/api/issues?{query}")).expect(400, "invalid_query").naming(param));
     }
+    // Each search word is a condition: SQLite refuses very long patterns and deep expressions.
+    for q in ["a".repeat(50_000), vec!["a"; 1000].join("+")] {
+        cases.push(Case::get(&format!("/api/issues?q={q}")).expect(400, "invalid_query").naming("q"));
+    }
     for (path, param) in [
         ("/api/dispatch/next?wait=61", "wait"),
         ("/api/dispatch/next?wait=-1", "wait"),

@@ -60,7 +60,7 @@ pub(crate) fn issue_filter(params: &Params, default_sort: IssueSort) -> Result<I
             None => None,
         },
         parent_id: params.text("parentId"),
-        search: params.text("q").filter(|q| !q.trim().is_empty()),
+        search: params.get("q").map(IssueFilter::parse_search).transpose().map_err(query_error)?.flatten(),
         sort: params
             .text("sort")
             .map(|s| IssueSort::parse(&s))
