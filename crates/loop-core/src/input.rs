@@ -25,6 +25,22 @@ where
     T::deserialize(d).map(Some)
 }
 
+/// A count stored in a signed 64-bit column: 0 to `i64::MAX` (a larger one would wrap).
+pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<u64>::deserialize(d)? {
+        Some(n) if n > i64::MAX as u64 => Err(serde::de::Error::custom(format!("must be at most {}", i64::MAX))),
+        n => Ok(n),
+    }
+}
+
+/// An amount (a cost): a number of 0 or more.
+pub fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match Option::<f64>::deserialize(d)? {
+        Some(x) if x < 0.0 => Err(serde::de::Error::custom("must be 0 or more")),
+        x => Ok(x),
+    }
+}
+
 /// A struct-typed field that must be a JSON object. (serde also accepts a JSON array for a
 /// struct, filling fields by position; a body like `"hypothesis": ["x", 0.5]` is a mistake.)
 pub fn object<'de, T, D>(d: D) -> Result<T, D::Error>

@@ -59,11 +59,11 @@ pub struct SessionReport {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub summary: Option<Body>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::input::count")]
     pub tokens: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::input::amount")]
     pub cost_usd: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::input::count")]
     pub duration_ms: Option<u64>,
 }
 

@@ -80,6 +80,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
             message = rest.to_string();
         }
+        // serde names a missing field in the message, against its parent's path.
+        if let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+            field = if field == "body" { name.to_owned() } else { format!("{field}.{name}") };
+            message = "is required".to_owned();
+        }
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", format!("{field}: {message}"))
             .with_details(json!({ "field": field, "rule": message }))
     })
@@ -89,7 +94,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// what is wrong instead.
 fn describe(e: &serde_json::Error) -> String {
     let message = strip_position(&e.to_string());
-    if e.is_syntax() { "has the wrong type: expected one of the documented string values".to_string() } else { message }
+    if message.starts_with("number out of range") {
+        message
+    } else if e.is_syntax() {
+        "has the wrong type: expected one of the documented string values".to_string()
+    } else {
+        message
+    }
 }
 
 /// serde_json appends " at line 1 column 42" to data errors; the field path says more.

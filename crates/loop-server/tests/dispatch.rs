@@ -276,6 +276,20 @@ async fn heartbeat_release_and_fail() {
     let hb: Value = s.client.post(&format!("/api/sessions/{sid}/heartbeat"), &json!({})).await.unwrap();
     assert!(hb["data"]["leaseExpiresAt"].as_str().unwrap() > before.as_str());
 
+    // Reports are stored in signed 64-bit columns: what would wrap is refused, and nothing ends.
+    for (field, body) in [
+        ("tokens", json!({"tokens": 9_223_372_036_854_775_808u64})),
+        ("durationMs", json!({"durationMs": u64::MAX})),
+        ("costUsd", json!({"costUsd": -1})),
+    ] {
+        let m = assert_api_error(
+            s.client.post::<Value>(&format!("/api/sessions/{sid}/fail"), &body).await,
+            422,
+            "validation_failed",
+        );
+        assert!(m.starts_with(&format!("{field}: must be")), "{m}");
+    }
+
     let failed: Value = s
         .client
         .post(&format!("/api/sessions/{sid}/fail"), &json!({"summary": "tests broke", "tokens": 1200, "costUsd": 0.4}))
