@@ -89,6 +89,17 @@ pub fn check_new_relation(issue_id: &str, input: &NewRelation, related_exists: b
     Ok(Edge::of(input.relation_type, issue_id, &input.related_issue_id))
 }
 
+/// The error for a block that would close a loop: `blocker` already waits for `blocked`.
+pub fn blocking_loop(blocker: i64, blocked: i64) -> Error {
+    Error::invalid(
+        "relatedIssueId",
+        "blocking_cycle",
+        format!(
+            "#{blocker} already waits for #{blocked} (directly or through other issues): with this block each would wait for the other for ever"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

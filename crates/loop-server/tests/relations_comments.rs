@@ -105,10 +105,13 @@ async fn duplicates_and_inverse_twins_conflict() {
     // `related` is symmetric too.
     rel(&a.id, "related", &b.id).await.unwrap();
     assert_api_error(rel(&b.id, "related", &a.id).await, 409, "duplicate_relation");
-    // The opposite direction of `blocks` is a different edge.
-    rel(&b.id, "blocks", &a.id).await.unwrap();
+    // The opposite direction of `blocks` would be a loop; of `duplicate`, it is another edge.
+    let m = assert_api_error(rel(&b.id, "blocks", &a.id).await, 422, "blocking_cycle");
+    assert!(m.starts_with("relatedIssueId: ") && m.contains("already waits for"), "{m}");
+    rel(&a.id, "duplicate", &b.id).await.unwrap();
+    rel(&b.id, "duplicate", &a.id).await.unwrap();
 
-    assert_eq!(s.client.issue(&a.id).await.unwrap().relations.len(), 3);
+    assert_eq!(s.client.issue(&a.id).await.unwrap().relations.len(), 4);
 }
 
 #[tokio::test]

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use loop_core::event::NewEvent;
-use loop_core::relation::{self, Edge, NewRelation, Relation};
+use loop_core::relation::{self, Edge, EdgeKind, NewRelation, Relation};
 use loop_core::store::RelationStore;
 use loop_core::{Actor, Error, Result, id::new_id};
+use loop_store_rows::BLOCKS_ALREADY;
 use sqlx::PgConnection;
 
 use crate::dispatch_index::refresh_issue;
@@ -38,6 +39,19 @@ impl RelationStore for PgStore {
         }
         if !related_live {
             relation::check_new_relation(&issue.id, &input, false)?;
+        }
+        if edge.kind == EdgeKind::Block {
+            let loops = sqlx::query(pg(BLOCKS_ALREADY))
+                .bind(&edge.from)
+                .bind(&edge.to)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            if loops.is_some() {
+                let number =
+                    |id: &str| if id == issue.id { issue.number } else { related.as_ref().map_or(0, |r| r.number) };
+                return Err(relation::blocking_loop(number(&edge.from), number(&edge.to)));
+            }
         }
         let rel = Relation {
             id: new_id(),

@@ -18,6 +18,12 @@ pub const ISSUE_COLUMNS: &str = "id, number, title, description, type, status, p
      signal_source, signal_payload, hypothesis, agent_session_id, agent_summary, commits, pull_requests, \
      completed_at, created_at, updated_at, deleted_at";
 
+/// One row if issue `?2` already blocks `?1`, directly or through other issues: a new edge
+/// `?1` blocks `?2` would close a loop in which every issue waits for ever.
+pub const BLOCKS_ALREADY: &str = "WITH RECURSIVE waiting(id) AS (SELECT CAST(?2 AS TEXT) UNION \
+     SELECT r.edge_to FROM issue_relations r JOIN waiting w ON r.edge_from = w.id WHERE r.edge_kind = 'block') \
+     SELECT 1 FROM waiting WHERE id = ?1 LIMIT 1";
+
 /// A result row: the three column types Loop's tables use, each possibly NULL.
 pub trait Cols {
     fn text(&self, name: &str) -> Result<Option<String>>;

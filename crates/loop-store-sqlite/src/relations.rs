@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use loop_core::event::NewEvent;
-use loop_core::relation::{self, Edge, NewRelation, Relation};
+use loop_core::relation::{self, Edge, EdgeKind, NewRelation, Relation};
 use loop_core::store::RelationStore;
 use loop_core::{Actor, Error, Result, id::new_id};
+use loop_store_rows::BLOCKS_ALREADY;
 
 use crate::dispatch_index::refresh_issue;
 use crate::rows::{self, find_issue, record, require_issue};
@@ -21,6 +22,19 @@ impl RelationStore for SqliteStore {
             input.related_issue_id = r.id.clone();
         }
         let edge = relation::check_new_relation(&issue.id, &input, related.is_some())?;
+        if edge.kind == EdgeKind::Block {
+            let loops = sqlx::query(BLOCKS_ALREADY)
+                .bind(&edge.from)
+                .bind(&edge.to)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            if loops.is_some() {
+                let number =
+                    |id: &str| if id == issue.id { issue.number } else { related.as_ref().map_or(0, |r| r.number) };
+                return Err(relation::blocking_loop(number(&edge.from), number(&edge.to)));
+            }
+        }
         let rel = Relation {
             id: new_id(),
             relation_type: input.relation_type,

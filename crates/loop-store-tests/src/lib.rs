@@ -72,6 +72,7 @@ macro_rules! conformance_suite {
             issue_soft_delete_hides_everywhere,
             issue_delete_detaches_children,
             relation_rules,
+            blocking_loops_are_refused,
             comment_threads,
             issue_history,
             project_crud_and_detail,

@@ -94,11 +94,12 @@ pub fn ok<T>(r: Result<T>) -> T {
 }
 
 #[track_caller]
-pub fn expect_invalid<T: Debug>(r: Result<T>, field: &str, code: &str) {
+pub fn expect_invalid<T: Debug>(r: Result<T>, field: &str, code: &str) -> String {
     match r {
         Err(Error::Invalid { field: f, code: c, message }) => {
             assert_eq!((f.as_str(), c), (field, code), "wrong Invalid error (message: {message})");
             assert!(!message.is_empty(), "an Invalid error must say what is wrong");
+            message
         }
         other => panic!("expected Invalid {{ field: {field:?}, code: {code:?} }}, got {other:?}"),
     }

@@ -209,6 +209,23 @@ struct Model {
     blockers: Vec<usize>,
 }
 
+/// Whether `blocker` blocks `issue` in the model, directly or through other issues.
+fn blocks(issues: &[Model], blocker: usize, issue: usize) -> bool {
+    let mut pending = vec![issue];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(i) = pending.pop() {
+        for &up in &issues[i].blockers {
+            if up == blocker {
+                return true;
+            }
+            if seen.insert(up) {
+                pending.push(up);
+            }
+        }
+    }
+    false
+}
+
 impl Model {
     fn open(&self) -> bool {
         !self.deleted && !self.status.is_terminal()
@@ -777,7 +794,8 @@ async fn property_round(h: &Harness, seed: u64) {
         }
         for _ in 0..1 + rng.below(2) {
             let a = rng.below(n as u64) as usize;
-            if a == b || issues[b].blockers.contains(&a) {
+            // No loops: the store refuses a block when `b` already blocks `a`.
+            if a == b || issues[b].blockers.contains(&a) || blocks(&issues, b, a) {
                 continue;
             }
             let (subject, kind, related) = if rng.chance(50) {

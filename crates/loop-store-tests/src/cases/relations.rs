@@ -93,3 +93,33 @@ pub async fn relation_rules(h: &Harness) {
     assert_ne!(again.id, blocks.id);
     assert!(relation_ids(h, &a.id).await.contains(&again.id));
 }
+
+/// A block that would close a loop (`a` blocks `b` blocks … blocks `a`) is refused: every
+/// issue in it would wait for ever. Other relations may go in circles.
+pub async fn blocking_loops_are_refused(h: &Harness) {
+    let a = task(h, "a").await;
+    let b = task(h, "b").await;
+    let c = task(h, "c").await;
+    ok(h.store.create_relation(&a.id, rel("blocks", &b.id), &bot()).await);
+    let message = expect_invalid(
+        h.store.create_relation(&b.id, rel("blocks", &a.id), &bot()).await,
+        "relatedIssueId",
+        "blocking_cycle",
+    );
+    assert!(message.contains(&format!("#{} already waits for #{}", b.number, a.number)), "{message}");
+    expect_invalid(
+        h.store.create_relation(&a.id, rel("blocked_by", &b.id), &bot()).await,
+        "relatedIssueId",
+        "blocking_cycle",
+    );
+    ok(h.store.create_relation(&b.id, rel("blocks", &c.id), &bot()).await);
+    expect_invalid(
+        h.store.create_relation(&c.id, rel("blocks", &a.id), &bot()).await,
+        "relatedIssueId",
+        "blocking_cycle",
+    );
+    ok(h.store.create_relation(&a.id, rel("blocks", &c.id), &bot()).await);
+    ok(h.store.create_relation(&c.id, rel("related", &a.id), &bot()).await);
+    ok(h.store.create_relation(&c.id, rel("duplicate", &a.id), &bot()).await);
+    assert_eq!(relation_ids(h, &c.id).await.len(), 4, "b and a block it; related; duplicate");
+}
