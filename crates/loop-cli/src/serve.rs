@@ -135,10 +135,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         auto_triage: args.auto_triage,
         ..ServerConfig::new(ApiKey::new(key))
     };
-    let insecure = config.insecure_webhooks;
-    let closing = config.closing.clone();
-    let app = loop_server::app(store.store(), config);
-    if insecure {
+    let app = loop_server::app(store.store(), config.clone());
+    if config.insecure_webhooks {
         tracing::warn!(
             "--insecure-webhooks: providers without a secret accept UNSIGNED deliveries; do not expose this server"
         );
@@ -148,7 +146,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         shutdown_signal().await;
         tracing::info!("shutting down: ending long-polls, finishing requests in flight");
     };
-    loop_server::serve(listener, app, closing, shutdown).await.context("server error")?;
+    loop_server::serve(listener, app, &config, shutdown).await.context("server error")?;
     tracing::info!("shutting down: closing the database");
     store.close().await;
     Ok(())
@@ -265,9 +263,8 @@ fn cannot_open(e: loop_core::Error) -> anyhow::Error {
 }
 
 fn init_logging(level: &str, json: bool) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| {
-        anyhow::anyhow!("invalid --log-level {level:?} ({e}): use error, warn, info, debug or trace")
-    })?;
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| anyhow::anyhow!("invalid --log-level {level:?} ({e}): use error, warn, info, debug or trace"))?;
     // Colours only on a terminal: a log redirected to a file stays plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);

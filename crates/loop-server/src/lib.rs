@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub auto_triage: bool,
     /// Closed when the server starts shutting down (see [`serve`]).
     pub closing: Closing,
+    /// How long a client may take to send a request's headers before its connection is
+    /// closed (see [`serve`]).
+    pub header_timeout: Duration,
 }
 
 /// Each provider's webhook secret; a provider without one refuses deliveries.
@@ -71,6 +74,7 @@ impl ServerConfig {
             insecure_webhooks: false,
             auto_triage: false,
             closing: Closing::default(),
+            header_timeout: Duration::from_secs(30),
         }
     }
 
@@ -175,18 +179,47 @@ pub async fn seed_default_templates(store: &dyn Store) -> loop_core::Result<usiz
     Ok(created)
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish: `closing` (the
-/// app's [`ServerConfig::closing`]) ends the long-polls and live pages first.
+/// Serves `app` (made with `config`) until `shutdown` resolves, then lets in-flight requests
+/// finish; [`ServerConfig::closing`] ends the long-polls and live pages first.
+///
+/// HTTP/1.1 through hyper with a timer, so that a client that opens a connection and never
+/// finishes its request headers is dropped after [`ServerConfig::header_timeout`] instead of
+/// holding the connection for ever (`axum::serve` cannot set that).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
-    closing: Closing,
+    config: &ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            closing.close();
-        })
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(config.header_timeout);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    config.closing.close();
+    connections.shutdown().await;
+    Ok(())
 }

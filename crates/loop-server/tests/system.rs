@@ -6,6 +6,7 @@ mod common;
 use common::{KEY, TestServer, start};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// Every authenticated route, with a method it answers to. Path parameters are placeholders:
 /// auth runs before any lookup, so they never need to exist.
@@ -332,4 +333,20 @@ async fn the_sdk_idempotency_key_header_is_accepted() {
     assert_eq!(json_body(r).await["data"]["title"], "via sdk");
     let r = request(&s, "PATCH", &format!("/api/issues/{}", 1), &headers, Some(r#"{"status":"todo"}"#)).await;
     assert_eq!(r.status(), 200);
+}
+
+/// A client that opens a connection and never finishes its headers is dropped, rather than
+/// holding the connection (and a file descriptor) for ever.
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_headers_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = common::start_with(|c| loop_server::ServerConfig { header_timeout: Duration::from_millis(300), ..c }).await;
+    let mut socket = tokio::net::TcpStream::connect(s.url.trim_start_matches("http://")).await.unwrap();
+    socket.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(3), socket.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "still open after 3 s");
+    // A request sent in time is answered as usual.
+    let health = reqwest::get(format!("{}/health", s.url)).await.unwrap();
+    assert_eq!(health.status(), 200);
 }

@@ -37,9 +37,9 @@ pub async fn start_with(adjust: impl FnOnce(ServerConfig) -> ServerConfig) -> Te
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().unwrap());
     let config = adjust(ServerConfig { public_url: url.clone(), ..ServerConfig::new(ApiKey::new(KEY)) });
+    let app = loop_server::app(Arc::new(store), config.clone());
     let closing = config.closing.clone();
-    let app = loop_server::app(Arc::new(store), config);
-    tokio::spawn(loop_server::serve(listener, app, closing.clone(), std::future::pending()));
+    tokio::spawn(async move { loop_server::serve(listener, app, &config, std::future::pending()).await });
     TestServer {
         closing,
         client: LoopClient::new(&url, Some(KEY.to_owned())),
