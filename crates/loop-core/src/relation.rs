@@ -89,8 +89,11 @@ pub fn check_new_relation(issue_id: &str, input: &NewRelation, related_exists: b
     Ok(Edge::of(input.relation_type, issue_id, &input.related_issue_id))
 }
 
-/// The error for a block that would close a loop: `blocker` already waits for `blocked`.
-pub fn blocking_loop(blocker: i64, blocked: i64) -> Error {
+/// The error for a new block `edge` between `issue` and `related` that would close a loop:
+/// its blocker already waits for the issue it would block.
+pub fn blocking_loop(edge: &Edge, issue: &crate::issue::Issue, related: &crate::issue::Issue) -> Error {
+    let number = |id: &str| if id == issue.id { issue.number } else { related.number };
+    let (blocker, blocked) = (number(&edge.from), number(&edge.to));
     Error::invalid(
         "relatedIssueId",
         "blocking_cycle",

@@ -22,17 +22,10 @@ impl RelationStore for SqliteStore {
             input.related_issue_id = r.id.clone();
         }
         let edge = relation::check_new_relation(&issue.id, &input, related.is_some())?;
-        if edge.kind == EdgeKind::Block {
-            let loops = sqlx::query(BLOCKS_ALREADY)
-                .bind(&edge.from)
-                .bind(&edge.to)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-            if loops.is_some() {
-                let number =
-                    |id: &str| if id == issue.id { issue.number } else { related.as_ref().map_or(0, |r| r.number) };
-                return Err(relation::blocking_loop(number(&edge.from), number(&edge.to)));
+        if let (EdgeKind::Block, Some(related)) = (&edge.kind, &related) {
+            let closes = sqlx::query(BLOCKS_ALREADY).bind(&edge.from).bind(&edge.to).fetch_optional(&mut *tx).await;
+            if closes.map_err(db)?.is_some() {
+                return Err(relation::blocking_loop(&edge, &issue, related));
             }
         }
         let rel = Relation {
