@@ -182,7 +182,8 @@ async fn the_dashboard_in_a_real_browser() {
     b.screenshot(&shots.join("prompt-preview.png")).await;
     b.goto(&format!("{url}/prompts/{template_id}")).await;
     b.click("table.versions form button").await;
-    b.wait_for_text("table.versions", "active", 5).await;
+    // "retired" appears only once the promotion has happened ("active" is there before it).
+    b.wait_for_text("table.versions", "retired", 5).await;
     let detail: Value = c.get(&format!("/api/templates/{template_id}")).await.unwrap();
     assert_eq!(detail["data"]["activeVersion"]["version"].as_i64(), Some(draft_version), "the draft was promoted");
     b.screenshot(&shots.join("prompt-template.png")).await;
