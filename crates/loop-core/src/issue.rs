@@ -401,7 +401,7 @@ impl IssueSort {
             Error::invalid(
                 "sort",
                 "unknown_value",
-                format!("sort must be one of number, created, updated, priority, title, optionally prefixed with - for descending; got {raw:?}"),
+                format!("must be one of number, created, updated, priority, title, optionally prefixed with - for descending; got {}", crate::text::echo(raw)),
             )
         })?;
         Ok(Self { key, descending })

@@ -23,7 +23,8 @@ impl Slug {
             Ok(Self(s))
         } else {
             Err(format!(
-                "must be 1–200 lowercase letters and digits in words joined by single hyphens (like task-execute), got {s:?}"
+                "must be 1–200 lowercase letters and digits in words joined by single hyphens (like task-execute), got {}",
+                crate::text::echo(&s)
             ))
         }
     }

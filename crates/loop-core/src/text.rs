@@ -45,6 +45,19 @@ impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
     }
 }
 
+/// A rejected value as an error message quotes it: whole when short, else its start and its
+/// length, so a megabyte of bad input is not sent back three times over.
+pub fn echo(value: &str) -> String {
+    const SHOWN: usize = 60;
+    let n = value.chars().count();
+    if n <= SHOWN {
+        format!("{value:?}")
+    } else {
+        let start: String = value.chars().take(SHOWN).collect();
+        format!("{:?}… ({n} characters)", start)
+    }
+}
+
 impl<const MIN: usize, const MAX: usize> Deref for Text<MIN, MAX> {
     type Target = str;
     fn deref(&self) -> &str {
@@ -80,6 +93,14 @@ impl<'de, const MIN: usize, const MAX: usize> Deserialize<'de> for Text<MIN, MAX
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echo_quotes_short_values_whole_and_long_ones_by_their_start() {
+        assert_eq!(echo("Bad Slug!"), r#""Bad Slug!""#);
+        let long = "é".repeat(900_000);
+        let shown = echo(&long);
+        assert_eq!(shown, format!("{:?}… (900000 characters)", "é".repeat(60)));
+    }
 
     #[test]
     fn bounds_are_enforced_with_a_message_that_says_the_rule() {

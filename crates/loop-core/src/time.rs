@@ -50,7 +50,8 @@ impl<'de> Deserialize<'de> for Timestamp {
         let s = String::deserialize(d)?;
         Timestamp::parse(&s).ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "must be an ISO-8601 date-time such as 2026-02-20T12:00:00.000Z, got {s:?}"
+                "must be an ISO-8601 date-time such as 2026-02-20T12:00:00.000Z, got {}",
+                crate::text::echo(&s)
             ))
         })
     }

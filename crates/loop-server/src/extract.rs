@@ -93,7 +93,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// serde_json reports a value of the wrong JSON type for an enum as "expected value"; say
 /// what is wrong instead.
 fn describe(e: &serde_json::Error) -> String {
-    let message = strip_position(&e.to_string());
+    let message = shorten_echo(&strip_position(&e.to_string()));
     if message.starts_with("number out of range") {
         message
     } else if e.is_syntax() {
@@ -101,6 +101,26 @@ fn describe(e: &serde_json::Error) -> String {
     } else {
         message
     }
+}
+
+/// serde quotes the rejected value whole (`unknown variant `…`, expected …`, `invalid type:
+/// string "…", expected …`); past 60 characters only its start is kept.
+fn shorten_echo(message: &str) -> String {
+    const SHOWN: usize = 60;
+    for (open, close) in [
+        ("unknown variant `", "`, expected"),
+        ("invalid type: string \"", "\", expected"),
+        ("invalid value: string \"", "\", expected"),
+    ] {
+        if let Some(rest) = message.strip_prefix(open)
+            && let Some(end) = rest.rfind(close)
+            && rest[..end].chars().count() > SHOWN
+        {
+            let start: String = rest[..end].chars().take(SHOWN).collect();
+            return format!("{open}{start}…{}", &rest[end..]);
+        }
+    }
+    message.to_owned()
 }
 
 /// serde_json appends " at line 1 column 42" to data errors; the field path says more.
@@ -139,7 +159,9 @@ impl Params {
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         self.get(key)
             .map(|v| {
-                v.trim().parse::<i64>().map_err(|_| ApiError::query(key, format!("must be an integer, got {v:?}")))
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::query(key, format!("must be an integer, got {}", loop_core::text::echo(v))))
             })
             .transpose()
     }

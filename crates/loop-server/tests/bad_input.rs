@@ -114,11 +114,16 @@ async fn check(s: &TestServer, case: &Case) -> Option<String> {
         Some(format!("code {}, expected {}", b["code"], case.code.unwrap()))
     } else if case.names.as_ref().is_some_and(|n| !error.contains(n.as_str())) {
         Some(format!("message does not name {:?}", case.names.as_ref().unwrap()))
+    } else if r.text.len() > MAX_ERROR_BODY {
+        Some(format!("an error body of {} bytes: a rejected value is echoed whole", r.text.len()))
     } else {
         None
     };
     problem.map(|p| format!("{}\n    → {p} (HTTP {status}): {}", case.label(), truncate(&r.text)))
 }
+
+/// However large the bad input, the error that names it stays small.
+const MAX_ERROR_BODY: usize = 2048;
 
 fn truncate(s: &str) -> String {
     s.chars().take(300).collect()
@@ -493,6 +498,26 @@ fn query_cases(fx: &Fx) -> Vec<Case> {
     cases
 }
 
+/// Half a megabyte where a short value belongs: the error says what is wrong without sending
+/// the value back.
+fn huge_value_cases(fx: &Fx) -> Vec<Case> {
+    let huge = "X".repeat(500_000);
+    // A request line is bounded far lower than a body.
+    let long = "X".repeat(50_000);
+    let post = |path: &str, body: Value, field: &str| Case::json(Method::POST, path, body).invalid(field);
+    vec![
+        post("/api/templates", json!({"slug": huge, "name": "n"}), "slug"),
+        post("/api/issues", json!({"title": "t", "type": huge}), "type"),
+        post("/api/issues", json!({"title": "t", "type": "task", "status": huge}), "status"),
+        post("/api/issues", json!({"title": "t", "type": "task", "priority": huge}), "priority"),
+        post("/api/goals", json!({"title": "t", "status": huge}), "status"),
+        Case::json(Method::PATCH, &format!("/api/issues/{}", fx.issue), json!({"status": huge})).invalid("status"),
+        Case::get(&format!("/api/issues?sort={long}")).expect(400, "invalid_query").naming("sort"),
+        Case::get(&format!("/api/issues?limit={long}")).expect(400, "invalid_query").naming("limit"),
+        Case::get(&format!("/api/sessions?open={long}")).expect(400, "invalid_query").naming("open"),
+    ]
+}
+
 /// JSON nested far deeper than any real payload.
 fn deep_nesting_cases() -> Vec<Case> {
     let nest = |depth: usize, open: &str, close: &str| {
@@ -580,6 +605,7 @@ async fn the_bad_input_sweep_is_all_4xx_json_errors_and_writes_nothing() {
         missing_field_cases(&fx),
         empty_patch_cases(&fx),
         query_cases(&fx),
+        huge_value_cases(&fx),
         deep_nesting_cases(),
     ]
     .concat();

@@ -56,7 +56,12 @@ async fn list_sessions(State(s): State<AppState>, params: Params) -> ApiResult<a
             None => None,
             Some("true") => Some(true),
             Some("false") => Some(false),
-            Some(v) => return Err(ApiError::query("open", format!("must be true or false, got {v:?}"))),
+            Some(v) => {
+                return Err(ApiError::query(
+                    "open",
+                    format!("must be true or false, got {}", loop_core::text::echo(v)),
+                ));
+            }
         },
     };
     Ok(axum::Json(s.store.list_sessions(&filter, params.page()?).await?))

@@ -545,9 +545,11 @@ async fn triage(
         "accept_todo" => "todo",
         "decline" => "canceled",
         other => {
-            return Err(
-                ApiError::query("decision", format!("must be accept, accept_todo or decline, got {other:?}")).into()
-            );
+            return Err(ApiError::query(
+                "decision",
+                format!("must be accept, accept_todo or decline, got {}", loop_core::text::echo(other)),
+            )
+            .into());
         }
     };
     let patch = input(json!({ "status": status }))?;
