@@ -1,6 +1,5 @@
 //! `loop serve` and `loop migrate`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -40,9 +39,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
 
-    /// Address to listen on.
+    /// Address or host name to listen on: 127.0.0.1, ::1, localhost, or 0.0.0.0 / :: for
+    /// every interface.
     #[arg(long, env = "LOOP_BIND", default_value = "127.0.0.1")]
-    pub bind: std::net::IpAddr,
+    pub bind: String,
 
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "PORT", default_value_t = 5667)]
@@ -113,10 +113,10 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let (key, key_source) = api_key::load_or_create(api_key_from_env(), &data_dir)?;
     let store = open_store(&args.storage, &data_dir, !args.no_migrate).await?;
 
-    let addr = SocketAddr::new(args.bind, args.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} (is another Loop running? try --port)"))?;
+    // A host name listens on the first of its addresses that is free.
+    let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port)).await.with_context(|| {
+        format!("cannot listen on {} port {} (is another Loop running? try --port)", args.bind, args.port)
+    })?;
     let local = listener.local_addr()?;
     let url = format!("http://{local}");
     print_banner(&url, &key, &key_source);

@@ -301,3 +301,16 @@ fn a_server_stops_at_once_while_an_agent_waits() {
     assert!(run.code == 0 && run.stdout.starts_with("Nothing is ready to dispatch."), "{run:?}");
     assert!(took < std::time::Duration::from_secs(5));
 }
+
+/// `--bind` takes a host name as well as an address.
+#[test]
+fn a_server_binds_to_a_host_name() {
+    let server = Server::start_with(&["--bind", "localhost"]);
+    assert!(
+        server.url.starts_with("http://127.0.0.1:") || server.url.starts_with("http://[::1]:"),
+        "localhost is a loopback address: {}",
+        server.url
+    );
+    let run = server.cli().run(&["issues", "list"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
