@@ -560,6 +560,18 @@ async fn github_other_issue_events_and_labels_are_ignored() {
 }
 
 #[tokio::test]
+async fn github_a_ready_label_without_its_issue_is_refused_and_creates_nothing() {
+    let s = server().await;
+    for (delivery, edit) in [("gh-no-issue", json!(null)), ("gh-no-number", json!({ "title": "orphan" }))] {
+        let body = fixture_with("github/issues_labeled.json", |v| v["issue"] = edit);
+        let r = github("issues", delivery, body).send(&s).await;
+        assert_eq!(r.status, 422, "{}", r.text);
+        assert_eq!(r.body["details"]["field"], "issue.number", "{}", r.text);
+    }
+    assert_eq!(snapshot(&s).await, (0, 0));
+}
+
+#[tokio::test]
 async fn github_the_ready_label_is_configurable() {
     let s =
         start_with(|c| ServerConfig { webhooks: all_secrets(), github_ready_label: "agent-ready".into(), ..c }).await;

@@ -26,7 +26,8 @@ use crate::routes::signals::ingested;
 #[utoipa::path(post, path = "/api/signals/github", tag = "signals", security(()),
     request_body(content = Object, description = "A GitHub webhook payload"),
     responses((status = 201), (status = 200), (status = 202, description = "Ignored event"),
-        (status = 401, description = "Bad or missing signature"), (status = 404, description = "Not configured")))]
+        (status = 401, description = "Bad or missing signature"), (status = 404, description = "Not configured"),
+        (status = 422, description = "A handled event without what it needs (an issues.labeled without its issue)")))]
 pub async fn receive(State(s): State<AppState>, headers: HeaderMap, RawBody(body): RawBody) -> ApiResult<Response> {
     if let Some(secret) = secret(&s, "GitHub", s.config.webhooks.github.as_ref(), "LOOP_GITHUB_WEBHOOK_SECRET")? {
         let sig = header(&headers, "x-hub-signature-256").and_then(|h| h.strip_prefix("sha256="));
@@ -44,6 +45,10 @@ pub async fn receive(State(s): State<AppState>, headers: HeaderMap, RawBody(body
             let label = text(&payload, &["label", "name"]).unwrap_or_default();
             if !label.eq_ignore_ascii_case(&s.config.github_ready_label) {
                 return Ok(ignored(format!("issue labelled {label:?}, not {:?}", s.config.github_ready_label)));
+            }
+            if !payload["issue"]["number"].is_u64() {
+                let rule = "is required: an issues.labeled delivery names the GitHub issue it labels";
+                return Err(loop_core::Error::invalid("issue.number", "required", rule).into());
             }
             ready_issue(&payload, &repo)
         }
