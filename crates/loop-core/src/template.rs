@@ -62,8 +62,9 @@ pub struct Conditions {
     pub project_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub has_failed_sessions: Option<bool>,
+    /// The least `hypothesis.confidence` (0 to 1) an issue must have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hypothesis_confidence: Option<f64>,
+    pub hypothesis_confidence: Option<crate::issue::Confidence>,
 }
 
 /// Specificity 0–100: higher wins among matching templates.
@@ -360,7 +361,7 @@ impl Conditions {
             && self.labels.as_ref().is_none_or(|ls| ls.iter().all(|l| ctx.labels.contains(l)))
             && self.project_id.as_ref().is_none_or(|p| ctx.project_id.as_ref() == Some(p))
             && self.has_failed_sessions.is_none_or(|f| ctx.has_failed_sessions == f)
-            && self.hypothesis_confidence.is_none_or(|min| ctx.hypothesis_confidence.is_some_and(|c| c >= min))
+            && self.hypothesis_confidence.is_none_or(|min| ctx.hypothesis_confidence.is_some_and(|c| c >= min.value()))
     }
 }
 

@@ -374,6 +374,10 @@ fn field_cases(fx: &Fx) -> Vec<Case> {
         post("/api/templates", json!({"slug": "s", "name": "n", "conditions": {"type": "bug"}}))
             .invalid("conditions.type"),
         post("/api/templates", json!({"slug": "s", "name": "n", "conditions": "type=task"})).invalid("conditions"),
+        post("/api/templates", json!({"slug": "s", "name": "n", "conditions": {"hypothesisConfidence": 1.5}}))
+            .invalid("conditions.hypothesisConfidence"),
+        post("/api/templates", json!({"slug": "s", "name": "n", "conditions": {"hypothesisConfidence": -0.1}}))
+            .invalid("conditions.hypothesisConfidence"),
         patch("templates", &fx.template, json!({"specificity": 2.5})).invalid("specificity"),
         post(&format!("/api/templates/{}/versions", fx.template), json!({"content": "c", "status": "published"}))
             .invalid("status"),
