@@ -115,7 +115,7 @@ fn default_status() -> GoalStatus {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GoalPatch {
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>))]
     pub title: Option<Title>,
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -131,6 +131,7 @@ pub struct GoalPatch {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub unit: Option<Option<Short>>,
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub status: Option<GoalStatus>,
     #[serde(default, deserialize_with = "double_option")]
     pub project_id: Option<Option<String>>,

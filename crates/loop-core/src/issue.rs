@@ -281,16 +281,19 @@ fn default_status() -> IssueStatus {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IssuePatch {
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, min_length = 1, max_length = 500))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>, min_length = 1, max_length = 500))]
     pub title: Option<Title>,
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub description: Option<Option<Body>>,
     #[serde(default, rename = "type", deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub issue_type: Option<IssueType>,
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub status: Option<IssueStatus>,
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub priority: Option<Priority>,
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -320,6 +323,7 @@ pub struct IssuePatch {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<PullRequest>>))]
     pub pull_requests: Option<Option<Vec<PullRequest>>>,
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub label_ids: Option<Vec<String>>,
 }
 

@@ -46,10 +46,10 @@ pub struct NewLabel {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LabelPatch {
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>))]
     pub name: Option<Text<1, 100>>,
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>))]
     pub color: Option<Color>,
 }
 

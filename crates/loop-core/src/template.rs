@@ -230,14 +230,16 @@ pub struct NewTemplate {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TemplatePatch {
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>))]
     pub name: Option<Title>,
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub description: Option<Option<Body>>,
     #[serde(default, deserialize_with = "optional_object")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub conditions: Option<Conditions>,
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub specificity: Option<Specificity>,
     #[serde(default, deserialize_with = "double_option")]
     pub project_id: Option<Option<String>>,

@@ -350,3 +350,42 @@ async fn a_connection_that_never_finishes_its_headers_is_closed() {
     let health = reqwest::get(format!("{}/health", s.url)).await.unwrap();
     assert_eq!(health.status(), 200);
 }
+
+/// The document says which PATCH fields take `null` (to clear them) exactly as the server
+/// treats them: a nullable field is cleared, any other is refused with a 422 naming it.
+#[tokio::test]
+async fn patch_fields_are_nullable_in_the_document_exactly_when_null_is_accepted() {
+    let s = start().await;
+    let c = &s.client;
+    let id = |v: Value| v["data"]["id"].as_str().unwrap().to_owned();
+    let project = id(c.post("/api/projects", &json!({ "name": "P" })).await.unwrap());
+    let goal = id(c.post("/api/goals", &json!({ "title": "G" })).await.unwrap());
+    let label = id(c.post("/api/labels", &json!({ "name": "L", "color": "#ff0000" })).await.unwrap());
+    let template = id(c.post("/api/templates", &json!({ "slug": "t", "name": "T" })).await.unwrap());
+    let issue = s.task("I").await.id;
+    let doc = json_body(request(&s, "GET", "/api/openapi.json", &[], None).await).await;
+    let mut checked = 0;
+    for (schema, path) in [
+        ("IssuePatch", format!("/api/issues/{issue}")),
+        ("ProjectPatch", format!("/api/projects/{project}")),
+        ("GoalPatch", format!("/api/goals/{goal}")),
+        ("LabelPatch", format!("/api/labels/{label}")),
+        ("TemplatePatch", format!("/api/templates/{template}")),
+    ] {
+        let properties = doc["components"]["schemas"][schema]["properties"].as_object().expect(schema);
+        for (field, property) in properties {
+            let text = property.to_string();
+            let nullable = text.contains(r#""null""#);
+            let body = json!({ field: null }).to_string();
+            let r = c.raw(Method::PATCH, &path, Some(("application/json", &body))).await.unwrap();
+            if nullable {
+                assert_eq!(r.status, 200, "{schema}.{field} is documented nullable: {}", r.text);
+            } else {
+                assert_eq!(r.status, 422, "{schema}.{field} is documented as not nullable: {}", r.text);
+                assert_eq!(r.body["details"]["field"], field.as_str(), "{}", r.text);
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "{checked} fields");
+}
