@@ -131,7 +131,8 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Query parameters as a map; repeated keys keep the last value.
+/// Query parameters as a map. A key given twice is refused rather than one value silently
+/// winning: lists are comma-separated (`status=todo,backlog`).
 pub struct Params(pub HashMap<String, String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Params {
@@ -142,7 +143,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|e| {
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("malformed query string: {e}"))
         })?;
-        Ok(Params(pairs.into_iter().collect()))
+        let mut params = HashMap::with_capacity(pairs.len());
+        for (key, value) in pairs {
+            if params.contains_key(&key) {
+                let rule = "is given more than once; give it once (for several values, separate them with commas)";
+                return Err(ApiError::query(&key, rule));
+            }
+            params.insert(key, value);
+        }
+        Ok(Params(params))
     }
 }
 

@@ -496,6 +496,8 @@ fn query_cases(fx: &Fx) -> Vec<Case> {
         ("/api/dispatch/next?wait=soon", "wait"),
         ("/api/sessions?open=maybe", "open"),
         ("/api/sessions?outcome=bogus", "outcome"),
+        ("/api/issues?status=todo&status=backlog", "status"),
+        ("/api/issues?limit=1&limit=2", "limit"),
     ] {
         cases.push(Case::get(path).expect(400, "invalid_query").naming(param));
     }
