@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
-use crate::input::{double_option, present};
+use crate::input::{double_option, present, reference, reference_patch};
 use crate::issue::string_enum;
 use crate::text::{Body, Short, Title};
 
@@ -102,7 +102,7 @@ pub struct NewGoal {
     pub unit: Option<Short>,
     #[serde(default = "default_status")]
     pub status: GoalStatus,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "reference")]
     pub project_id: Option<String>,
 }
 
@@ -133,7 +133,7 @@ pub struct GoalPatch {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub status: Option<GoalStatus>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "reference_patch")]
     pub project_id: Option<Option<String>>,
 }
 

@@ -15,6 +15,17 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// An optional reference to another row (`projectId`, `parentId`, `goalId`). A blank string,
+/// which some clients send for "none", is none.
+pub fn reference<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|id| !id.trim().is_empty()))
+}
+
+/// `reference` in a PATCH body: absent keeps the reference, `null` or `""` clears it.
+pub fn reference_patch<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    reference(d).map(Some)
+}
+
 /// Deserialises a PATCH field that may be left out but not set to `null` (the field is not
 /// nullable, so `null` is an error naming it rather than "leave unchanged").
 pub fn present<'de, T, D>(d: D) -> Result<Option<T>, D::Error>

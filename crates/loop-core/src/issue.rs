@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::event::NewEvent;
-use crate::input::{double_option, nullable_object, optional_object, present};
+use crate::input::{double_option, nullable_object, optional_object, present, reference, reference_patch};
 use crate::label::LabelRef;
 use crate::relation::Relation;
 use crate::text::{Body, Short, Title};
@@ -254,9 +254,9 @@ pub struct NewIssue {
     pub status: IssueStatus,
     #[serde(default)]
     pub priority: Priority,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "reference")]
     pub parent_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "reference")]
     pub project_id: Option<String>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
@@ -295,10 +295,10 @@ pub struct IssuePatch {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub priority: Option<Priority>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "reference_patch")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub parent_id: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "reference_patch")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub project_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
@@ -613,12 +613,6 @@ impl Issue {
 
 fn json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-/// Blank reference ids (`"parentId": ""`, which the reference's own prompt examples produce
-/// for root issues) mean "none".
-pub fn non_blank(id: Option<String>) -> Option<String> {
-    id.filter(|s| !s.trim().is_empty())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
 use crate::goal::Goal;
-use crate::input::{double_option, present};
+use crate::input::{double_option, present, reference, reference_patch};
 use crate::issue::{StatusCounts, string_enum};
 use crate::text::{Body, Title};
 
@@ -62,7 +62,7 @@ pub struct NewProject {
     pub status: ProjectStatus,
     #[serde(default = "default_health")]
     pub health: ProjectHealth,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "reference")]
     pub goal_id: Option<String>,
 }
 
@@ -90,7 +90,7 @@ pub struct ProjectPatch {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub health: Option<ProjectHealth>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "reference_patch")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub goal_id: Option<Option<String>>,
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
 use crate::comment::AuthorType;
-use crate::input::{double_option, object, optional_object, present};
+use crate::input::{double_option, object, optional_object, present, reference, reference_patch};
 use crate::issue::{IssueType, string_enum};
 use crate::text::{Body, RequiredBody, Text, Title};
 
@@ -221,7 +221,7 @@ pub struct NewTemplate {
     pub conditions: Conditions,
     #[serde(default)]
     pub specificity: Specificity,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "reference")]
     pub project_id: Option<String>,
 }
 
@@ -241,7 +241,7 @@ pub struct TemplatePatch {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub specificity: Option<Specificity>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "reference_patch")]
     pub project_id: Option<Option<String>>,
 }
 

@@ -295,3 +295,31 @@ async fn label_patch_renames_and_keeps_names_unique() {
     // The old name is free again.
     s.client.create_label(&json!({"name": "a", "color": "red"})).await.unwrap();
 }
+
+/// A blank reference (`""`, which some clients send for "none") means none on every resource,
+/// as it does on issues: on create it is left unset, in a PATCH it clears.
+#[tokio::test]
+async fn a_blank_reference_means_none_everywhere() {
+    let s = start().await;
+    let p = s.client.create_project(&json!({"name": "P"})).await.unwrap();
+    let g = s.client.create_goal(&json!({"title": "G", "projectId": p.id})).await.unwrap();
+    for (path, field, id) in [
+        ("/api/goals", "projectId", p.id.clone()),
+        ("/api/projects", "goalId", g.id.clone()),
+        ("/api/templates", "projectId", p.id.clone()),
+    ] {
+        let body = match path {
+            "/api/goals" => json!({"title": "blank", field: ""}),
+            "/api/projects" => json!({"name": "blank", field: ""}),
+            _ => json!({"slug": "blank", "name": "blank", field: "  "}),
+        };
+        let (status, created) = send(&s, Method::POST, path, Some(body)).await;
+        assert_eq!(status, 201, "{path}: {created}");
+        assert_eq!(created["data"][field], Value::Null, "{path}: {created}");
+        let item = format!("{path}/{}", created["data"]["id"].as_str().unwrap());
+        let (status, set) = send(&s, Method::PATCH, &item, Some(json!({ field: id }))).await;
+        assert_eq!((status, &set["data"][field]), (200, &json!(id)), "{item}: {set}");
+        let (status, cleared) = send(&s, Method::PATCH, &item, Some(json!({ field: "" }))).await;
+        assert_eq!((status, &cleared["data"][field]), (200, &Value::Null), "{item}: {cleared}");
+    }
+}

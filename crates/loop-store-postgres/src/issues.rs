@@ -7,9 +7,7 @@
 
 use async_trait::async_trait;
 use loop_core::event::NewEvent;
-use loop_core::issue::{
-    self, Issue, IssueDetail, IssueFilter, IssuePatch, IssueSort, IssueStatus, NewIssue, SortKey, non_blank,
-};
+use loop_core::issue::{self, Issue, IssueDetail, IssueFilter, IssuePatch, IssueSort, IssueStatus, NewIssue, SortKey};
 use loop_core::label::LabelRef;
 use loop_core::session::{SessionOutcome, SessionReport};
 use loop_core::store::IssueStore;
@@ -118,7 +116,7 @@ impl IssueStore for PgStore {
         let gone = || Error::not_found("Issue", key);
         // The project the issue is in after the patch is share-locked first (projects before
         // issues, see `dispatch_index`); its absence is reported after the parent's, as on SQLite.
-        let project = patch.project_id.take().map(non_blank);
+        let project = patch.project_id.take();
         let project_live = match project.as_ref().unwrap_or(&found.project_id) {
             Some(pid) => share_lock(&mut tx, "projects", pid).await?,
             None => true,
@@ -127,7 +125,7 @@ impl IssueStore for PgStore {
         // is share-locked too (it must stay live and parentless until this commits), the two
         // rows in id order, so that "a's parent is b" and "b's parent is a" at once do not
         // deadlock: one waits, then fails the depth check.
-        let (old, new_parent) = match patch.parent_id.take().map(non_blank) {
+        let (old, new_parent) = match patch.parent_id.take() {
             Some(Some(pid)) => match find_issue(&mut tx, &pid).await? {
                 Some(seen) if seen.id < found.id => {
                     let parent = find_locked(&mut tx, &seen.id, "FOR SHARE").await?;
@@ -340,8 +338,6 @@ pub(crate) async fn create_in(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<Issue> {
-    input.parent_id = non_blank(input.parent_id);
-    input.project_id = non_blank(input.project_id);
     // Share locks until commit, the project first (projects before issues, see
     // `dispatch_index`); its absence is reported after the parent's, as on SQLite.
     let project_live = match &input.project_id {

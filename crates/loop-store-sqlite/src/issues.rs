@@ -2,9 +2,7 @@
 
 use async_trait::async_trait;
 use loop_core::event::NewEvent;
-use loop_core::issue::{
-    self, Issue, IssueDetail, IssueFilter, IssuePatch, IssueSort, IssueStatus, NewIssue, SortKey, non_blank,
-};
+use loop_core::issue::{self, Issue, IssueDetail, IssueFilter, IssuePatch, IssueSort, IssueStatus, NewIssue, SortKey};
 use loop_core::label::LabelRef;
 use loop_core::session::{SessionOutcome, SessionReport};
 use loop_core::store::IssueStore;
@@ -120,7 +118,6 @@ impl IssueStore for SqliteStore {
         let mut tx = self.writer.begin().await.map_err(db)?;
         let old = require_issue(&mut tx, key).await?;
         if let Some(p) = patch.parent_id.take() {
-            let p = non_blank(p);
             if let Some(pid) = &p {
                 let parent = find_issue(&mut tx, pid).await?;
                 let has_children = has_children(&mut tx, &old.id).await?;
@@ -133,7 +130,6 @@ impl IssueStore for SqliteStore {
             }
         }
         if let Some(p) = patch.project_id.take() {
-            let p = non_blank(p);
             if let Some(pid) = &p {
                 check_ref(&mut tx, "projects", "projectId", "project_not_found", pid).await?;
             }
@@ -302,8 +298,6 @@ pub(crate) async fn create_in(
     actor: &Actor,
     now: Timestamp,
 ) -> Result<Issue> {
-    input.parent_id = non_blank(input.parent_id);
-    input.project_id = non_blank(input.project_id);
     if let Some(pid) = &input.parent_id {
         let parent = find_issue(&mut *conn, pid).await?;
         issue::check_parent(pid, parent.as_ref(), None, false)?;
