@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::error::ApiError;
 
-/// A JSON body, parsed strictly: wrong content type → 415, unreadable or oversized → 413,
+/// A JSON body, parsed strictly: wrong content type → 415, oversized → 413, stalled → 408,
 /// syntax error → 400, wrong shape or value → 422 with the JSON path of the offending field.
 pub struct JsonBody<T>(pub T);
 
@@ -38,11 +38,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 "send the body as JSON with the header Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request body rejected: {e}"))
-        })?;
-        parse_json(&bytes).map(JsonBody)
+        parse_json(&read_body(req, state).await?).map(JsonBody)
     }
+}
+
+/// Reads a whole request body: over the size limit → 413, nothing sent for the body timeout
+/// → 408, the client gone or the body broken → 400.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body rejected: {e}"),
+            );
+        }
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(c) = cause {
+            if c.is::<tower_http::timeout::TimeoutError>() {
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    "the request body stopped arriving; send it whole, without pauses",
+                );
+            }
+            cause = c.source();
+        }
+        ApiError::new(StatusCode::BAD_REQUEST, "body_unreadable", format!("request body could not be read: {e}"))
+    })
 }
 
 /// Parses a request body: anything that is not one well-formed JSON value → 400
@@ -221,15 +244,13 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     }
 }
 
-/// The raw request body (webhook signatures cover the exact bytes); over the size limit → 413.
+/// The raw request body (webhook signatures cover the exact bytes), read as [`read_body`] does.
 pub struct RawBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        Bytes::from_request(req, state).await.map(RawBody).map_err(|e| {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request body rejected: {e}"))
-        })
+        read_body(req, state).await.map(RawBody)
     }
 }

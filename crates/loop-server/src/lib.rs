@@ -51,6 +51,8 @@ pub struct ServerConfig {
     /// How long a client may take to send a request's headers before its connection is
     /// closed (see [`serve`]).
     pub header_timeout: Duration,
+    /// How long a request body may send nothing before the request is refused with 408.
+    pub body_timeout: Duration,
 }
 
 /// Each provider's webhook secret; a provider without one refuses deliveries.
@@ -75,6 +77,7 @@ impl ServerConfig {
             auto_triage: false,
             closing: Closing::default(),
             header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
         }
     }
 
@@ -129,6 +132,7 @@ pub fn app(store: Arc<dyn Store>, config: ServerConfig) -> Router {
         let store = follower.store.clone();
         store.follow_changes(Arc::new(move || follower.changed_elsewhere())).await;
     });
+    let body_timeout = state.config.body_timeout;
     let (api, openapi) = routes::api(state.clone()).split_for_parts();
     let openapi_json = Arc::new(openapi.to_pretty_json().expect("the OpenAPI document serialises"));
     routes::system::router(openapi_json)
@@ -138,6 +142,7 @@ pub fn app(store: Arc<dyn Store>, config: ServerConfig) -> Router {
         .method_not_allowed_fallback(routes::system::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), leases::wake_on_write))
         .with_state(state)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .layer(cors)

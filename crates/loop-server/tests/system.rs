@@ -351,6 +351,29 @@ async fn a_connection_that_never_finishes_its_headers_is_closed() {
     assert_eq!(health.status(), 200);
 }
 
+/// A body that stops arriving gets a 408 once the body timeout passes, instead of holding the
+/// request for ever; nothing is written.
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_a_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = common::start_with(|c| loop_server::ServerConfig { body_timeout: Duration::from_millis(300), ..c }).await;
+    let mut socket = tokio::net::TcpStream::connect(s.url.trim_start_matches("http://")).await.unwrap();
+    let head = format!(
+        "POST /api/issues HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"title\": \"half"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(3), socket.read(&mut answer))
+        .await
+        .expect("no answer within 3 s")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"body_timeout""#), "{answer}");
+    assert_eq!(s.issue_count().await, 0);
+}
+
 /// The document says which PATCH fields take `null` (to clear them) exactly as the server
 /// treats them: a nullable field is cleared, any other is refused with a 422 naming it.
 #[tokio::test]
