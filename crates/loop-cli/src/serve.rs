@@ -102,6 +102,10 @@ fn webhook_secrets() -> loop_server::WebhookSecrets {
     }
 }
 
+/// This module's log target. The binary crate is `loop`, a Rust keyword, so the default
+/// target would read `r#loop::serve`.
+const LOG_TARGET: &str = "loop::serve";
+
 /// Reads `LOOP_API_KEY` here rather than through clap so the key never shows in `--help`.
 fn api_key_from_env() -> Option<String> {
     std::env::var("LOOP_API_KEY").ok()
@@ -123,7 +127,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
 
     let seeded = loop_server::seed_default_templates(store.store().as_ref()).await?;
     if seeded > 0 {
-        tracing::info!(templates = seeded, "seeded the default prompt templates");
+        tracing::info!(target: LOG_TARGET, templates = seeded, "seeded the default prompt templates");
     }
     let config = ServerConfig {
         public_url: args.public_url.unwrap_or_else(|| url.clone()),
@@ -137,17 +141,17 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     };
     let app = loop_server::app(store.store(), config.clone());
     if config.insecure_webhooks {
-        tracing::warn!(
+        tracing::warn!(target: LOG_TARGET,
             "--insecure-webhooks: providers without a secret accept UNSIGNED deliveries; do not expose this server"
         );
     }
-    tracing::info!(%url, "listening");
+    tracing::info!(target: LOG_TARGET, %url, "listening");
     let shutdown = async {
         shutdown_signal().await;
-        tracing::info!("shutting down: ending long-polls, finishing requests in flight");
+        tracing::info!(target: LOG_TARGET, "shutting down: ending long-polls, finishing requests in flight");
     };
     loop_server::serve(listener, app, &config, shutdown).await.context("server error")?;
-    tracing::info!("shutting down: closing the database");
+    tracing::info!(target: LOG_TARGET, "shutting down: closing the database");
     store.close().await;
     Ok(())
 }
