@@ -573,7 +573,10 @@ pub enum LabelAction {
         page: Page,
     },
     /// Create a label.
-    #[command(after_help = "Example:\n  loop labels create bug --color '#ef4444'")]
+    #[command(
+        override_usage = "loop labels create [OPTIONS] <NAME>",
+        after_help = "Example:\n  loop labels create bug --color '#ef4444'"
+    )]
     Create {
         /// Name (unique).
         #[arg(required_unless_present = "name_flag")]

@@ -94,9 +94,11 @@ pub enum TemplateAction {
         after_help = "Examples:\n  loop templates promote <version-id>\n  loop templates promote task-execution 2"
     )]
     Promote {
-        /// A version id; or a template slug followed by a version number or id.
-        #[arg(num_args = 1..=2, required = true, value_names = ["VERSION_ID | SLUG", "VERSION"])]
-        target: Vec<String>,
+        /// A version id, or a template slug (followed by VERSION).
+        #[arg(value_name = "VERSION_ID | SLUG")]
+        target: String,
+        /// With a slug: the version number (2 or v2) or id.
+        version: Option<String>,
     },
     /// The template and prompt dispatch would give an issue, without claiming it.
     Preview {
@@ -187,7 +189,7 @@ pub async fn run(a: TemplatesArgs, ctx: &Ctx) -> Result<(), CliError> {
             emit(&o);
             Ok(())
         }
-        TemplateAction::Promote { target } => promote(&target, ctx).await,
+        TemplateAction::Promote { target, version } => promote(&target, version.as_deref(), ctx).await,
         TemplateAction::Preview { issue } => preview(&issue, ctx).await,
     }
 }
@@ -381,10 +383,10 @@ fn render_show(t: &Value, versions: &[Value], content: bool, out: &Out) -> Strin
     o
 }
 
-async fn promote(target: &[String], ctx: &Ctx) -> Result<(), CliError> {
-    let (template, version) = match target {
-        [slug, v] => {
-            let t = ctx.api.template(slug).await?;
+async fn promote(target: &str, version: Option<&str>, ctx: &Ctx) -> Result<(), CliError> {
+    let (template, version) = match version {
+        Some(v) => {
+            let t = ctx.api.template(target).await?;
             let versions = ctx.api.all(&format!("/api/templates/{}/versions", seg(s(&t, "id")))).await?;
             let wanted = v.trim_start_matches(['v', 'V']);
             let found = versions
@@ -399,8 +401,7 @@ async fn promote(target: &[String], ctx: &Ctx) -> Result<(), CliError> {
             };
             (t, found)
         }
-        [vid] => find_version(&ctx.api, vid).await?,
-        _ => unreachable!("clap takes one or two values"),
+        None => find_version(&ctx.api, target).await?,
     };
     let promoted = data(
         ctx.api
