@@ -469,9 +469,21 @@ impl Default for Fields {
     }
 }
 
-/// Display width, counting characters (good enough for the text Loop shows).
+/// Terminal columns `s` takes (a CJK character takes two).
 pub fn width(s: &str) -> usize {
-    s.chars().count()
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// The longest start of `s` that fits in `columns`, and the rest.
+fn split_at_width(s: &str, columns: usize) -> (&str, &str) {
+    let mut used = 0;
+    for (i, c) in s.char_indices() {
+        used += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used > columns {
+            return s.split_at(i);
+        }
+    }
+    (s, "")
 }
 
 pub fn pad_right(s: &str, w: usize) -> String {
@@ -479,7 +491,7 @@ pub fn pad_right(s: &str, w: usize) -> String {
     if n >= w { s.to_owned() } else { format!("{s}{}", " ".repeat(w - n)) }
 }
 
-/// Cuts `s` to `max` characters, ending with `…` when anything was cut.
+/// Cuts `s` to `max` columns, ending with `…` when anything was cut.
 pub fn truncate(s: &str, max: usize) -> String {
     if width(s) <= max {
         return s.to_owned();
@@ -487,8 +499,7 @@ pub fn truncate(s: &str, max: usize) -> String {
     if max == 0 {
         return String::new();
     }
-    let mut t: String = s.chars().take(max - 1).collect();
-    t = t.trim_end().to_owned();
+    let mut t = split_at_width(s, max - 1).0.trim_end().to_owned();
     t.push('…');
     t
 }
@@ -523,9 +534,9 @@ pub fn wrap(text: &str, columns: usize, indent: usize) -> String {
                     let _ = writeln!(out, "{prefix}{line}");
                     line.clear();
                 }
-                let head: String = word.chars().take(room).collect();
+                let (head, rest) = split_at_width(&word, room);
                 let _ = writeln!(out, "{prefix}{head}");
-                word = word.chars().skip(room).collect();
+                word = rest.to_owned();
             }
             if word.is_empty() {
                 continue;
@@ -697,6 +708,24 @@ mod tests {
         }
         assert!(s.contains('…'));
         assert!(s.starts_with("#  STATUS  TITLE"));
+    }
+
+    #[test]
+    fn wide_characters_take_two_columns_and_tables_stay_aligned() {
+        assert_eq!(width("修复登录"), 8);
+        assert_eq!(truncate("修复登录按钮", 7), "修复登…");
+        let mut t = Table::new(vec![num_col("#"), flex_col("TITLE"), col("STATUS")]);
+        t.row(vec!["1".into(), "修复登录按钮的加载状态".into(), "todo".into()]);
+        t.row(vec!["2".into(), "fix the login button".into(), "done".into()]);
+        let s = t.render(&out(30));
+        let status_columns: Vec<usize> = s.lines().map(|l| width(&l[..l.rfind("  ").unwrap()])).collect();
+        assert!(status_columns.windows(2).all(|w| w[0] == w[1]), "{s}");
+        for line in s.lines() {
+            assert!(width(line) <= 30, "{line:?}");
+        }
+        for line in wrap(&"登录".repeat(40), 31, 2).lines() {
+            assert!(width(line) <= 31, "{line:?}");
+        }
     }
 
     #[test]
