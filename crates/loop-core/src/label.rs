@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
-use crate::input::present;
 use crate::text::Text;
 
 /// Colours are free text (`#f59e0b`, `red`), 1–50 characters.
@@ -35,6 +34,7 @@ pub struct LabelRef {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewLabel {
+    #[serde(deserialize_with = "trimmed")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 100))]
     pub name: Text<1, 100>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 50))]
@@ -45,12 +45,22 @@ pub struct NewLabel {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LabelPatch {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "trimmed_present")]
     #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>))]
     pub name: Option<Text<1, 100>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::input::present")]
     #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>))]
     pub color: Option<Color>,
+}
+
+/// A label is found by its name (in template conditions, in the CLI), so the spaces around a
+/// name are not part of it: `" bug "` is the label `bug`.
+fn trimmed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Text<1, 100>, D::Error> {
+    Text::new(String::deserialize(d)?.trim()).map_err(serde::de::Error::custom)
+}
+
+fn trimmed_present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Text<1, 100>>, D::Error> {
+    trimmed(d).map(Some)
 }
 
 impl Label {

@@ -257,7 +257,13 @@ async fn label_create_get_and_duplicate_name() {
     assert_api_error(s.client.label("nope").await, 404, "not_found");
 
     assert_api_error(s.client.create_label(&json!({"name": "bug", "color": "blue"})).await, 409, "label_name_taken");
-    assert_eq!(s.client.list_labels("").await.unwrap().total, 1);
+    // The spaces around a name are not part of it.
+    assert_api_error(s.client.create_label(&json!({"name": " bug\t", "color": "blue"})).await, 409, "label_name_taken");
+    let ui = s.client.create_label(&json!({"name": "  ui ", "color": "blue"})).await.unwrap();
+    assert_eq!(ui.name, "ui");
+    let renamed = s.client.update_label(&ui.id, &json!({"name": " ux "})).await.unwrap();
+    assert_eq!(renamed.name, "ux");
+    assert_eq!(s.client.list_labels("").await.unwrap().total, 2);
 }
 
 #[tokio::test]
