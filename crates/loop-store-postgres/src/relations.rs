@@ -14,6 +14,10 @@ use crate::rows::{self, find_issue, record, require_issue};
 use crate::sql::pg;
 use crate::{PgStore, db, is_unique_violation};
 
+/// The first key of the advisory lock that orders new blocks (see `create_relation`): "Loop"
+/// plus one, beside the signals' fingerprint locks ("Loop").
+const NEW_BLOCKS: i32 = 0x4C6F_6F71;
+
 #[async_trait]
 impl RelationStore for PgStore {
     async fn create_relation(&self, issue_key: &str, mut input: NewRelation, actor: &Actor) -> Result<Relation> {
@@ -25,6 +29,13 @@ impl RelationStore for PgStore {
             input.related_issue_id = r.id.clone();
         }
         let edge = relation::check_new_relation(&issue.id, &input, related.is_some())?;
+        if edge.kind == EdgeKind::Block {
+            // New blocks are added one at a time, so each loop check sees the blocks added
+            // before it: two blocks that share no issue are not ordered by the row locks below,
+            // and four of them at once could otherwise close a ring. Taken before any row lock,
+            // so waiting here holds nothing another transaction needs.
+            sqlx::query("SELECT pg_advisory_xact_lock($1, 0)").bind(NEW_BLOCKS).execute(&mut *tx).await.map_err(db)?;
+        }
         // `refresh_issue` share-locks the project of the `to` end; taken now, before the issue
         // locks (projects before issues, see `dispatch_index`).
         let to = if edge.to == issue.id { Some(&issue) } else { related.as_ref() };

@@ -73,6 +73,7 @@ macro_rules! conformance_suite {
             issue_delete_detaches_children,
             relation_rules,
             blocking_loops_are_refused,
+            concurrent_blocks_never_close_a_loop,
             comment_threads,
             issue_history,
             project_crud_and_detail,
