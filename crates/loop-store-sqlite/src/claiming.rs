@@ -141,6 +141,11 @@ fn replay(conn: &Connection, req: &ClaimRequest, now: Timestamp) -> Result<Optio
             None => Ok(None),
         };
     };
+    if let (Some(_), Some(outcome)) = (&req.idempotency_key, session.outcome) {
+        // The claim is over (reported, released or expired): handing it out again could give
+        // the agent an issue that is done, or that another agent now holds.
+        return Err(key_reused(&format!("#{}, whose session has since ended ({})", issue.number, outcome.as_str())));
+    }
     if req.idempotency_key.is_none() && req.project_id.is_some() && issue.project_id != req.project_id {
         // A retry asks for the same project; a claim elsewhere is not this request's.
         return Ok(None);

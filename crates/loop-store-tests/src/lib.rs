@@ -101,6 +101,7 @@ macro_rules! conformance_suite {
             dispatch_spent_idempotency_key_is_not_an_internal_error,
 
             dispatch_replay_never_returns_a_deleted_issue,
+            dispatch_replay_after_the_session_ended_is_a_conflict,
             dispatch_prompt_inputs_are_complete,
             dashboard_stats,
             dashboard_activity_chains,

@@ -1416,3 +1416,21 @@ pub async fn dispatch_prompt_inputs_are_complete(h: &Harness) {
     assert_eq!(numbers(&top.children), vec![target.number, sibling.number]);
     assert_eq!((top.project.is_none(), top.goal.is_none(), top.labels.is_empty()), (true, true, true));
 }
+
+/// A request retried with its Idempotency-Key after the claim's session ended (here released,
+/// so the issue is back in todo and may go to another agent) is a conflict, not the old claim.
+pub async fn dispatch_replay_after_the_session_ended_is_a_conflict(h: &Harness) {
+    let a = todo(h, "a", 1).await;
+    let mut req = fresh("x");
+    req.idempotency_key = Some("once".into());
+    let first = claim(h, &req).await.unwrap();
+    assert_eq!(first.issue.id, a.id);
+    ok(h.store.end_session(&first.session.id, SessionOutcome::Released, SessionReport::default(), &bot()).await);
+    match h.store.claim_next(&req, Arc::new(NoTemplates)).await {
+        Err(Error::Conflict { code: "idempotency_key_reused", message }) => {
+            assert!(message.contains(&format!("#{}", a.number)) && message.contains("released"), "{message}");
+        }
+        other => panic!("a replay of an ended claim must be a conflict, got {other:?}"),
+    }
+    assert_eq!(status_of(h, &a.id).await, IssueStatus::Todo, "the released issue stays in todo");
+}
