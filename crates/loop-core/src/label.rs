@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
+use crate::input::present;
 use crate::text::Text;
 
 /// Colours are free text (`#f59e0b`, `red`), 1–50 characters.
@@ -48,7 +49,7 @@ pub struct LabelPatch {
     #[serde(default, deserialize_with = "trimmed_present")]
     #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>))]
     pub name: Option<Text<1, 100>>,
-    #[serde(default, deserialize_with = "crate::input::present")]
+    #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>))]
     pub color: Option<Color>,
 }

@@ -69,7 +69,7 @@ pub struct SignalInput {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub title: Option<Title>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::input::reference")]
     pub project_id: Option<String>,
 }
 
@@ -113,7 +113,7 @@ impl SignalInput {
             payload,
             title,
             description: None,
-            project_id: self.project_id.filter(|p| !p.trim().is_empty()),
+            project_id: self.project_id,
         }
     }
 }

@@ -48,14 +48,16 @@ impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
 /// A rejected value as an error message quotes it: whole when short, else its start and its
 /// length, so a megabyte of bad input is not sent back three times over.
 pub fn echo(value: &str) -> String {
-    const SHOWN: usize = 60;
-    let n = value.chars().count();
-    if n <= SHOWN {
-        format!("{value:?}")
-    } else {
-        let start: String = value.chars().take(SHOWN).collect();
-        format!("{:?}… ({n} characters)", start)
+    match clipped(value) {
+        None => format!("{value:?}"),
+        Some(start) => format!("{start:?}… ({} characters)", value.chars().count()),
     }
+}
+
+/// The start of a rejected value too long to quote whole (see [`echo`]), or `None`.
+pub fn clipped(value: &str) -> Option<String> {
+    const SHOWN: usize = 60;
+    value.char_indices().nth(SHOWN).map(|(end, _)| value[..end].to_owned())
 }
 
 impl<const MIN: usize, const MAX: usize> Deref for Text<MIN, MAX> {

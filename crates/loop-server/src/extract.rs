@@ -127,9 +127,8 @@ fn describe(e: &serde_json::Error) -> String {
 }
 
 /// serde quotes the rejected value whole (`unknown variant `…`, expected …`, `invalid type:
-/// string "…", expected …`); past 60 characters only its start is kept.
+/// string "…", expected …`); a long one is cut as `loop_core::text::echo` cuts it.
 fn shorten_echo(message: &str) -> String {
-    const SHOWN: usize = 60;
     for (open, close) in [
         ("unknown variant `", "`, expected"),
         ("invalid type: string \"", "\", expected"),
@@ -137,9 +136,8 @@ fn shorten_echo(message: &str) -> String {
     ] {
         if let Some(rest) = message.strip_prefix(open)
             && let Some(end) = rest.rfind(close)
-            && rest[..end].chars().count() > SHOWN
+            && let Some(start) = loop_core::text::clipped(&rest[..end])
         {
-            let start: String = rest[..end].chars().take(SHOWN).collect();
             return format!("{open}{start}…{}", &rest[end..]);
         }
     }
