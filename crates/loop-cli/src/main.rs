@@ -3,6 +3,7 @@
 mod api_key;
 mod bench;
 mod cli;
+mod file_limit;
 mod serve;
 mod transfer;
 

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use loop_core::template::Seeded;
 use loop_core::{Store, SystemClock};
 use loop_server::{ApiKey, ServerConfig};
-use loop_store_postgres::{PgConfig, PgStore};
-use loop_store_sqlite::{SqliteConfig, SqliteStore};
+use loop_store::postgres::{PgConfig, PgStore};
+use loop_store::sqlite::{SqliteConfig, SqliteStore};
 
 use crate::api_key;
 
@@ -113,6 +114,16 @@ fn api_key_from_env() -> Option<String> {
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
     init_logging(&args.log_level, args.log_json)?;
+    let max_connections = match crate::file_limit::raise() {
+        Ok(limit) => {
+            tracing::info!(target: LOG_TARGET, was = limit.was, now = limit.now, hard = limit.hard, "open-file limit");
+            limit.connections()
+        }
+        Err(e) => {
+            tracing::warn!(target: LOG_TARGET, error = %e, "cannot read the open-file limit; assuming 1024");
+            crate::file_limit::Limit { was: 1024, now: 1024, hard: 1024 }.connections()
+        }
+    };
     let data_dir = data_dir(&args.storage)?;
     let (key, key_source) = api_key::load_or_create(api_key_from_env(), &data_dir)?;
     let store = open_store(&args.storage, &data_dir, !args.no_migrate).await?;
@@ -124,10 +135,21 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let local = listener.local_addr()?;
     let url = format!("http://{local}");
     print_banner(&url, &key, &key_source);
+    if !local.ip().is_loopback() && args.public_url.is_none() {
+        tracing::warn!(target: LOG_TARGET,
+            "listening on {local}, beyond this machine, without --public-url: prompts tell agents to call back \
+             on {url}, which they may not reach; set --public-url to the address agents use. Traffic is plain \
+             HTTP (the API key and tokens travel in clear) unless a TLS proxy is in front"
+        );
+    }
 
     let seeded = loop_server::seed_default_templates(store.store().as_ref()).await?;
-    if seeded > 0 {
-        tracing::info!(target: LOG_TARGET, templates = seeded, "seeded the default prompt templates");
+    let created = seeded.iter().filter(|(_, s)| *s == Seeded::Created).count();
+    if created > 0 {
+        tracing::info!(target: LOG_TARGET, templates = created, "seeded the default prompt templates");
+    }
+    for (slug, _) in seeded.iter().filter(|(_, s)| *s == Seeded::Updated) {
+        tracing::info!(target: LOG_TARGET, template = slug, "a default prompt template now runs this release's text");
     }
     let config = ServerConfig {
         public_url: args.public_url.unwrap_or_else(|| url.clone()),
@@ -137,6 +159,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         github_ready_label: args.github_ready_label,
         insecure_webhooks: args.insecure_webhooks,
         auto_triage: args.auto_triage,
+        max_connections,
         ..ServerConfig::new(ApiKey::new(key))
     };
     let app = loop_server::app(store.store(), config.clone());
@@ -223,14 +246,14 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn export(&self, out: &mut loop_store_rows::ExportSink<'_>) -> loop_core::Result<u64> {
+    pub(crate) async fn export(&self, out: &mut loop_store::export::ExportSink<'_>) -> loop_core::Result<u64> {
         match self {
             Backend::Sqlite(s) => s.export(out).await,
             Backend::Postgres(s) => s.export(out).await,
         }
     }
 
-    pub(crate) async fn import(&self, rows: &mut loop_store_rows::ImportRows<'_>) -> loop_core::Result<u64> {
+    pub(crate) async fn import(&self, rows: &mut loop_store::export::ImportRows<'_>) -> loop_core::Result<u64> {
         match self {
             Backend::Sqlite(s) => s.import(rows).await,
             Backend::Postgres(s) => s.import(rows).await,

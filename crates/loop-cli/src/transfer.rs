@@ -50,7 +50,7 @@ pub async fn export(args: ExportArgs) -> Result<()> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
-    writeln!(out, "{}", loop_store_rows::EXPORT_HEADER)?;
+    writeln!(out, "{}", loop_store::export::EXPORT_HEADER)?;
     let mut write = |table: &str, row: Map<String, Value>| {
         writeln!(out, "{}", json!({ "table": table, "row": row }))
             .map_err(|e| loop_core::Error::Internal(format!("cannot write the export: {e}")))
@@ -71,8 +71,8 @@ pub async fn import(args: ImportArgs) -> Result<()> {
     };
     let mut lines = reader.lines().enumerate();
     let header = lines.next().map(|(_, l)| l).transpose().context("cannot read the export")?;
-    if header.as_deref().map(str::trim) != Some(loop_store_rows::EXPORT_HEADER) {
-        bail!("this is not a Loop export: its first line should be {}", loop_store_rows::EXPORT_HEADER);
+    if header.as_deref().map(str::trim) != Some(loop_store::export::EXPORT_HEADER) {
+        bail!("this is not a Loop export: its first line should be {}", loop_store::export::EXPORT_HEADER);
     }
     // Rows are parsed as the import reads them, so the file never sits in memory whole.
     let read = Arc::new(AtomicUsize::new(1));

@@ -1,7 +1,8 @@
-//! `loop bench` end to end, on tiny backlogs: it seeds, starts real servers, claims over
-//! loopback, and reports every cell with no double claims, on SQLite and on PostgreSQL with
-//! one and two nodes. The figures themselves are not asserted (they are the bench's output,
-//! not a test's); only that they were measured.
+//! `loop bench` end to end, on tiny backlogs: it seeds (with and without history), starts real
+//! servers, drives every kind of cell over loopback, and reports every cell with no double
+//! claims and a database that agrees with the clients, on SQLite and on PostgreSQL with one
+//! and two nodes. The figures themselves are not asserted (they are the bench's output, not a
+//! test's); only that they were measured.
 
 mod common;
 
@@ -10,11 +11,13 @@ use std::process::Command;
 use common::BIN;
 use serde_json::Value;
 
+const KINDS: [&str; 4] = ["claim", "cycle", "working", "create"];
+
 /// Runs `loop bench … --json` and returns its process id and its cells.
 fn bench(args: &[&str]) -> (u32, Vec<Value>) {
     let work = tempfile::tempdir().unwrap();
     let child = Command::new(BIN)
-        .args(["bench", "--sizes", "300,600", "--concurrency", "1,4", "--claims", "60", "--json", "--work-dir"])
+        .args(["bench", "--sizes", "300", "--concurrency", "1,4", "--ops", "40", "--json", "--work-dir"])
         .arg(work.path())
         .args(args)
         .env_remove("LOOP_DATABASE_URL")
@@ -27,47 +30,68 @@ fn bench(args: &[&str]) -> (u32, Vec<Value>) {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "loop bench failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("| backend | issues | nodes | claimers |"), "no table:\n{stdout}");
+    assert!(stdout.contains("| cell | backend | issues | history | nodes | clients |"), "no table:\n{stdout}");
     let json = &stdout[stdout.find("\n[").expect("a JSON array after the table") + 1..];
     (pid, serde_json::from_str(json).expect("the JSON output parses"))
 }
 
-fn check(cells: &[Value], backend: &str, shapes: &[(u64, u64, u64)]) {
-    let got: Vec<(u64, u64, u64)> = cells
+/// The cells are (history, kind, nodes, clients) in that order, each complete and checked.
+fn check(cells: &[Value], backend: &str, histories: &[u64], nodes: &[u64]) {
+    let mut expected = Vec::new();
+    for &h in histories {
+        for kind in KINDS {
+            for &n in nodes {
+                for c in [1, 4] {
+                    expected.push((h, kind.to_owned(), n, c));
+                }
+            }
+        }
+    }
+    let got: Vec<(u64, String, u64, u64)> = cells
         .iter()
-        .map(|c| (c["issues"].as_u64().unwrap(), c["nodes"].as_u64().unwrap(), c["claimers"].as_u64().unwrap()))
+        .map(|c| {
+            let n = |k: &str| c[k].as_u64().unwrap();
+            (n("history"), c["kind"].as_str().unwrap().to_owned(), n("nodes"), n("clients"))
+        })
         .collect();
-    assert_eq!(got, shapes, "one cell per size, node count and concurrency, in order");
+    assert_eq!(got, expected, "one cell per history, kind, node count and concurrency, in order");
     for c in cells {
-        assert_eq!(c["backend"], backend);
-        assert_eq!(c["claims"], 60, "every claim was served: {c}");
+        assert_eq!((c["backend"].as_str(), c["issues"].as_u64()), (Some(backend), Some(300)));
+        assert_eq!(c["units"], 40, "every unit was done: {c}");
         assert_eq!(c["double_claims"], 0, "{c}");
-        assert_eq!(c["in_progress_matches"], true, "{c}");
-        for figure in ["claims_per_sec", "p50_ms", "p99_ms", "server_rss_mb", "db_mb", "raw_commits_per_sec"] {
+        assert_eq!(c["consistent"], true, "{c}");
+        let ops: Vec<&str> = c["latency"].as_array().unwrap().iter().map(|l| l["op"].as_str().unwrap()).collect();
+        let expected_ops = match c["kind"].as_str().unwrap() {
+            "claim" => vec!["claim"],
+            "cycle" => vec!["claim", "done"],
+            "working" => vec!["claim", "comment", "done", "heartbeat"],
+            _ => vec!["create", "relate"],
+        };
+        assert_eq!(ops, expected_ops, "{c}");
+        for l in c["latency"].as_array().unwrap() {
+            assert!(l["p50_ms"].as_f64().unwrap() > 0.0 && l["p99_ms"].as_f64().unwrap() > 0.0, "{c}");
+        }
+        for figure in ["units_per_sec", "server_rss_mb", "db_mb", "raw_commits_per_sec"] {
             assert!(c[figure].as_f64().unwrap() > 0.0, "{figure} was not measured: {c}");
         }
     }
 }
 
 #[test]
-fn sqlite_cells_claim_each_issue_once() {
-    let (_, cells) = bench(&[]);
-    check(&cells, "sqlite", &[(300, 1, 1), (300, 1, 4), (600, 1, 1), (600, 1, 4)]);
+fn sqlite_cells_do_every_unit_once() {
+    let (_, cells) = bench(&["--history", "0,200"]);
+    check(&cells, "sqlite", &[0, 200], &[1]);
     assert!(cells.iter().all(|c| c["wal_mb"].is_number()), "SQLite reports its log");
 }
 
 #[tokio::test]
-async fn postgres_cells_on_one_and_two_nodes_claim_each_issue_once() {
+async fn postgres_cells_on_one_and_two_nodes_do_every_unit_once() {
     // A database of its own on the test server; the bench creates and drops its own beside it.
-    let database = loop_store_postgres::testing::database().await;
+    let database = loop_store::postgres::testing::database().await;
     let url = database.url.clone();
     let (pid, cells) =
         tokio::task::spawn_blocking(move || bench(&["--database-url", &url, "--nodes", "1,2"])).await.unwrap();
-    check(
-        &cells,
-        "postgres",
-        &[(300, 1, 1), (300, 1, 4), (300, 2, 1), (300, 2, 4), (600, 1, 1), (600, 1, 4), (600, 2, 1), (600, 2, 4)],
-    );
+    check(&cells, "postgres", &[0], &[1, 2]);
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(&database.url).await.unwrap();
     let left: Vec<String> = sqlx::query_scalar("SELECT datname::TEXT FROM pg_database WHERE datname LIKE $1")

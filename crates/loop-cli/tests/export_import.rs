@@ -134,7 +134,7 @@ async fn a_sqlite_database_moves_to_postgres_with_nothing_lost() {
     assert!(String::from_utf8_lossy(&nowhere.stderr).contains("no database"), "export never creates a database");
     let out = loop_cmd(&["export", "--data-dir", data.to_str().unwrap(), "-o", dump_path]);
     assert!(out.status.success(), "export: {}", String::from_utf8_lossy(&out.stderr));
-    let database = loop_store_postgres::testing::database().await;
+    let database = loop_store::postgres::testing::database().await;
     let out = loop_cmd(&["import", "--database-url", &database.url, dump_path]);
     assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("imported"));

@@ -28,7 +28,7 @@ fn list_filters_pages_and_formats() {
     assert_eq!(numbers(&cli.json(&["list", "--type", "plan"])), [1]);
     assert_eq!(numbers(&cli.json(&["list", "--priority", "urgent"])), [2]);
     assert_eq!(numbers(&cli.json(&["list", "--label", "bug"])), [2]);
-    assert_eq!(numbers(&cli.json(&["list", "--project", "web"])), [1]);
+    assert_eq!(numbers(&cli.json(&["list", "--project", "web"])), [1, 2], "a child joins its parent's project");
     assert_eq!(numbers(&cli.json(&["list", "--parent", "#1"])), [2]);
 
     // --json is the API's list unchanged: {data, total} with full issues.

@@ -3,7 +3,7 @@
 //! when another node makes an issue eligible.
 //!
 //! The database is `LOOP_TEST_POSTGRES_URL`'s server or a throwaway one (see
-//! `loop_store_postgres::testing`); without PostgreSQL this test fails.
+//! `loop_store::postgres::testing`); without PostgreSQL this test fails.
 
 mod common;
 
@@ -24,7 +24,7 @@ fn client() -> reqwest::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_hand_out_every_issue_once_and_wake_each_other() {
-    let database = loop_store_postgres::testing::database().await;
+    let database = loop_store::postgres::testing::database().await;
     let nodes: Vec<Server> = (0..3).map(|_| Server::start_with(&["--database-url", &database.url])).collect();
     let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
     let http = client();

@@ -191,9 +191,9 @@ fn next_dispatch_and_explain() {
     let rows: Vec<&str> =
         out.lines().skip_while(|l| !l.starts_with('#')).skip(1).filter(|l| !l.starts_with("Claim")).collect();
     assert_eq!(rows.len(), 2, "{out}");
-    assert!(rows[0].trim_start().starts_with("3  130.0  100 urgent"), "{out}");
+    assert!(rows[0].trim_start().starts_with("3    130  100 urgent"), "{out}");
     let plain = cli.ok(&["next", "--plain"]);
-    assert!(plain.starts_with("3\t130.0\t100\t0\t"), "{plain}");
+    assert!(plain.starts_with("3\t130\t100\t0\t"), "{plain}");
     assert_eq!(cli.json(&["dispatch", "queue"])["total"], 2);
 
     // explain: eligible with a position; blocked with the blocker; claimed with the lease.
@@ -202,7 +202,7 @@ fn next_dispatch_and_explain() {
     assert_eq!(x["position"], 1);
     let out = cli.ok(&["explain", "3"]);
     assert!(
-        out.contains("Eligible for dispatch: position 1 in the queue.") && out.contains("Score 130.0 = priority 100"),
+        out.contains("Eligible for dispatch: position 1 in the queue.") && out.contains("Score 130 = priority 100"),
         "{out}"
     );
     let out = cli.ok(&["explain", "4"]);

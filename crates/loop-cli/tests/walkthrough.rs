@@ -126,7 +126,7 @@ fn a_new_user_walkthrough() {
     // 6. Preview: the signal leads (priority 75 + goal 20 + type 50), the blocked issue is absent.
     let out = cli.ok(&["next"]);
     assert!(out.starts_with("2 issues ready to dispatch."), "{out}");
-    assert!(out.contains("145.0") && out.contains("115.0") && !out.contains("Ship the new login page"), "{out}");
+    assert!(out.contains(" 145 ") && out.contains(" 115 ") && !out.contains("Ship the new login page"), "{out}");
     assert_fits(&out, 100);
     let queue = cli.json(&["next"]);
     assert_eq!(queue["total"], 2);

@@ -43,10 +43,10 @@ pub struct ThreadedComment {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewComment {
     #[serde(alias = "content")]
-    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 100000))]
+    #[cfg_attr(feature = "openapi", schema(value_type = RequiredBody))]
     pub body: RequiredBody,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Title>))]
     pub author_name: Option<Title>,
     #[serde(default)]
     pub author_type: Option<AuthorType>,
@@ -59,13 +59,17 @@ impl NewComment {
     /// say otherwise.
     pub fn author(&self, actor: &Actor) -> (String, AuthorType) {
         let author_type = self.author_type.unwrap_or(AuthorType::Agent);
-        let name = match (&self.author_name, actor.kind, author_type) {
-            (Some(n), _, _) => n.to_string(),
-            (None, ActorKind::Agent, _) => actor.name.clone(),
-            (None, ActorKind::Human, AuthorType::Agent) => "agent".into(),
-            (None, ActorKind::Human, AuthorType::Human) => "human".into(),
-        };
-        (name, author_type)
+        (author_name(self.author_name.as_deref(), actor, author_type), author_type)
+    }
+}
+
+/// The name an author goes by: the one given, else the acting agent's, else (the master key
+/// acting for someone unnamed) the author type itself, `agent` or `human`.
+pub fn author_name(given: Option<&str>, actor: &Actor, author_type: AuthorType) -> String {
+    match (given, actor.kind) {
+        (Some(n), _) => n.to_owned(),
+        (None, ActorKind::Agent) => actor.name.clone(),
+        (None, ActorKind::Human) => author_type.as_str().to_owned(),
     }
 }
 

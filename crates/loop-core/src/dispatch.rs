@@ -53,8 +53,9 @@ pub fn dispatch_key(base: i64, todo_since: Timestamp) -> i64 {
 pub struct ScoreBreakdown {
     pub priority_weight: i64,
     pub goal_bonus: i64,
-    /// Days (fractional) since the issue entered `todo`.
-    pub age_bonus: f64,
+    /// Whole days since the issue entered `todo` (the order itself counts every millisecond:
+    /// see the module documentation).
+    pub age_bonus: i64,
     pub type_bonus: i64,
 }
 
@@ -63,13 +64,15 @@ impl ScoreBreakdown {
         Self {
             priority_weight: priority_weight(issue.priority),
             goal_bonus: if has_active_goal { GOAL_BONUS } else { 0 },
-            age_bonus: ((now.millis() - todo_since.millis()).max(0) as f64) / DAY_MS as f64,
+            age_bonus: (now.millis() - todo_since.millis()).max(0) / DAY_MS,
             type_bonus: type_bonus(issue.issue_type),
         }
     }
 
-    pub fn total(&self) -> f64 {
-        (self.priority_weight + self.goal_bonus + self.type_bonus) as f64 + self.age_bonus
+    /// The score in whole points. Floored days are monotone in the exact score, so scores
+    /// shown down the queue never rise.
+    pub fn total(&self) -> i64 {
+        self.priority_weight + self.goal_bonus + self.type_bonus + self.age_bonus
     }
 }
 
@@ -79,7 +82,7 @@ impl ScoreBreakdown {
 #[serde(rename_all = "camelCase")]
 pub struct QueueEntry {
     pub issue: Issue,
-    pub score: f64,
+    pub score: i64,
     pub breakdown: ScoreBreakdown,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub todo_since: Timestamp,
@@ -99,7 +102,7 @@ pub struct Explanation {
     /// The session holding it, when it is claimed.
     pub lease: Option<AgentSession>,
     /// Score now, when it is in `todo`.
-    pub score: Option<f64>,
+    pub score: Option<i64>,
     pub breakdown: Option<ScoreBreakdown>,
     /// 1-based position in the queue, when eligible.
     pub position: Option<u64>,
@@ -129,12 +132,11 @@ pub struct ClaimRequest {
     /// Who is claiming (token name, refined by `X-Loop-Agent`).
     pub agent: String,
     pub project_id: Option<String>,
-    /// Identifies the logical request: a retry with the same key gets the same claim.
+    /// Identifies the logical request: a retry with the same key gets the same claim. Only a
+    /// key replays a claim: many agents share one API key and name, so "the same agent asking
+    /// again" cannot be told from a second agent; a lost response is covered by the lease.
     pub idempotency_key: Option<String>,
     pub lease_ttl_ms: i64,
-    /// Without a key, the same agent asking again within this window while its claim is still
-    /// unreported gets that claim back (a retried GET) instead of a second issue.
-    pub retry_window_ms: i64,
 }
 
 /// The result of a successful claim.

@@ -3,7 +3,7 @@
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The addressed entity does not exist (or is deleted, which is the same to callers).
     #[error("{entity} not found")]
@@ -22,6 +22,17 @@ pub enum Error {
     /// well succeed when retried.
     #[error("busy: {0}")]
     Busy(String),
+
+    /// The database's disk is full: nothing was written. Writes succeed again once space is
+    /// freed.
+    #[error("storage full: {0}")]
+    StorageFull(String),
+
+    /// The database cannot be reached or read just now (an I/O error, a lost connection, a
+    /// server restarting), or a commit's outcome is unknown. Nothing is acknowledged; the
+    /// connection it happened on is discarded, and a retry may succeed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 
     /// Something broke inside: the database, a corrupt row. Never the caller's fault.
     #[error("internal error: {0}")]
@@ -48,5 +59,10 @@ impl Error {
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
+    }
+
+    /// A storage fault (full disk, I/O, lost connection): the kind `/health` reports.
+    pub fn is_storage_fault(&self) -> bool {
+        matches!(self, Self::StorageFull(_) | Self::Unavailable(_))
     }
 }

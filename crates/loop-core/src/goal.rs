@@ -85,20 +85,20 @@ impl Goal {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewGoal {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 500))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Title))]
     pub title: Title,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Body>))]
     pub description: Option<Body>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Short>))]
     pub metric: Option<Short>,
     #[serde(default)]
     pub target_value: Option<f64>,
     #[serde(default)]
     pub current_value: Option<f64>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Short>))]
     pub unit: Option<Short>,
     #[serde(default = "default_status")]
     pub status: GoalStatus,
@@ -115,20 +115,20 @@ fn default_status() -> GoalStatus {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GoalPatch {
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<Title>))]
     pub title: Option<Title>,
     #[serde(default, deserialize_with = "double_option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Body>))]
     pub description: Option<Option<Body>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Short>))]
     pub metric: Option<Option<Short>>,
     #[serde(default, deserialize_with = "double_option")]
     pub target_value: Option<Option<f64>>,
     #[serde(default, deserialize_with = "double_option")]
     pub current_value: Option<Option<f64>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Short>))]
     pub unit: Option<Option<Short>>,
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]

@@ -184,6 +184,8 @@ mod tests {
             relevance: scores.2.try_into().unwrap(),
             feedback: None,
             author_type: author,
+            author_name: None,
+            session_id: None,
             created_at: Timestamp::from_millis(0),
         }
     }

@@ -38,11 +38,52 @@ where
 
 /// A count stored in a signed 64-bit column: 0 to `i64::MAX` (a larger one would wrap).
 pub fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    match Option::<u64>::deserialize(d)? {
-        Some(n) if n > i64::MAX as u64 => Err(serde::de::Error::custom(format!("must be at most {}", i64::MAX))),
-        n => Ok(n),
+    match Option::<Integer>::deserialize(d)? {
+        Some(Integer(n)) if n < 0 => Err(serde::de::Error::custom(format!("must be 0 or more, got {n}"))),
+        n => Ok(n.map(|Integer(n)| n as u64)),
     }
 }
+
+/// A number of 0 or more, as JSON may spell it (`3` or `3.0`).
+pub fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match Integer::deserialize(d)? {
+        Integer(n) if n < 0 => Err(serde::de::Error::custom(format!("must be 0 or more, got {n}"))),
+        Integer(n) => Ok(n as u64),
+    }
+}
+
+/// An integer as JSON may spell it: `3` or `3.0` (JSON Schema counts both as integers, and
+/// JavaScript clients cannot tell them apart). A fraction, or a number beyond 64 bits, is
+/// refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Integer(pub i64);
+
+impl<'de> Deserialize<'de> for Integer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match serde_json::Number::deserialize(d)? {
+            n if n.is_i64() => Ok(Integer(n.as_i64().unwrap_or_default())),
+            n if n.is_u64() => Err(D::Error::custom(format!("must be at most {}, got {n}", i64::MAX))),
+            n => match n.as_f64() {
+                Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => Ok(Integer(x as i64)),
+                _ => Err(D::Error::custom(format!("must be an integer, got {n}"))),
+            },
+        }
+    }
+}
+
+/// `TryFrom<Integer>` for types that parse an `i64`, so that they read `3.0` as `3`.
+macro_rules! from_integer {
+    ($($ty:ty),*) => {$(
+        impl TryFrom<$crate::input::Integer> for $ty {
+            type Error = String;
+            fn try_from(n: $crate::input::Integer) -> Result<Self, String> {
+                Self::try_from(n.0)
+            }
+        }
+    )*};
+}
+pub(crate) use from_integer;
 
 /// An amount (a cost): a number of 0 or more.
 pub fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
@@ -82,6 +123,18 @@ where
     D: Deserializer<'de>,
 {
     object(d).map(Some)
+}
+
+/// [`object`] for an optional field that may also be `null` (= absent).
+pub fn object_or_null<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+where
+    T: DeserializeOwned,
+    D: Deserializer<'de>,
+{
+    match Option::<Map<String, Value>>::deserialize(d)? {
+        None => Ok(None),
+        Some(map) => from_object(map).map(Some),
+    }
 }
 
 /// [`object`] for a nullable PATCH field.

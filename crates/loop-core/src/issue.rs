@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::event::NewEvent;
-use crate::input::{double_option, nullable_object, optional_object, present, reference, reference_patch};
+use crate::input::{double_option, nullable_object, object_or_null, present, reference, reference_patch};
 use crate::label::LabelRef;
 use crate::relation::Relation;
 use crate::text::{Body, Short, Title};
@@ -80,10 +80,9 @@ impl IssueStatus {
 
 /// 0 none, 1 urgent, 2 high, 3 medium, 4 low.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = i32))]
-#[serde(try_from = "i64", into = "i64")]
+#[serde(try_from = "crate::input::Integer", into = "i64")]
 pub struct Priority(u8);
+bounded_schema!(Priority, integer, 0, 4, "0 none, 1 urgent, 2 high, 3 medium, 4 low.");
 
 impl Priority {
     pub const NONE: Priority = Priority(0);
@@ -112,6 +111,8 @@ impl TryFrom<i64> for Priority {
     }
 }
 
+crate::input::from_integer!(Priority);
+
 impl From<Priority> for i64 {
     fn from(p: Priority) -> i64 {
         p.0 as i64
@@ -123,7 +124,7 @@ impl From<Priority> for i64 {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Hypothesis {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Body))]
     pub statement: Body,
     pub confidence: Confidence,
     #[serde(default)]
@@ -136,10 +137,9 @@ pub struct Hypothesis {
 
 /// A probability from 0 to 1.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = f64))]
 #[serde(try_from = "f64", into = "f64")]
 pub struct Confidence(f64);
+bounded_schema!(Confidence, number, 0, 1, "A probability from 0 to 1.");
 
 impl Confidence {
     pub fn value(self) -> f64 {
@@ -164,7 +164,7 @@ impl From<Confidence> for f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Commit {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Short))]
     pub sha: Short,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -180,6 +180,8 @@ pub struct Commit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullRequest {
+    #[serde(deserialize_with = "crate::input::whole")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub number: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
@@ -236,6 +238,23 @@ pub struct IssueDetail {
     pub labels: Vec<LabelRef>,
     /// Every relation this issue takes part in, outgoing (`issueId` = this issue) and incoming.
     pub relations: Vec<Relation>,
+    /// For a signal issue: how many deliveries it stands for (repeats are folded into it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurrences: Option<i64>,
+    /// For a signal issue: when the last of those deliveries came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub last_seen_at: Option<Timestamp>,
+}
+
+impl IssueDetail {
+    /// Tells every relation from this issue's side (see [`Relation::seen_from`]), as clients
+    /// that print `{type} {relatedIssueId}` read them.
+    pub fn relations_seen_from_itself(mut self) -> Self {
+        let me = self.issue.id.clone();
+        self.relations = self.relations.into_iter().map(|r| r.seen_from(&me)).collect();
+        self
+    }
 }
 
 /// The body of `POST /api/issues`.
@@ -243,10 +262,10 @@ pub struct IssueDetail {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewIssue {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 500))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Title))]
     pub title: Title,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, max_length = 100000))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Body>))]
     pub description: Option<Body>,
     #[serde(rename = "type")]
     pub issue_type: IssueType,
@@ -259,12 +278,12 @@ pub struct NewIssue {
     #[serde(default, deserialize_with = "reference")]
     pub project_id: Option<String>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Short>))]
     pub signal_source: Option<Short>,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub signal_payload: Option<Map<String, Value>>,
-    #[serde(default, deserialize_with = "optional_object")]
+    #[serde(default, deserialize_with = "object_or_null")]
     pub hypothesis: Option<Hypothesis>,
     #[serde(default)]
     pub label_ids: Vec<String>,
@@ -274,6 +293,15 @@ fn default_status() -> IssueStatus {
     IssueStatus::Triage
 }
 
+impl NewIssue {
+    /// A child created without a project belongs to its parent's.
+    pub fn inherit_project(&mut self, parent: &Issue) {
+        if self.project_id.is_none() {
+            self.project_id = parent.project_id.clone();
+        }
+    }
+}
+
 /// The body of `PATCH /api/issues/:id`. Absent fields are left alone; `null` clears a
 /// nullable field. `labelIds` replaces the issue's label set.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -281,10 +309,10 @@ fn default_status() -> IssueStatus {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IssuePatch {
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>, min_length = 1, max_length = 500))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<Title>))]
     pub title: Option<Title>,
     #[serde(default, deserialize_with = "double_option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Body>))]
     pub description: Option<Option<Body>>,
     #[serde(default, rename = "type", deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
@@ -302,7 +330,7 @@ pub struct IssuePatch {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub project_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Short>))]
     pub signal_source: Option<Option<Short>>,
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
@@ -311,10 +339,10 @@ pub struct IssuePatch {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Hypothesis>))]
     pub hypothesis: Option<Option<Hypothesis>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Short>))]
     pub agent_session_id: Option<Option<Short>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Body>))]
     pub agent_summary: Option<Option<Body>>,
     #[serde(default, deserialize_with = "double_option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Commit>>))]

@@ -36,9 +36,9 @@ pub struct LabelRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewLabel {
     #[serde(deserialize_with = "trimmed")]
-    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 100))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Text<1, 100>))]
     pub name: Text<1, 100>,
-    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 50))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Color))]
     pub color: Color,
 }
 
@@ -47,10 +47,10 @@ pub struct NewLabel {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LabelPatch {
     #[serde(default, deserialize_with = "trimmed_present")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<Text<1, 100>>))]
     pub name: Option<Text<1, 100>>,
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<Color>))]
     pub color: Option<Color>,
 }
 

@@ -4,6 +4,8 @@
 //! Nothing here knows about HTTP or SQL. Wire shapes are the serde forms of these types
 //! (camelCase JSON), so server, client and CLI cannot drift apart.
 
+#[macro_use]
+mod schema;
 pub mod actor;
 pub mod comment;
 pub mod dashboard;

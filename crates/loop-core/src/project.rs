@@ -53,10 +53,10 @@ pub struct ProjectDetail {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewProject {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1, max_length = 500))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Title))]
     pub name: Title,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Body>))]
     pub description: Option<Body>,
     #[serde(default = "default_status")]
     pub status: ProjectStatus,
@@ -79,10 +79,10 @@ fn default_health() -> ProjectHealth {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectPatch {
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<Title>))]
     pub name: Option<Title>,
     #[serde(default, deserialize_with = "double_option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Body>))]
     pub description: Option<Option<Body>>,
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]

@@ -24,6 +24,24 @@ pub struct Relation {
     pub created_at: Timestamp,
 }
 
+impl Relation {
+    /// The same relation told from `issue_id`'s side: "B blocked_by A" seen from A reads
+    /// "A blocks B", and `related` is symmetric. A `duplicate` keeps its direction (there is no
+    /// word for the other side), so `issueId` still says which issue is the duplicate.
+    pub fn seen_from(self, issue_id: &str) -> Relation {
+        let inverse = match self.relation_type {
+            RelationType::Blocks => RelationType::BlockedBy,
+            RelationType::BlockedBy => RelationType::Blocks,
+            RelationType::Related => RelationType::Related,
+            RelationType::Duplicate => return self,
+        };
+        if self.issue_id == issue_id || self.related_issue_id != issue_id {
+            return self;
+        }
+        Relation { relation_type: inverse, issue_id: self.related_issue_id, related_issue_id: self.issue_id, ..self }
+    }
+}
+
 /// The body of `POST /api/issues/:id/relations`.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -106,6 +124,26 @@ pub fn blocking_loop(edge: &Edge, issue: &crate::issue::Issue, related: &crate::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relation_reads_from_the_side_it_is_seen_from() {
+        let r = |t: RelationType, a: &str, b: &str| Relation {
+            id: "r".into(),
+            relation_type: t,
+            issue_id: a.into(),
+            related_issue_id: b.into(),
+            created_at: crate::Timestamp::from_millis(0),
+        };
+        let seen = |rel: Relation, from: &str| {
+            let s = rel.seen_from(from);
+            (s.issue_id, s.relation_type, s.related_issue_id)
+        };
+        assert_eq!(seen(r(RelationType::BlockedBy, "b", "a"), "a"), ("a".into(), RelationType::Blocks, "b".into()));
+        assert_eq!(seen(r(RelationType::Blocks, "a", "b"), "b"), ("b".into(), RelationType::BlockedBy, "a".into()));
+        assert_eq!(seen(r(RelationType::Blocks, "a", "b"), "a"), ("a".into(), RelationType::Blocks, "b".into()));
+        assert_eq!(seen(r(RelationType::Related, "a", "b"), "b"), ("b".into(), RelationType::Related, "a".into()));
+        assert_eq!(seen(r(RelationType::Duplicate, "a", "b"), "b"), ("a".into(), RelationType::Duplicate, "b".into()));
+    }
 
     #[test]
     fn blocks_and_blocked_by_are_one_edge() {

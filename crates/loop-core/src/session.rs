@@ -57,11 +57,12 @@ impl AgentSession {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SessionReport {
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Body>))]
     pub summary: Option<Body>,
     #[serde(default, deserialize_with = "crate::input::count")]
     pub tokens: Option<u64>,
     #[serde(default, deserialize_with = "crate::input::amount")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub cost_usd: Option<f64>,
     #[serde(default, deserialize_with = "crate::input::count")]
     pub duration_ms: Option<u64>,

@@ -53,13 +53,13 @@ pub struct Signal {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SignalInput {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Short))]
     pub source: Short,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Short>))]
     pub source_id: Option<Short>,
     #[serde(default, rename = "type")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Short>))]
     pub signal_type: Option<Short>,
     #[serde(default)]
     pub severity: Option<Severity>,
@@ -67,7 +67,7 @@ pub struct SignalInput {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub payload: Option<Map<String, Value>>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Title>))]
     pub title: Option<Title>,
     #[serde(default, deserialize_with = "crate::input::reference")]
     pub project_id: Option<String>,

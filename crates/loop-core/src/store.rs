@@ -13,7 +13,7 @@ use crate::comment::{Comment, NewComment, ThreadedComment};
 use crate::dashboard::{Chain, PromptHealth, Stats};
 use crate::dispatch::{Claim, ClaimRequest, Explanation, QueueEntry};
 use crate::event::IssueEvent;
-use crate::goal::{Goal, GoalPatch, GoalReading, NewGoal};
+use crate::goal::{Goal, GoalPatch, GoalReading, GoalStatus, NewGoal};
 use crate::hydration::PromptInputs;
 use crate::issue::{Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue, PullRequest};
 use crate::label::{Label, LabelPatch, LabelRef, NewLabel};
@@ -22,8 +22,8 @@ use crate::relation::{NewRelation, Relation};
 use crate::session::{AgentSession, SessionFilter, SessionOutcome, SessionReport};
 use crate::signal::{Delivery, Ingested, MetricReading, NewSignal, Signal};
 use crate::template::{
-    ActiveTemplate, NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, SelectionContext,
-    TemplateChooser, TemplateDetail, TemplatePatch, TemplateSeed,
+    ActiveTemplate, NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, Seeded,
+    SelectionContext, TemplateChooser, TemplateDetail, TemplatePatch, TemplateSeed,
 };
 use crate::{Actor, Page, Paged, Result};
 
@@ -69,7 +69,8 @@ pub trait ProjectStore {
 pub trait GoalStore {
     async fn create_goal(&self, input: NewGoal) -> Result<Goal>;
     async fn get_goal(&self, id: &str) -> Result<Goal>;
-    async fn list_goals(&self, page: Page) -> Result<Paged<Goal>>;
+    /// Live goals (of one status, if given), oldest first.
+    async fn list_goals(&self, status: Option<GoalStatus>, page: Page) -> Result<Paged<Goal>>;
     async fn update_goal(&self, id: &str, patch: GoalPatch) -> Result<Goal>;
     async fn delete_goal(&self, id: &str) -> Result<()>;
     /// The goal's last `limit` current values, oldest first (every change of its current
@@ -106,9 +107,10 @@ pub trait TemplateStore {
     /// Every live template that has an active version, with that version.
     async fn active_templates(&self) -> Result<Vec<ActiveTemplate>>;
     /// Creates a shipped template with its first version, unless that id ever existed (so a
-    /// user's deletion or edits stick) or a live template already uses the slug. Returns
-    /// whether it was created.
-    async fn seed_template(&self, seed: TemplateSeed) -> Result<bool>;
+    /// user's deletion sticks) or a live template already uses the slug. A template whose
+    /// active version is an earlier shipped text gets this text as its next, active, version;
+    /// one running a version someone else wrote is left alone.
+    async fn seed_template(&self, seed: TemplateSeed) -> Result<Seeded>;
 }
 
 #[async_trait]
@@ -210,6 +212,10 @@ pub trait Store:
 {
     /// Answers only if the database does.
     async fn ping(&self) -> Result<()>;
+
+    /// A real write that changes nothing (a row of 64 KiB added and removed, committed): while
+    /// writes fail, it tells when they succeed again.
+    async fn probe_write(&self) -> Result<()>;
 
     /// True once the store has been closed for shutdown: background work then stops quietly
     /// instead of reporting the closed database as a failure.

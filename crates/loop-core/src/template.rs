@@ -3,11 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Timestamp;
 use crate::comment::AuthorType;
 use crate::input::{double_option, object, optional_object, present, reference, reference_patch};
 use crate::issue::{IssueType, string_enum};
 use crate::text::{Body, RequiredBody, Text, Title};
+use crate::{Actor, Timestamp};
 
 /// Slugs are lowercase alphanumeric words separated by single hyphens, 1–200 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,10 +69,9 @@ pub struct Conditions {
 
 /// Specificity 0–100: higher wins among matching templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = i32))]
-#[serde(try_from = "i64", into = "i64")]
+#[serde(try_from = "crate::input::Integer", into = "i64")]
 pub struct Specificity(u8);
+bounded_schema!(Specificity, integer, 0, 100, "0–100: higher wins among matching templates.");
 
 impl Default for Specificity {
     fn default() -> Self {
@@ -96,6 +95,8 @@ impl TryFrom<i64> for Specificity {
         }
     }
 }
+
+crate::input::from_integer!(Specificity, Score);
 
 impl From<Specificity> for i64 {
     fn from(s: Specificity) -> i64 {
@@ -169,6 +170,10 @@ pub struct PromptReview {
     pub relevance: Score,
     pub feedback: Option<String>,
     pub author_type: AuthorType,
+    /// Who posted it (absent on reviews from before names were kept).
+    pub author_name: Option<String>,
+    /// The claim whose prompt this rates, when a claim's token posted it (one review per claim).
+    pub session_id: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }
@@ -182,10 +187,9 @@ impl PromptReview {
 
 /// A review score: an integer from 1 to 5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[cfg_attr(feature = "openapi", schema(value_type = i32))]
-#[serde(try_from = "i64", into = "i64")]
+#[serde(try_from = "crate::input::Integer", into = "i64")]
 pub struct Score(u8);
+bounded_schema!(Score, integer, 1, 5, "A review score: an integer from 1 to 5.");
 
 impl Score {
     pub fn value(self) -> u8 {
@@ -212,10 +216,10 @@ impl From<Score> for i64 {
 pub struct NewTemplate {
     #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[a-z0-9]+(?:-[a-z0-9]+)*$"))]
     pub slug: Slug,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Title))]
     pub name: Title,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Body>))]
     pub description: Option<Body>,
     #[serde(default, deserialize_with = "object")]
     pub conditions: Conditions,
@@ -230,10 +234,10 @@ pub struct NewTemplate {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TemplatePatch {
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(nullable = false, value_type = Option<Title>))]
     pub name: Option<Title>,
     #[serde(default, deserialize_with = "double_option")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Body>))]
     pub description: Option<Option<Body>>,
     #[serde(default, deserialize_with = "optional_object")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
@@ -282,18 +286,35 @@ impl TemplatePatch {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewVersion {
-    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 1))]
+    #[cfg_attr(feature = "openapi", schema(value_type = RequiredBody))]
     pub content: RequiredBody,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Body>))]
     pub changelog: Option<Body>,
     #[serde(default)]
     pub author_type: Option<AuthorType>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Title>))]
     pub author_name: Option<Title>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, pattern = "^(draft|active)$"))]
     pub status: Option<VersionStatus>,
+}
+
+impl NewVersion {
+    /// Whether the new version becomes the active one: when asked to, or when the template has
+    /// none and no status was given (an explicit draft stays a draft).
+    pub fn activates(&self, template_has_active: bool) -> bool {
+        match self.status {
+            Some(status) => status == VersionStatus::Active,
+            None => !template_has_active,
+        }
+    }
+}
+
+/// A second review for one claim.
+pub fn review_exists() -> crate::Error {
+    crate::Error::conflict("review_exists", "this claim's prompt was already reviewed; a claim posts one review")
 }
 
 /// The body of `PATCH /api/templates/:id/versions/:vid`: `active` promotes the version,
@@ -302,6 +323,7 @@ pub struct NewVersion {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VersionPatch {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^(active|retired)$"))]
     pub status: VersionStatus,
 }
 
@@ -316,10 +338,42 @@ pub struct NewReview {
     pub completeness: Score,
     pub relevance: Score,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Text<0, 10_000>>))]
     pub feedback: Option<Text<0, 10_000>>,
     #[serde(default)]
     pub author_type: Option<AuthorType>,
+    /// Set by the server when a claim's token posts the review (never read from the body).
+    #[serde(skip)]
+    pub session_id: Option<String>,
+}
+
+impl NewReview {
+    /// The review as stored: authored by `actor` (as `authorType` says, an agent by default).
+    pub fn into_review(self, issue_id: String, actor: &Actor, now: Timestamp) -> PromptReview {
+        let author_type = self.author_type.unwrap_or(AuthorType::Agent);
+        PromptReview {
+            id: crate::id::new_id(),
+            version_id: self.version_id,
+            issue_id,
+            clarity: self.clarity,
+            completeness: self.completeness,
+            relevance: self.relevance,
+            feedback: self.feedback.map(|f| f.to_string()),
+            author_type,
+            author_name: Some(crate::comment::author_name(None, actor, author_type)),
+            session_id: self.session_id,
+            created_at: now,
+        }
+    }
+}
+
+/// What seeding did with a shipped template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeded {
+    Created,
+    /// Its active version was an earlier shipped text; this one is now active.
+    Updated,
+    Kept,
 }
 
 /// A template Loop ships, to be created once with fixed ids.

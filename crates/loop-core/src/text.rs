@@ -92,6 +92,37 @@ impl<'de, const MIN: usize, const MAX: usize> Deserialize<'de> for Text<MIN, MAX
     }
 }
 
+/// Each bound is its own schema (`Title`, `Short`, `Body`…) with the lengths the parser
+/// enforces, and, when it may not be empty, a pattern that refuses whitespace alone.
+#[cfg(feature = "openapi")]
+impl<const MIN: usize, const MAX: usize> utoipa::PartialSchema for Text<MIN, MAX> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let mut s = ObjectBuilder::new().schema_type(Type::String).max_length(Some(MAX));
+        if MIN > 0 {
+            s = s.min_length(Some(MIN)).pattern(Some(r"\S"));
+        }
+        s.description(Some(match MIN {
+            0 => format!("Up to {MAX} characters."),
+            _ => format!("{MIN} to {MAX} characters, not only whitespace."),
+        }))
+        .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl<const MIN: usize, const MAX: usize> utoipa::ToSchema for Text<MIN, MAX> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        match (MIN, MAX) {
+            (1, 500) => "Title".into(),
+            (0, 100_000) => "Body".into(),
+            (1, 100_000) => "RequiredBody".into(),
+            (1, 200) => "Short".into(),
+            _ => format!("Text_{MIN}_{MAX}").into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

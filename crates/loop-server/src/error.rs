@@ -3,7 +3,7 @@
 //! reads. Internal failures are logged with their cause and answered with a generic 500.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use loop_core::Error;
 use serde_json::{Value, json};
@@ -14,13 +14,27 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Value,
+    /// Headers the response carries besides the body (`Allow`, `Retry-After`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The storage fault behind the error, for the health tracker (never shown).
+    pub fault: Option<Box<Error>>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: Value::Null }
+        Self { status, code, message: message.into(), details: Value::Null, headers: Vec::new(), fault: None }
+    }
+
+    fn with_fault(mut self, e: Error) -> Self {
+        self.fault = Some(Box::new(e));
+        self
+    }
+
+    pub fn with_header(mut self, name: HeaderName, value: &'static str) -> Self {
+        self.headers.push((name, HeaderValue::from_static(value)));
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -52,6 +66,25 @@ impl From<Error> for ApiError {
                 tracing::warn!(%cause, "database busy; answered 503");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "The database is busy; retry in a moment")
             }
+            // Storage faults are logged once per episode (see `health.rs`), not per request.
+            Error::StorageFull(ref cause) => {
+                tracing::debug!(%cause, "storage full; answered 507");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "insufficient_storage",
+                    "The database's disk (Loop's data directory) is full: nothing was written. Free some space and retry.",
+                )
+                .with_fault(e)
+            }
+            Error::Unavailable(ref cause) => {
+                tracing::debug!(%cause, "storage unavailable; answered 503");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "The database cannot be reached or written just now: nothing was acknowledged. Retry in a moment.",
+                )
+                .with_fault(e)
+            }
             Error::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error")
@@ -68,7 +101,13 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
+        if let Some(e) = self.fault {
+            response.extensions_mut().insert(crate::health::Fault(*e));
         }
         response
     }

@@ -21,24 +21,31 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|m| {
-                let m = m.trim().to_ascii_lowercase();
-                m == "application/json" || m.ends_with("+json")
-            })
-            .unwrap_or(false);
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with the header Content-Type: application/json",
-            ));
-        }
+        require_json(&req)?;
         parse_json(&read_body(req, state).await?).map(JsonBody)
+    }
+}
+
+/// The body must be sent as JSON (`application/json` or `…+json`): 415 otherwise.
+fn require_json(req: &Request) -> Result<(), ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || m.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with the header Content-Type: application/json",
+        ))
     }
 }
 
@@ -181,9 +188,9 @@ impl Params {
         self.0.get(key).map(String::as_str)
     }
 
-    /// A non-empty string parameter.
+    /// A string parameter without its surrounding whitespace; blank is the same as absent.
     pub fn text(&self, key: &str) -> Option<String> {
-        self.get(key).filter(|v| !v.is_empty()).map(str::to_owned)
+        self.get(key).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
     }
 
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
@@ -210,7 +217,8 @@ impl Params {
     }
 }
 
-/// A JSON body that may be left out entirely (no body, no content type): then `T::default()`.
+/// A JSON body that may be left out entirely (no body, no content type) or be `null`: then
+/// `T::default()`.
 pub struct OptionalJsonBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
@@ -224,7 +232,12 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         if empty {
             return Ok(OptionalJsonBody(T::default()));
         }
-        JsonBody::<T>::from_request(req, state).await.map(|JsonBody(t)| OptionalJsonBody(t))
+        require_json(&req)?;
+        let body = read_body(req, state).await?;
+        if body.trim_ascii() == b"null" {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        parse_json(&body).map(OptionalJsonBody)
     }
 }
 

@@ -33,6 +33,7 @@ pub async fn sweep(state: AppState) {
         tick.tick().await;
         match state.store.expire_leases().await {
             Ok(expired) if !expired.is_empty() => {
+                state.health.succeeded();
                 for s in &expired {
                     tracing::info!(session = %s.id, issue = %s.issue_id, agent = %s.agent, "lease expired; issue back in todo");
                 }
@@ -40,6 +41,8 @@ pub async fn sweep(state: AppState) {
             }
             Ok(_) => {}
             Err(_) if state.store.is_closed() => return,
+            // Logged once per episode by the health tracker.
+            Err(e) if e.is_storage_fault() => state.health.failed(&e),
             Err(e) => tracing::error!(error = %e, "lease sweep failed"),
         }
     }

@@ -3,12 +3,16 @@
 
 mod auth;
 mod closing;
+mod connections;
 mod error;
 mod extract;
+mod health;
 mod leases;
+mod mcp;
 mod openapi;
 mod prompting;
 mod routes;
+mod scope;
 mod token;
 mod web;
 
@@ -53,6 +57,9 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// How long a request body may send nothing before the request is refused with 408.
     pub body_timeout: Duration,
+    /// Connections kept open at most: past it, idle ones are closed so that new ones can be
+    /// accepted (set below the process's file limit).
+    pub max_connections: usize,
 }
 
 /// Each provider's webhook secret; a provider without one refuses deliveries.
@@ -78,6 +85,7 @@ impl ServerConfig {
             closing: Closing::default(),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
         }
     }
 
@@ -97,6 +105,8 @@ pub struct AppState {
     pub templates: Arc<prompting::TemplateCache>,
     /// Dashboard sessions ended by "Log out" on this node.
     pub logouts: Arc<web::Revoked>,
+    /// Whether writes are failing for want of storage (see `health.rs`).
+    pub health: Arc<health::StorageHealth>,
 }
 
 impl AppState {
@@ -125,6 +135,7 @@ pub fn app(store: Arc<dyn Store>, config: ServerConfig) -> Router {
         prompts: Arc::new(loop_prompts::PromptEngine::new()),
         templates: Arc::new(prompting::TemplateCache::default()),
         logouts: Arc::new(web::Revoked::default()),
+        health: Arc::new(health::StorageHealth::default()),
     };
     tokio::spawn(leases::sweep(state.clone()));
     let follower = state.clone();
@@ -134,14 +145,19 @@ pub fn app(store: Arc<dyn Store>, config: ServerConfig) -> Router {
     });
     let body_timeout = state.config.body_timeout;
     let (api, openapi) = routes::api(state.clone()).split_for_parts();
-    let openapi_json = Arc::new(openapi.to_pretty_json().expect("the OpenAPI document serialises"));
-    routes::system::router(openapi_json)
+    let openapi_json = Arc::new(openapi::document(openapi));
+    let routes = routes::system::router(openapi_json)
         .merge(api)
         .merge(web::router())
         .fallback(routes::system::not_found)
         .method_not_allowed_fallback(routes::system::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), leases::wake_on_write))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), health::record))
+        .with_state(state.clone());
+    // The MCP tools call the rest of the application in process.
+    routes
+        .clone()
+        .merge(mcp::router(state, routes))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
@@ -162,10 +178,13 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(Duration::from_secs(86_400))
 }
 
-/// Creates the templates Loop ships that this database has never had (idempotent; a user's
-/// edits and deletions stick). Returns how many were created.
-pub async fn seed_default_templates(store: &dyn Store) -> loop_core::Result<usize> {
-    let mut created = 0;
+/// Creates the templates Loop ships that this database has never had, and brings those still
+/// running an earlier shipped text up to this release's (idempotent; a user's own versions and
+/// deletions stick). Returns what changed, by slug.
+pub async fn seed_default_templates(
+    store: &dyn Store,
+) -> loop_core::Result<Vec<(&'static str, loop_core::template::Seeded)>> {
+    let mut changed = Vec::new();
     for t in loop_prompts::defaults::TEMPLATES {
         let seed = loop_core::template::TemplateSeed {
             id: t.id.into(),
@@ -177,11 +196,12 @@ pub async fn seed_default_templates(store: &dyn Store) -> loop_core::Result<usiz
             specificity: t.specificity.try_into().map_err(loop_core::Error::Internal)?,
             content: t.content.into(),
         };
-        if store.seed_template(seed).await? {
-            created += 1;
+        match store.seed_template(seed).await? {
+            loop_core::template::Seeded::Kept => {}
+            done => changed.push((t.slug, done)),
         }
     }
-    Ok(created)
+    Ok(changed)
 }
 
 /// Serves `app` (made with `config`) until `shutdown` resolves, then lets in-flight requests
@@ -189,7 +209,9 @@ pub async fn seed_default_templates(store: &dyn Store) -> loop_core::Result<usiz
 ///
 /// HTTP/1.1 through hyper with a timer, so that a client that opens a connection and never
 /// finishes its request headers is dropped after [`ServerConfig::header_timeout`] instead of
-/// holding the connection for ever (`axum::serve` cannot set that).
+/// holding the connection for ever (`axum::serve` cannot set that). Past
+/// [`ServerConfig::max_connections`] (or when accepting fails for want of file descriptors),
+/// idle connections are closed, oldest first, so that real requests keep being served.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
@@ -199,32 +221,49 @@ pub async fn serve(
     use hyper_util::rt::{TokioIo, TokioTimer};
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(config.header_timeout);
-    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = Arc::new(connections::Connections::default());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
-                    // Out of file descriptors, say: wait rather than spin.
-                    tracing::warn!(error = %e, "cannot accept a connection");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    // Out of file descriptors, say: make room, and wait a moment rather than spin.
+                    let shed = connections.shed_idle(connections.open() / 8 + 1);
+                    tracing::warn!(error = %e, open = connections.open(), shed, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(if shed > 0 { 1 } else { 100 })).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        let open = connections.open();
+        if open >= config.max_connections {
+            let shed = connections.shed_idle(open + 1 - config.max_connections + config.max_connections / 8);
+            tracing::warn!(open, limit = config.max_connections, shed, "too many connections: closing idle ones");
+        }
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        let (entry, guard) = connections.add();
+        let service = connections::track(entry.clone(), app.clone());
+        let connection =
+            http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let _guard = guard;
+            let mut connection = std::pin::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = entry.closing() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "connection closed with an error");
             }
         });
     }
     drop(listener);
     config.closing.close();
-    connections.shutdown().await;
+    connections.close_all().await;
     Ok(())
 }

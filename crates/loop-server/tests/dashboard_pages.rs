@@ -93,8 +93,15 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_never_shows_the_key() {
     let login_page = web.page("/login?error=1", "").await;
     assert!(login_page.contains("not this server's API key"));
 
+    // Browsers drop tabs and newlines from a Location: "/\t/evil.example" would lead off-site.
+    for next in ["/\t/evil.example", "/\n/evil.example", "/issues\r\nSet-Cookie: x=1"] {
+        let res = web.post("/login", None, Some(&server.url), &[("key", common::KEY), ("next", next)]).await;
+        assert_eq!((res.status(), location(&res)), (StatusCode::SEE_OTHER, "/issues".into()), "{next:?}");
+    }
+    let page = web.page("/login?next=/%09/evil.example", "").await;
+    assert!(page.contains(r#"name="next" value="/issues""#), "the form carries only a local path");
     let res = web.post("/login", None, Some(&server.url), &[("key", common::KEY), ("next", "//evil.example/x")]).await;
-    assert_eq!(location(&res), "/", "only local paths are followed after sign-in");
+    assert_eq!(location(&res), "/issues", "only local paths are followed after sign-in");
     let cookie = set_cookie(res.headers());
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
         assert!(cookie.contains(attribute), "{attribute} in {cookie}");

@@ -35,6 +35,18 @@ async fn todo(s: &TestServer, title: &str, priority: i64) -> loop_core::issue::I
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_claimers_take_each_eligible_issue_exactly_once() {
+    thirty_two_claimers(true).await;
+}
+
+/// What every existing client does: the one master key, no `X-Loop-Agent`, no `Idempotency-Key`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_claimers_sharing_the_key_with_no_headers_take_each_issue_exactly_once() {
+    thirty_two_claimers(false).await;
+}
+
+/// 32 concurrent claimers over 2,000 issues, each with its own agent name and keys (`named`),
+/// or all sharing the master key with no headers at all.
+async fn thirty_two_claimers(named: bool) {
     let s = start().await;
     // 2,000 todo issues; every fifth is blocked by an open backlog issue, every seventh by a
     // done one (which no longer blocks).
@@ -74,14 +86,12 @@ async fn thirty_two_claimers_take_each_eligible_issue_exactly_once() {
             let http = reqwest::Client::new();
             let mut got = Vec::new();
             for n in 0.. {
-                let resp = http
-                    .get(format!("{url}/api/dispatch/next"))
-                    .bearer_auth(KEY)
-                    .header("X-Loop-Agent", format!("agent-{w}"))
-                    .header("Idempotency-Key", format!("{w}-{n}"))
-                    .send()
-                    .await
-                    .unwrap();
+                let mut req = http.get(format!("{url}/api/dispatch/next")).bearer_auth(KEY);
+                if named {
+                    req =
+                        req.header("X-Loop-Agent", format!("agent-{w}")).header("Idempotency-Key", format!("{w}-{n}"));
+                }
+                let resp = req.send().await.unwrap();
                 match resp.status() {
                     StatusCode::OK => {
                         let body: Value = resp.json().await.unwrap();
@@ -147,19 +157,33 @@ async fn retried_requests_get_the_same_claim_back() {
     let (_, again) = next(&s, "a", Some("k1"), "").await;
     assert_eq!(first["issue"]["id"], again["issue"]["id"]);
     assert_eq!(first["session"]["id"], again["session"]["id"]);
-    // Without a key, the same agent asking again at once is taken to be retrying.
+    // Without a key, the same agent asking again at once gets another issue: agents that share
+    // a name cannot be told apart, and must never be sent to one issue.
     let (_, b1) = next(&s, "b", None, "").await;
     let (_, b2) = next(&s, "b", None, "").await;
-    assert_eq!(b1["session"]["id"], b2["session"]["id"]);
+    assert_ne!(b1["issue"]["id"], b2["issue"]["id"]);
     assert_ne!(b1["issue"]["id"], first["issue"]["id"]);
-    // Once b reports, it gets new work.
+    assert_eq!(next(&s, "b", None, "").await.0, StatusCode::NO_CONTENT, "three issues, three claims");
     let id = b1["issue"]["id"].as_str().unwrap();
     s.client.update_issue(id, &json!({"status": "done", "agentSummary": "ok"})).await.unwrap();
-    let (_, b3) = next(&s, "b", None, "").await;
-    assert_ne!(b3["issue"]["id"], b1["issue"]["id"]);
     let sessions: Value = s.client.get(&format!("/api/issues/{id}/sessions")).await.unwrap();
     assert_eq!(sessions["data"][0]["outcome"], "done");
     assert_eq!(sessions["data"][0]["summary"], "ok");
+}
+
+/// Two calls with the master key and no headers at all, one after the other: two issues.
+#[tokio::test]
+async fn two_calls_sharing_the_key_get_two_issues() {
+    let s = start().await;
+    todo(&s, "one", 2).await;
+    todo(&s, "two", 2).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let resp = reqwest::Client::new().get(format!("{}/api/dispatch/next", s.url)).bearer_auth(KEY).send().await;
+        let body: Value = resp.unwrap().json().await.unwrap();
+        ids.push(body["issue"]["id"].as_str().expect("a claim").to_owned());
+    }
+    assert_ne!(ids[0], ids[1], "the second call was sent to the first call's issue");
 }
 
 #[tokio::test]

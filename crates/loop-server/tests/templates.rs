@@ -273,6 +273,7 @@ async fn a_review_is_created_with_agent_as_the_default_author() {
     assert_eq!(status, 201, "{body}");
     let r = &body["data"];
     assert_eq!(r["authorType"], "agent");
+    assert_eq!(r["authorName"], "agent", "the master key speaking for an unnamed agent");
     assert_eq!(r["versionId"], v.id.as_str());
     assert_eq!(r["issueId"], issue_id.as_str());
     assert_eq!((&r["clarity"], &r["completeness"], &r["relevance"]), (&json!(4), &json!(5), &json!(3)));

@@ -736,6 +736,24 @@ async fn github_a_merged_pr_naming_a_loop_issue_in_its_body_is_attached_to_it() 
     assert_eq!(pull_requests_of(&s, 42).await.len(), 1);
 }
 
+/// The delivery header is not signed: a captured body re-sent under a new delivery id is the
+/// same delivery.
+#[tokio::test]
+async fn github_a_signed_body_replayed_under_a_new_delivery_id_is_processed_once() {
+    let s = server().await;
+    issues_up_to(&s, 42).await;
+    github("pull_request", "gh-pr-1", fixture("github/pull_request_closed.json")).send(&s).await.expect(200);
+    for replay in ["gh-pr-1-replayed", "another"] {
+        github("pull_request", replay, fixture("github/pull_request_closed.json")).send(&s).await.expect_duplicate();
+    }
+    assert_eq!(pull_requests_of(&s, 42).await.len(), 1);
+    let body = fixture("github/workflow_run_completed.json");
+    github("workflow_run", "run-1", &body).send(&s).await.expect_created();
+    github("workflow_run", "run-2", &body).send(&s).await.expect_duplicate();
+    let (signals, _) = s.signals("").await;
+    assert_eq!(signals[0]["occurrences"], 1, "a replay is not another occurrence");
+}
+
 #[tokio::test]
 async fn github_a_merged_pr_naming_a_loop_issue_in_its_branch_is_attached_to_it() {
     let s = server().await;

@@ -74,6 +74,7 @@ macro_rules! conformance_suite {
             relation_rules,
             blocking_loops_are_refused,
             concurrent_blocks_never_close_a_loop,
+            concurrent_blocks_joining_chains_never_close_a_loop,
             comment_threads,
             issue_history,
             project_crud_and_detail,
@@ -108,6 +109,9 @@ macro_rules! conformance_suite {
             dashboard_prompt_health,
             dashboard_live_feed_and_labels,
             goal_readings_follow_current_value,
+            issue_detail_counts_signal_occurrences,
+            feed_misses_nothing_under_concurrent_writers,
+            shipped_templates_are_seeded_and_upgraded,
         );
     };
     (@cases $factory:path; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {

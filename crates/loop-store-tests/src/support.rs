@@ -120,3 +120,24 @@ pub fn expect_conflict<T: Debug>(r: Result<T>, code: &str) {
         other => panic!("expected Conflict {{ code: {code:?} }}, got {other:?}"),
     }
 }
+
+/// The id of an issue's newest event.
+pub async fn newest_event(h: &Harness, issue: &Issue) -> i64 {
+    let events = ok(h.store.issue_events(&issue.id, all()).await).data;
+    events.iter().map(|e| e.id).max().expect("the issue has events")
+}
+
+/// Waits until the live feed reaches event `id`. On PostgreSQL the feed holds back events while
+/// an older transaction is still running anywhere on the server (other tests' included), so
+/// an event is followable a moment after its commit, not at once.
+pub async fn feed_reaches(h: &Harness, id: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let end = ok(h.store.last_event_id().await);
+        if end == id {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the feed ends at event {end}, not at {id}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

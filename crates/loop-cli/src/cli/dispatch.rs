@@ -120,10 +120,10 @@ pub async fn next(a: NextArgs, ctx: &Ctx) -> Result<(), CliError> {
         let b = &e["breakdown"];
         let n = |k: &str| float(b, k).map(output::number).unwrap_or_default();
         let prio = int(i, "priority").unwrap_or(0);
-        let age = float(b, "ageBonus").map(|a| format!("{a:.1}")).unwrap_or_default();
+        let age = n("ageBonus");
         let number = cell(int(i, "number").map(|n| n.to_string()).unwrap_or_default(), BOLD);
         let score = cell(
-            float(e, "score").map(output::score).unwrap_or_default(),
+            float(e, "score").map(output::number).unwrap_or_default(),
             if rank == 0 { output::GREEN.bold() } else { PLAIN },
         );
         let row = if ctx.out.human() {
@@ -375,12 +375,12 @@ fn render_explain(x: &Value, out: &Out) -> String {
         let n = |k: &str| float(b, k).map(output::number).unwrap_or_else(|| "0".into());
         let _ = writeln!(
             o,
-            "\n{} {} = priority {} + goal {} + age {:.1} + type {}",
+            "\n{} {} = priority {} + goal {} + age {} + type {}",
             out.heading("Score"),
-            out.bold(&output::score(score)),
+            out.bold(&output::number(score)),
             n("priorityWeight"),
             n("goalBonus"),
-            float(b, "ageBonus").unwrap_or(0.0),
+            n("ageBonus"),
             n("typeBonus"),
         );
     }
@@ -399,11 +399,11 @@ mod tests {
             "eligible": false,
             "reasons": ["blocked by #1 (todo): A"],
             "blockers": [{"number": 1, "title": "A", "status": "todo"}],
-            "score": 30.0,
-            "breakdown": {"priorityWeight": 10, "goalBonus": 0, "ageBonus": 0.0, "typeBonus": 20},
+            "score": 30,
+            "breakdown": {"priorityWeight": 10, "goalBonus": 0, "ageBonus": 0, "typeBonus": 20},
         });
         let text = render_explain(&x, &out);
         assert!(text.contains("Not eligible for dispatch:\n  • blocked by #1 (todo): A"), "{text}");
-        assert!(text.contains("Score 30.0 = priority 10 + goal 0 + age 0.0 + type 20"), "{text}");
+        assert!(text.contains("Score 30 = priority 10 + goal 0 + age 0 + type 20"), "{text}");
     }
 }

@@ -456,6 +456,11 @@ fn issue_fields(i: &Value, project: Option<&Value>, out: &Out) -> Fields {
     if let Some(src) = opt(i, "signalSource") {
         f.add("signal", src);
     }
+    if let Some(n) = int(i, "occurrences") {
+        let last = s(i, "lastSeenAt");
+        let when = if last.is_empty() { String::new() } else { format!(", last {}", ago(last)) };
+        f.add("seen", format!("{n} time{}{when}", if n == 1 { "" } else { "s" }));
+    }
     let time = |k: &str| {
         let t = s(i, k);
         if t.is_empty() {

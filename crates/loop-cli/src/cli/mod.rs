@@ -8,8 +8,10 @@ mod config;
 mod dispatch;
 mod error;
 mod issues;
+mod mcp;
 mod output;
 mod projects;
+mod sessions;
 mod status;
 mod templates;
 mod triage;
@@ -115,6 +117,18 @@ pub enum Command {
     Dispatch(dispatch::DispatchArgs),
     /// Why an issue is or is not dispatchable: status, blockers, lease, score, queue position.
     Explain(issues::IssueArg),
+    /// Serve MCP over stdio for an agent host (in .mcp.json: "command": "loop", "args": ["mcp"]).
+    Mcp(mcp::McpArgs),
+    /// Print how an agent works with Loop from a shell: claim, hold the lease, report, review.
+    Prime,
+    /// Renew a claim's lease (before leaseExpiresAt), so the issue stays yours.
+    Heartbeat(sessions::SessionArg),
+    /// Give a claimed issue back untouched: it returns to the queue.
+    Release(sessions::EndArgs),
+    /// Report a failed attempt: the issue returns to the queue, and the next agent sees why.
+    Fail(sessions::EndArgs),
+    /// Rate the prompt a claim came with (clarity, completeness, relevance; 1–5).
+    Review(sessions::ReviewArgs),
     /// One screen: queue depth, work in progress and leases, goal progress, prompt health.
     Status(status::StatusArgs),
     /// Read and write ~/.loop/config.json (url, token).
@@ -143,16 +157,26 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// The command line with the client's global flags hidden from the server's own commands
-/// (`serve`, `migrate`, `bench`), which ignore them.
+/// The command line with the client's global flags hidden from the commands that ignore them
+/// (`serve`, `migrate`, `bench`…; `mcp` speaks only MCP on stdout).
 pub fn command(cmd: clap::Command) -> clap::Command {
     let mut cmd = cmd;
     cmd.build();
     let client_flags = ["json", "plain", "api_url", "token"];
-    for name in ["serve", "migrate", "export", "import", "bench"] {
+    let output_flags = ["json", "plain"];
+    let hidden = [
+        ("serve", &client_flags[..]),
+        ("migrate", &client_flags),
+        ("export", &client_flags),
+        ("import", &client_flags),
+        ("bench", &client_flags),
+        ("prime", &client_flags),
+        ("mcp", &output_flags),
+    ];
+    for (name, flags) in hidden {
         cmd = cmd.mut_subcommand(name, |sc| {
             sc.mut_args(|a| {
-                let hide = client_flags.contains(&a.get_id().as_str()) && a.is_global_set();
+                let hide = flags.contains(&a.get_id().as_str()) && a.is_global_set();
                 if hide { a.hide(true) } else { a }
             })
         });
@@ -252,6 +276,15 @@ async fn dispatch_command(command: Command, ctx: &Ctx) -> Result<(), CliError> {
         Command::Next(a) => dispatch::next(a, ctx).await,
         Command::Dispatch(a) => dispatch::dispatch(a, ctx).await,
         Command::Explain(a) => dispatch::explain(a, ctx).await,
+        Command::Mcp(a) => mcp::run(a, &ctx.conn).await,
+        Command::Prime => {
+            mcp::prime();
+            Ok(())
+        }
+        Command::Heartbeat(a) => sessions::heartbeat(a, ctx).await,
+        Command::Release(a) => sessions::end(a, "release", ctx).await,
+        Command::Fail(a) => sessions::end(a, "fail", ctx).await,
+        Command::Review(a) => sessions::review(a, ctx).await,
         Command::Status(a) | Command::Dashboard(a) => status::run(a, ctx).await,
         Command::Issues(a) => compat::issues(a, ctx).await,
         Command::Comments(a) => compat::comments(a, ctx).await,

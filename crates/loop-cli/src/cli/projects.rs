@@ -460,15 +460,8 @@ pub fn progress_bar(g: &Value, cells: usize) -> String {
 }
 
 async fn list_goals(status: Option<GoalStatus>, page: Page, ctx: &Ctx) -> Result<(), CliError> {
-    let mut list = ctx.api.get(&format!("/api/goals?{}", page.query())).await?;
-    if let Some(st) = status {
-        // The API has no status filter: filter this page.
-        let want = enum_str(st);
-        if let Some(rows) = list["data"].as_array_mut() {
-            rows.retain(|g| s(g, "status") == want);
-            list["total"] = json!(rows.len());
-        }
-    }
+    let filter = status.map(|st| format!("status={}&", enum_str(st))).unwrap_or_default();
+    let list = ctx.api.get(&format!("/api/goals?{filter}{}", page.query())).await?;
     if ctx.out.mode == Mode::Json {
         emit(&output::json(&list));
         return Ok(());

@@ -145,7 +145,7 @@ fn render(
             t.row(vec![
                 cell(if i == 0 { "→" } else { "" }, output::GREEN),
                 cell(int(issue, "number").map(|n| n.to_string()).unwrap_or_default(), BOLD),
-                float(e, "score").map(output::score).unwrap_or_default().into(),
+                float(e, "score").map(output::number).unwrap_or_default().into(),
                 cell(s(issue, "type"), PLAIN),
                 s(issue, "title").into(),
             ]);

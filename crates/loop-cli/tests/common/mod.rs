@@ -28,9 +28,21 @@ impl Server {
 
     /// A server with extra `loop serve` arguments (e.g. `--database-url`).
     pub fn start_with(extra: &[&str]) -> Server {
+        Server::start_under(Command::new(BIN), extra)
+    }
+
+    /// A server whose process may open at most `files` files (soft and hard limit).
+    pub fn start_with_file_limit(files: u32, extra: &[&str]) -> Server {
+        let mut shell = Command::new("/bin/sh");
+        shell.args(["-c", &format!("ulimit -n {files} && exec \"$0\" \"$@\""), BIN]);
+        Server::start_under(shell, extra)
+    }
+
+    /// Starts `loop serve` with `command`: the binary, or a wrapper that runs it.
+    fn start_under(mut command: Command, extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-        let mut child = Command::new(BIN)
+        let mut child = command
             .args(["serve", "--port", "0", "--log-level", "warn", "--data-dir"])
             .arg(dir.path().join("data"))
             .args(extra)
@@ -81,6 +93,11 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
     /// The server's data directory (its SQLite database, unless it was given another).

@@ -12,6 +12,7 @@ use super::{Data, created, ok};
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Path};
+use crate::scope::Scope;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_comments, create_comment))
@@ -34,8 +35,12 @@ async fn list_comments(
 async fn create_comment(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
+    scope: Option<Extension<Scope>>,
     Path(id): Path<String>,
-    JsonBody(input): JsonBody<NewComment>,
+    JsonBody(mut input): JsonBody<NewComment>,
 ) -> ApiResult<(StatusCode, axum::Json<Data<Comment>>)> {
+    if let Some(Extension(scope)) = &scope {
+        scope.author_comment(&mut input);
+    }
     Ok(created(s.store.create_comment(&id, input, &actor).await?))
 }

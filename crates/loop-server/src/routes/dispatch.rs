@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use loop_core::Actor;
 use loop_core::dispatch::{Claim, ClaimRequest, Explanation, QueueEntry};
@@ -24,9 +24,6 @@ use crate::{AppState, prompting};
 
 /// The longest a `?wait=` may hold a request.
 pub const MAX_WAIT_SECS: u64 = 60;
-/// Without an `Idempotency-Key`, an agent asking again this soon while its claim is unreported
-/// is taken to be retrying, and gets that claim back.
-pub const RETRY_WINDOW_MS: i64 = 10_000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -47,6 +44,9 @@ pub struct DispatchBody {
     pub meta: Option<serde_json::Value>,
     /// The session this claim opened: renew it with a heartbeat before `leaseExpiresAt`.
     pub session: AgentSession,
+    /// A key scoped to this claim (its issue, its session, its review), for the agent doing
+    /// the work: it stops working when the session ends.
+    pub token: String,
 }
 
 /// The wire shape, for the OpenAPI document: `Dispatched` writes it.
@@ -80,7 +80,8 @@ impl IntoResponse for Dispatched {
 async fn respond(state: &AppState, mut claim: Claim) -> Dispatched {
     let (prompt, meta) = prompting::for_claim(state, &mut claim).await;
     let meta = meta.map(|m| serde_json::to_value(m).unwrap_or_default());
-    Dispatched(DispatchBody { issue: claim.issue, prompt, meta, session: claim.session })
+    let token = crate::token::for_session(&state.config.api_key, &claim.session.id);
+    Dispatched(DispatchBody { issue: claim.issue, prompt, meta, session: claim.session, token })
 }
 
 /// Who is claiming: the caller's name, refined by an `X-Loop-Agent` header.
@@ -107,14 +108,13 @@ fn claim_request(
         project_id,
         idempotency_key: header("idempotency-key")?,
         lease_ttl_ms: state.config.lease_ttl.as_millis() as i64,
-        retry_window_ms: RETRY_WINDOW_MS,
     })
 }
 
 /// Claim the highest-scoring eligible issue: it becomes `in_progress` under a new session. 204
 /// when nothing is eligible; with `?wait=N` (≤ 60 s) the request waits for something to become
-/// eligible first. A retried request (same `Idempotency-Key`, or the same agent again within
-/// 10 s of an unreported claim) gets the same claim back.
+/// eligible first. Every call claims another issue, except a retry with the same
+/// `Idempotency-Key`, which gets the same claim back while its session is open.
 #[utoipa::path(get, path = "/api/dispatch/next", tag = "dispatch",
     params(
         ("projectId" = Option<String>, Query, description = "Only issues of this project (alias: project)"),
@@ -122,13 +122,19 @@ fn claim_request(
         ("X-Loop-Agent" = Option<String>, Header, description = "Agent identity; defaults to the token's name"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the same claim"),
     ),
-    responses((status = 200, body = DispatchResponse), (status = 204, description = "Nothing eligible")))]
+    responses((status = 200, body = DispatchResponse), (status = 204, description = "Nothing eligible"),
+        (status = 409, description = "This Idempotency-Key claimed before, and that claim has ended")))]
 async fn next(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
+    method: Method,
     headers: HeaderMap,
     params: Params,
 ) -> ApiResult<Response> {
+    if method == Method::HEAD {
+        // axum answers HEAD with the GET handler, and this GET claims.
+        return Err(head_would_claim());
+    }
     let project = params.text("projectId").or_else(|| params.text("project"));
     let wait = match params.int("wait")? {
         None => 0,
@@ -153,6 +159,16 @@ async fn next(
             _ = s.config.closing.closed() => return Ok(StatusCode::NO_CONTENT.into_response()),
         }
     }
+}
+
+/// A HEAD must change nothing, and a GET here claims: 405, naming the method to use.
+fn head_would_claim() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "HEAD /api/dispatch/next is refused: a GET here claims an issue; send GET to claim",
+    )
+    .with_header(header::ALLOW, "GET")
 }
 
 /// Claim one given issue (by id or number) if it is eligible; 409 with the reasons otherwise.

@@ -2,25 +2,32 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use loop_core::goal::{Goal, GoalPatch, NewGoal};
+use loop_core::goal::{Goal, GoalPatch, GoalStatus, NewGoal};
 use loop_core::page::Paged;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Data, created, ok};
 use crate::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_goals, create_goal)).routes(routes!(get_goal, update_goal, delete_goal))
 }
 
+/// Live goals, oldest first; `status` keeps one status.
 #[utoipa::path(get, path = "/api/goals", tag = "goals",
-    params(("limit" = Option<i32>, Query), ("offset" = Option<i32>, Query)),
-    responses((status = 200, body = Paged<Goal>)))]
+    params(("status" = Option<String>, Query, description = "active, achieved or abandoned"),
+        ("limit" = Option<i32>, Query), ("offset" = Option<i32>, Query)),
+    responses((status = 200, body = Paged<Goal>), (status = 400)))]
 async fn list_goals(State(s): State<AppState>, params: Params) -> ApiResult<axum::Json<Paged<Goal>>> {
-    Ok(axum::Json(s.store.list_goals(params.page()?).await?))
+    let status = params
+        .text("status")
+        .map(|v| v.trim().parse::<GoalStatus>())
+        .transpose()
+        .map_err(|m| ApiError::query("status", m))?;
+    Ok(axum::Json(s.store.list_goals(status, params.page()?).await?))
 }
 
 #[utoipa::path(post, path = "/api/goals", tag = "goals", request_body = NewGoal,

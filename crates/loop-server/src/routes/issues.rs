@@ -14,6 +14,7 @@ use super::{Data, created, ok};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params, Path};
+use crate::scope::Scope;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -77,22 +78,36 @@ fn query_error(e: loop_core::Error) -> ApiError {
     }
 }
 
-/// Create an issue. `parentId` must name a live root issue (1-level hierarchy).
+/// Create an issue. `parentId` must name a live root issue (1-level hierarchy); a child
+/// without `projectId` joins its parent's project.
 #[utoipa::path(post, path = "/api/issues", tag = "issues", request_body = NewIssue,
     responses((status = 201, body = Data<Issue>), (status = 422, description = "Invalid field")))]
 async fn create_issue(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
-    JsonBody(input): JsonBody<NewIssue>,
+    scope: Option<Extension<Scope>>,
+    JsonBody(mut input): JsonBody<NewIssue>,
 ) -> ApiResult<(StatusCode, axum::Json<Data<Issue>>)> {
+    if let Some(Extension(scope)) = &scope {
+        scope.check_new_issue(&input)?;
+    }
+    if let Some(parent) = &input.parent_id
+        && input.project_id.is_none()
+    {
+        // A missing parent is the store's to report, with the field's name.
+        if let Ok(parent) = s.store.get_issue(parent).await {
+            input.inherit_project(&parent);
+        }
+    }
     Ok(created(s.store.create_issue(input, &actor).await?))
 }
 
-/// An issue with its parent, children, labels and relations. `id` may also be the number.
+/// An issue with its parent, children, labels and relations (each told from this issue's side:
+/// `issueId` is this issue, except for an incoming `duplicate`). `id` may also be the number.
 #[utoipa::path(get, path = "/api/issues/{id}", tag = "issues", params(("id" = String, Path)),
     responses((status = 200, body = Data<IssueDetail>), (status = 404)))]
 async fn get_issue(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<Data<IssueDetail>>> {
-    Ok(ok(s.store.issue_detail(&id).await?))
+    Ok(ok(s.store.issue_detail(&id).await?.relations_seen_from_itself()))
 }
 
 /// Change an issue. `completedAt` follows the status; `labelIds` replaces the labels.

@@ -28,7 +28,7 @@ async fn list_labels(State(s): State<AppState>, params: Params) -> ApiResult<axu
 }
 
 #[utoipa::path(post, path = "/api/labels", tag = "labels", request_body = NewLabel,
-    responses((status = 201, body = Data<Label>), (status = 422)))]
+    responses((status = 201, body = Data<Label>), (status = 409, description = "The name is taken"), (status = 422)))]
 async fn create_label(
     State(s): State<AppState>,
     JsonBody(input): JsonBody<NewLabel>,
@@ -44,7 +44,8 @@ async fn get_label(State(s): State<AppState>, Path(id): Path<String>) -> ApiResu
 }
 
 #[utoipa::path(patch, path = "/api/labels/{id}", tag = "labels", params(("id" = String, Path)),
-    request_body = LabelPatch, responses((status = 200, body = Data<Label>), (status = 404), (status = 422)))]
+    request_body = LabelPatch, responses((status = 200, body = Data<Label>), (status = 404),
+        (status = 409, description = "The name is taken"), (status = 422)))]
 async fn update_label(
     State(s): State<AppState>,
     Path(id): Path<String>,

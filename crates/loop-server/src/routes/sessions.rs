@@ -48,8 +48,8 @@ async fn list_sessions(State(s): State<AppState>, params: Params) -> ApiResult<a
         issue_id: params.text("issueId"),
         agent: params.text("agent"),
         outcome: params
-            .get("outcome")
-            .map(|o| o.parse::<SessionOutcome>())
+            .text("outcome")
+            .map(|o| o.trim().parse::<SessionOutcome>())
             .transpose()
             .map_err(|m| ApiError::query("outcome", m))?,
         open: match params.get("open") {

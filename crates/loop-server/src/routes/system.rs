@@ -22,20 +22,24 @@ pub fn router(openapi_json: Arc<String>) -> Router<AppState> {
     )
 }
 
-/// 200 when the database answers, 503 otherwise.
+/// 200 when the database answers and takes writes; 503 otherwise, with the reason (see
+/// `health.rs`: while writes fail, a real write is tried at most every few seconds).
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let timestamp = loop_core::SystemClock.now_string();
+    let unhealthy = |database: &str, reason: &str| {
+        let body = json!({ "ok": false, "service": "loop-api", "timestamp": timestamp, "database": database, "reason": reason });
+        (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], Json(body)).into_response()
+    };
+    if let Some(fault) = state.health.check(state.store.as_ref()).await {
+        return unhealthy("degraded", crate::health::reason(&fault));
+    }
     match state.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({ "ok": true, "service": "loop-api", "timestamp": timestamp, "database": "ok" })),
-        ),
+        Ok(()) => {
+            Json(json!({ "ok": true, "service": "loop-api", "timestamp": timestamp, "database": "ok" })).into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "ok": false, "service": "loop-api", "timestamp": timestamp, "database": "unreachable" })),
-            )
+            unhealthy("unreachable", "the database does not answer")
         }
     }
 }

@@ -18,9 +18,9 @@ use utoipa_axum::routes;
 
 use super::{Data, created, ok};
 use crate::AppState;
-use crate::auth::Scope;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params, Path};
+use crate::scope::Scope;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -109,7 +109,8 @@ pub struct CreatedVersion {
     pub warnings: Vec<String>,
 }
 
-/// Add a version: active when the template has none yet or `status` is `active`, else draft.
+/// Add a version: active when `status` is `active`, or when the template has none yet and no
+/// `status` is given; otherwise a draft. A claim's token only adds drafts.
 /// The content must compile (422 with the line and column otherwise).
 #[utoipa::path(post, path = "/api/templates/{id}/versions", tag = "templates", params(("id" = String, Path)),
     request_body = NewVersion, responses((status = 201, body = CreatedVersion), (status = 404), (status = 422)))]
@@ -118,14 +119,10 @@ async fn create_version(
     Extension(actor): Extension<Actor>,
     scope: Option<Extension<Scope>>,
     Path(id): Path<String>,
-    JsonBody(input): JsonBody<NewVersion>,
+    JsonBody(mut input): JsonBody<NewVersion>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedVersion>)> {
-    if scope.is_some() && input.status == Some(VersionStatus::Active) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "an agent's claim token can only add draft versions; a person promotes them",
-        ));
+    if let Some(Extension(scope)) = &scope {
+        scope.author_version(&mut input)?;
     }
     let checked = validate(&input.content)?;
     let data = s.store.create_version(&id, input, &actor).await?;
@@ -179,27 +176,46 @@ async fn list_reviews(
     Ok(axum::Json(s.store.list_reviews(&id, params.page()?).await?))
 }
 
-/// Rate a prompt version (scores 1–5; `authorType` defaults to `agent`).
+/// Rate a prompt version (scores 1–5; `authorType` defaults to `agent`). A claim's token rates
+/// the prompt its claim was given, once, also up to a day after the claim ended.
 #[utoipa::path(post, path = "/api/prompt-reviews", tag = "templates", request_body = NewReview,
-    responses((status = 201, body = Data<PromptReview>), (status = 404), (status = 422)))]
+    responses((status = 201, body = Data<PromptReview>), (status = 404),
+        (status = 409, description = "This claim's review was already posted"), (status = 422)))]
 async fn create_review(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
-    JsonBody(input): JsonBody<NewReview>,
+    scope: Option<Extension<Scope>>,
+    JsonBody(mut input): JsonBody<NewReview>,
 ) -> ApiResult<(StatusCode, axum::Json<Data<PromptReview>>)> {
+    if let Some(Extension(scope)) = &scope {
+        scope.author_review(&mut input)?;
+    }
     Ok(created(s.store.create_review(input, &actor).await?))
 }
 
 /// What dispatch would hand out for an issue, without claiming it: the selected template and
-/// the rendered prompt (with a placeholder instead of a token). Bare keys plus a `data` copy.
-#[utoipa::path(get, path = "/api/templates/preview/{issue_id}", tag = "templates", params(("issue_id" = String, Path)),
+/// the rendered prompt (with a placeholder instead of a token). `?template=` (an id or slug)
+/// renders that template's active version instead. Bare keys plus a `data` copy.
+#[utoipa::path(get, path = "/api/templates/preview/{issue_id}", tag = "templates",
+    params(("issue_id" = String, Path),
+           ("template" = Option<String>, Query, description = "Render this template (id or slug) instead of the one dispatch would select")),
     responses((status = 200, body = Object), (status = 404)))]
-async fn preview(State(s): State<AppState>, Path(issue_id): Path<String>) -> ApiResult<axum::Json<serde_json::Value>> {
+async fn preview(
+    State(s): State<AppState>,
+    Path(issue_id): Path<String>,
+    params: Params,
+) -> ApiResult<axum::Json<serde_json::Value>> {
     let ctx = s.store.selection_context(&issue_id).await?;
     let inputs = s.store.prompt_inputs(&issue_id).await?;
     let templates = s.templates.get(s.store.as_ref()).await?;
     let issue = json!(inputs.issue);
-    let body = match select(&templates, &ctx) {
+    let chosen = match params.text("template") {
+        None => select(&templates, &ctx),
+        Some(t) => Some(templates.iter().find(|a| a.template.id == t || a.template.slug == t).ok_or_else(|| {
+            ApiError::not_found(&format!("Template {t} (with an active version)"))
+        })?),
+    };
+    let body = match chosen {
         None => {
             json!({ "issue": issue, "template": null, "version": null, "prompt": null, "message": "No matching template found" })
         }

@@ -24,7 +24,7 @@ const ISSUES: u32 = 5;
 
 async fn page(State(s): State<AppState>, viewer: Viewer) -> WebResult<Markup> {
     let all = Page { limit: loop_core::page::MAX_LIMIT, offset: 0 };
-    let (goals, cursor) = tokio::join!(s.store.list_goals(all), s.store.last_event_id());
+    let (goals, cursor) = tokio::join!(s.store.list_goals(None, all), s.store.last_event_id());
     let (goals, cursor) = (goals?.data, cursor?);
     let mut cards = Vec::with_capacity(goals.len());
     for g in &goals {

@@ -291,6 +291,9 @@ async fn detail(State(s): State<AppState>, viewer: Viewer, Path(number): Path<St
                 @if i.signal_source.is_some() || i.signal_payload.is_some() {
                     section.card {
                         h2 { "Signal" @if let Some(src) = &i.signal_source { span.muted { " from " (src) } } }
+                        @if let (Some(n), Some(last)) = (d.occurrences, d.last_seen_at) {
+                            p.occurrences { "Seen " strong { (n) } @if n == 1 { " time" } @else { " times" } ", last " (ago(last, now)) }
+                        }
                         @if let Some(payload) = &i.signal_payload {
                             pre.payload { (serde_json::to_string_pretty(payload).unwrap_or_default()) }
                         }

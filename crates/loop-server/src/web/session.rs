@@ -117,11 +117,21 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .find_map(|(k, v)| (k == name).then_some(v))
 }
 
-/// A local path to return to after signing in; anything else (another site) becomes `/`.
+/// A path on this site to return to after signing in; anything else becomes `/issues`.
+/// Only visible ASCII is followed: browsers drop tabs and newlines from a `Location`, so
+/// `/\t/evil.example` would be read as `//evil.example`, another site, and a newline cannot go
+/// in a header at all. `//` and `/\` begin another site's address.
 pub fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
-        _ => "/".to_owned(),
+        Some(p)
+            if p.starts_with('/')
+                && p.bytes().all(|b| b.is_ascii_graphic())
+                && !p.starts_with("//")
+                && !p.contains('\\') =>
+        {
+            p.to_owned()
+        }
+        _ => "/issues".to_owned(),
     }
 }
 
@@ -189,10 +199,20 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_sign_in() {
         assert_eq!(local_path(Some("/issues?status=todo")), "/issues?status=todo");
-        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", ""] {
-            assert_eq!(local_path(Some(bad)), "/");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/issues\r\nSet-Cookie: x=1",
+            "/ /evil.example",
+            "/\u{a0}/evil.example",
+        ] {
+            assert_eq!(local_path(Some(bad)), "/issues", "{bad:?}");
         }
-        assert_eq!(local_path(None), "/");
+        assert_eq!(local_path(None), "/issues");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use loop_client::LoopClient;
 use loop_core::SystemClock;
 use loop_server::{ApiKey, ServerConfig};
-use loop_store_sqlite::{SqliteConfig, SqliteStore};
+use loop_store::sqlite::{SqliteConfig, SqliteStore};
 use serde_json::{Value, json};
 
 pub const KEY: &str = "loop_0000000000000000000000000000000000000000000000000000000000000001";
@@ -33,11 +33,20 @@ pub async fn start_with(adjust: impl FnOnce(ServerConfig) -> ServerConfig) -> Te
     let db = dir.path().join("loop.db");
     let store =
         SqliteStore::open(SqliteConfig::new(db.to_string_lossy()), Arc::new(SystemClock)).await.expect("open store");
-    loop_server::seed_default_templates(&store).await.expect("seed templates");
+    serve_store(Arc::new(store), dir, adjust).await
+}
+
+/// Serves `store` (whose files live in `dir`, kept as long as the server) on 127.0.0.1.
+pub async fn serve_store(
+    store: Arc<dyn loop_core::Store>,
+    dir: tempfile::TempDir,
+    adjust: impl FnOnce(ServerConfig) -> ServerConfig,
+) -> TestServer {
+    loop_server::seed_default_templates(store.as_ref()).await.expect("seed templates");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().unwrap());
     let config = adjust(ServerConfig { public_url: url.clone(), ..ServerConfig::new(ApiKey::new(KEY)) });
-    let app = loop_server::app(Arc::new(store), config.clone());
+    let app = loop_server::app(store, config.clone());
     let closing = config.closing.clone();
     tokio::spawn(async move { loop_server::serve(listener, app, &config, std::future::pending()).await });
     TestServer {

@@ -38,19 +38,12 @@ fn fresh(agent: &str) -> ClaimRequest {
         project_id: None,
         idempotency_key: Some(format!("key-{}", KEYS.fetch_add(1, Ordering::Relaxed))),
         lease_ttl_ms: TTL,
-        retry_window_ms: 0,
     }
 }
 
 /// A request without an idempotency key.
-fn keyless(agent: &str, retry_window_ms: i64) -> ClaimRequest {
-    ClaimRequest {
-        agent: agent.to_string(),
-        project_id: None,
-        idempotency_key: None,
-        lease_ttl_ms: TTL,
-        retry_window_ms,
-    }
+fn keyless(agent: &str) -> ClaimRequest {
+    ClaimRequest { agent: agent.to_string(), project_id: None, idempotency_key: None, lease_ttl_ms: TTL }
 }
 
 async fn claim(h: &Harness, req: &ClaimRequest) -> Option<Claim> {
@@ -133,7 +126,7 @@ async fn check_goal(h: &Harness, label: &str, order: [i64; 4], with_bonus: &[i64
     let want: Vec<(i64, i64)> = order.iter().map(|n| (*n, if with_bonus.contains(n) { 20 } else { 0 })).collect();
     assert_eq!(goal_bonuses(&qe), want, "{label}: goal bonuses");
     for e in &qe {
-        close(e.score, if with_bonus.contains(&e.issue.number) { 90.0 } else { 70.0 }, label);
+        assert_eq!(e.score, if with_bonus.contains(&e.issue.number) { 90 } else { 70 }, "{label}");
     }
 }
 
@@ -245,7 +238,8 @@ fn expected_order(issues: &[Model], goal: &[bool], now: i64) -> Vec<(i64, f64)> 
         })
         .collect();
     ready.sort_by(|(a, ka), (b, kb)| kb.cmp(ka).then(a.todo_since.cmp(&b.todo_since)).then(a.number.cmp(&b.number)));
-    ready.into_iter().map(|(m, k)| (m.number, k as f64 / DAY as f64)).collect()
+    // Scores are shown in whole points (whole days of age), floored.
+    ready.into_iter().map(|(m, k)| (m.number, (k / DAY) as f64)).collect()
 }
 
 #[track_caller]
@@ -254,8 +248,8 @@ fn check_queue(q: &[QueueEntry], expected: &[(i64, f64)], context: &str) {
     let want: Vec<i64> = expected.iter().map(|(n, _)| *n).collect();
     assert_eq!(got, want, "{context}: queue order");
     for (e, (n, score)) in q.iter().zip(expected) {
-        close(e.score, *score, &format!("{context}: score of #{n}"));
-        close(e.breakdown.total(), e.score, &format!("{context}: breakdown total of #{n}"));
+        close(e.score as f64, *score, &format!("{context}: score of #{n}"));
+        assert_eq!(e.breakdown.total(), e.score, "{context}: breakdown total of #{n}");
     }
 }
 
@@ -351,12 +345,12 @@ pub async fn dispatch_claims_by_score(h: &Harness) {
     let q = queue(h).await;
     check_queue(
         &q,
-        &[(y.number, 110.25), (x.number, 95.25), (v.number, 80.25), (w.number, 65.25), (z.number, 60.25)],
+        &[(y.number, 110.0), (x.number, 95.0), (v.number, 80.0), (w.number, 65.0), (z.number, 60.0)],
         "five todo issues",
     );
     let yb = entry(&q, &y).breakdown;
     assert_eq!((yb.priority_weight, yb.goal_bonus, yb.type_bonus), (100, 0, 10));
-    close(yb.age_bonus, 0.25, "age bonus after a quarter day");
+    assert_eq!(yb.age_bonus, 0, "a quarter day is no whole day yet");
     assert_eq!(entry(&q, &y).todo_since, y.created_at, "created in todo: it entered todo when created");
     let zb = entry(&q, &z).breakdown;
     assert_eq!((zb.priority_weight, zb.type_bonus), (10, 50), "priority 0 weighs 10");
@@ -561,16 +555,16 @@ pub async fn dispatch_age_counts_from_todo_entry(h: &Harness) {
     let q = queue(h).await;
     let e = entry(&q, &old);
     assert_eq!(e.todo_since, t, "todoSince is when it entered todo");
-    close(e.breakdown.age_bonus, 0.0, "age bonus right after entering todo (created 30 days ago)");
-    close(e.score, 70.0, "score right after entering todo");
+    assert_eq!(e.breakdown.age_bonus, 0, "age bonus right after entering todo (created 30 days ago)");
+    assert_eq!(e.score, 70, "score right after entering todo");
 
     h.clock.advance_millis(2 * DAY);
     let q = queue(h).await;
     let e = entry(&q, &old);
-    assert_eq!(e.breakdown.age_bonus, 2.0, "two days in todo");
-    close(e.score, 72.0, "score after two days");
+    assert_eq!(e.breakdown.age_bonus, 2, "two days in todo");
+    assert_eq!(e.score, 72, "score after two days");
     h.clock.advance_millis(DAY / 2);
-    close(entry(&queue(h).await, &old).breakdown.age_bonus, 2.5, "the age bonus is continuous");
+    assert_eq!(entry(&queue(h).await, &old).breakdown.age_bonus, 2, "shown in whole days, floored");
 
     // Edits that keep it in todo keep its age; leaving todo and coming back resets it.
     patch(h, &old.id, json!({ "title": "old, renamed", "priority": 3 })).await;
@@ -581,7 +575,7 @@ pub async fn dispatch_age_counts_from_todo_entry(h: &Harness) {
     h.clock.advance_millis(DAY);
     set_status(h, &old.id, "todo").await;
     let e = queue(h).await.into_iter().find(|e| e.issue.id == old.id).unwrap();
-    assert_eq!((e.todo_since, e.breakdown.age_bonus), (now(h), 0.0), "re-entering todo restarts the age");
+    assert_eq!((e.todo_since, e.breakdown.age_bonus), (now(h), 0), "re-entering todo restarts the age");
     set_status(h, &old.id, "done").await;
 
     // Equal scores: the older todo entry first, even with a higher number.
@@ -593,7 +587,7 @@ pub async fn dispatch_age_counts_from_todo_entry(h: &Harness) {
     h.clock.advance_millis(DAY / 3);
     let q = queue(h).await;
     assert_eq!(q.iter().map(|e| e.issue.number).collect::<Vec<_>>(), vec![second.number, first.number]);
-    close(q[0].score, q[1].score, "10 days of age make up for 10 points of type");
+    assert_eq!(q[0].score, q[1].score, "10 days of age make up for 10 points of type");
 
     // Equal scores and todo entries: the lower number first.
     let x = make(h, "x", "todo", 2, "signal", None).await;
@@ -613,7 +607,7 @@ pub async fn dispatch_age_counts_from_todo_entry(h: &Harness) {
     let s = &back.data[0];
     ok(h.store.end_session(&s.id, SessionOutcome::Released, SessionReport::default(), &bot()).await);
     let e = queue(h).await.into_iter().find(|e| e.issue.id == x.id).expect("a released issue is back in the queue");
-    assert_eq!((e.todo_since, e.breakdown.age_bonus), (now(h), 0.0));
+    assert_eq!((e.todo_since, e.breakdown.age_bonus), (now(h), 0));
 }
 
 /// `ClaimRequest.project_id` only claims issues of that project (and so does the queue's filter).
@@ -874,9 +868,10 @@ async fn property_round(h: &Harness, seed: u64) {
     }
 }
 
-/// A retried claim gets the same claim back: with the same idempotency key always (replayed,
-/// nothing else claimed); without a key, for the same agent within the retry window while its
-/// session is open. Other agents, other keys, a later request or a finished claim get new issues.
+/// Only an idempotency key replays a claim: the same key gets the same claim back (nothing else
+/// claimed). Without a key every request is a new claim, even from the same agent at once
+/// (agents sharing a name must never be sent to one issue); another key, another agent, or a
+/// finished claim get new issues.
 pub async fn dispatch_idempotent_retry(h: &Harness) {
     // Scores 120, 95, 70, 45, 40, 30, 20: creation order is score order.
     let mut issues = Vec::new();
@@ -889,7 +884,7 @@ pub async fn dispatch_idempotent_retry(h: &Harness) {
     let order: Vec<i64> = issues.iter().map(|i| i.number).collect();
     assert_eq!(queue_numbers(h).await, order, "fixture: creation order is score order");
 
-    let mut with_key = keyless("a1", 10_000);
+    let mut with_key = keyless("a1");
     with_key.idempotency_key = Some("abc".into());
     let first = claim(h, &with_key).await.unwrap();
     assert!(!first.replayed);
@@ -908,32 +903,22 @@ pub async fn dispatch_idempotent_retry(h: &Harness) {
     assert!(!second.replayed, "another key is another request");
     assert_eq!(second.issue.number, order[1]);
 
-    // Without a key: the same agent within the window gets its open claim back.
-    let req = keyless("a2", 10_000);
+    // Without a key: the same agent asking again at once gets another issue.
+    let req = keyless("a2");
     let c = claim(h, &req).await.unwrap();
     assert!(!c.replayed);
     assert_eq!(c.issue.number, order[2]);
-    h.clock.advance_millis(5_000);
     let r = claim(h, &req).await.unwrap();
-    assert!(r.replayed, "same agent, within the window, session open: a retry");
-    assert_eq!((r.issue.id.as_str(), &r.session), (c.issue.id.as_str(), &c.session));
+    assert!(!r.replayed, "without a key, no request is a retry");
+    assert_eq!(r.issue.number, order[3]);
+    assert!(ok(h.store.get_session(&c.session.id).await).is_open(), "the earlier claim is untouched by the new one");
 
-    let other_agent = claim(h, &keyless("a3", 10_000)).await.unwrap();
+    let other_agent = claim(h, &keyless("a3")).await.unwrap();
     assert!(!other_agent.replayed, "another agent's request is its own");
-    assert_eq!(other_agent.issue.number, order[3]);
-
-    h.clock.advance_millis(6_000);
-    let later = claim(h, &req).await.unwrap();
-    assert!(!later.replayed, "after the retry window, a new claim");
-    assert_eq!(later.issue.number, order[4]);
-    assert!(
-        ok(h.store.get_session(&c.session.id).await).is_open(),
-        "the earlier claim is untouched by the agent's new one"
-    );
+    assert_eq!(other_agent.issue.number, order[4]);
 
     h.clock.advance_millis(1_000);
-    ok(h.store.update_issue(&later.issue.id, input(json!({ "status": "done" })), &Actor::agent("a2")).await);
-    h.clock.advance_millis(1_000);
+    ok(h.store.update_issue(&c.issue.id, input(json!({ "status": "done" })), &Actor::agent("a2")).await);
     let after_done = claim(h, &req).await.unwrap();
     assert!(!after_done.replayed, "a finished claim is not handed back");
     assert_eq!(after_done.issue.number, order[5]);
@@ -989,7 +974,7 @@ pub async fn dispatch_lease_expiry(h: &Harness) {
     assert!(ok(h.store.get_session(&cy.session.id).await).is_open());
     let q = queue(h).await;
     assert_eq!(q.iter().map(|e| e.issue.number).collect::<Vec<_>>(), vec![x.number]);
-    assert_eq!((q[0].todo_since, q[0].breakdown.age_bonus), (t1, 0.0), "it re-entered todo at expiry");
+    assert_eq!((q[0].todo_since, q[0].breakdown.age_bonus), (t1, 0), "it re-entered todo at expiry");
 
     assert_eq!(ok(h.store.expire_leases().await), vec![], "a session expires once");
     expect_conflict(h.store.heartbeat(&e.id, 60_000).await, "session_ended");
@@ -1190,7 +1175,7 @@ pub async fn dispatch_claim_issue(h: &Harness) {
     assert!(ex.reasons.iter().any(|r| r.contains(&format!("#{}", a.number))), "{:?}", ex.reasons);
     assert_eq!(ex.blockers.iter().map(|i| &i.id).collect::<Vec<_>>(), vec![&a.id]);
     assert_eq!((ex.lease, ex.position), (None, None));
-    close(ex.score.expect("a todo issue has a score"), 121.0, "blocked b's score");
+    assert_eq!(ex.score.expect("a todo issue has a score"), 121, "blocked b's score");
 
     // Not in todo.
     conflict_message(h.store.claim_issue(&c.id, &fresh("x"), Arc::new(NoTemplates)).await, "not_eligible");
@@ -1208,10 +1193,10 @@ pub async fn dispatch_claim_issue(h: &Harness) {
         let ex = ok(h.store.explain(&issue.id).await);
         assert!(ex.eligible && ex.reasons.is_empty() && ex.blockers.is_empty(), "{ex:?}");
         assert_eq!((ex.position, &ex.lease), (Some(pos), &None), "#{}", issue.number);
-        close(ex.score.unwrap(), score, "explain score");
+        close(ex.score.unwrap() as f64, score, "explain score");
         let bd = ex.breakdown.unwrap();
         assert_eq!((bd.type_bonus, bd.goal_bonus), (20, 0));
-        close(bd.age_bonus, 1.0, "one day in todo");
+        assert_eq!(bd.age_bonus, 1, "one day in todo");
     }
 
     // Claim one by key (number), not the head of the queue.

@@ -479,3 +479,24 @@ pub async fn issue_list_sort_and_search(h: &Harness) {
     let both = IssueFilter { search: Some("login".into()), statuses: vec![IssueStatus::Todo], ..Default::default() };
     assert_eq!(numbers(h, &both).await, n(&[&a]));
 }
+
+/// A signal issue counts the occurrences of its signals and knows when it was last seen; other
+/// issues have neither.
+pub async fn issue_detail_counts_signal_occurrences(h: &Harness) {
+    use loop_core::signal::{Ingested, SignalInput};
+
+    let signal = || -> SignalInput { input(json!({ "source": "sentry", "title": "TypeError in checkout" })) };
+    let Ingested::Created { issue, .. } = ok(h.store.ingest_signal(signal().into_new(), None, None, &bot()).await)
+    else {
+        panic!("the first occurrence opens an issue")
+    };
+    h.clock.advance_millis(5000);
+    ok(h.store.ingest_signal(signal().into_new(), None, None, &bot()).await);
+
+    let detail = ok(h.store.issue_detail(&issue.id).await);
+    assert_eq!(detail.occurrences, Some(2));
+    assert_eq!(detail.last_seen_at, Some(crate::START.plus_millis(5000)));
+    let plain = create_issue(h, json!({ "title": "plain", "type": "task" })).await;
+    let detail = ok(h.store.issue_detail(&plain.id).await);
+    assert_eq!((detail.occurrences, detail.last_seen_at), (None, None));
+}

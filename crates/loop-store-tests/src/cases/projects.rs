@@ -127,7 +127,7 @@ pub async fn goal_crud(h: &Harness) {
         "projectId",
         "project_not_found",
     );
-    assert_eq!(ok(h.store.list_goals(all()).await).total, 0, "a rejected create writes nothing");
+    assert_eq!(ok(h.store.list_goals(None, all()).await).total, 0, "a rejected create writes nothing");
 
     h.clock.advance_millis(1_000);
     let g = ok(h
@@ -193,10 +193,15 @@ pub async fn goal_crud(h: &Harness) {
     assert_eq!(relinked.project_id.as_deref(), Some(project.id.as_str()));
     assert_eq!(relinked.title, "adoption 2");
 
-    let listed = ok(h.store.list_goals(all()).await);
+    let listed = ok(h.store.list_goals(None, all()).await);
     assert_eq!(listed.total, 2);
     assert_eq!(listed.data.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), vec![g.id.as_str(), bare.id.as_str()]);
-    let second = ok(h.store.list_goals(page(1, 1)).await);
+    let achieved = ok(h.store.list_goals(Some(GoalStatus::Achieved), all()).await);
+    assert_eq!((achieved.total, achieved.data[0].id.as_str()), (1, g.id.as_str()), "a status filter");
+    let active = ok(h.store.list_goals(Some(GoalStatus::Active), all()).await);
+    assert_eq!((active.total, active.data[0].id.as_str()), (1, bare.id.as_str()));
+    assert_eq!(ok(h.store.list_goals(Some(GoalStatus::Abandoned), all()).await).total, 0);
+    let second = ok(h.store.list_goals(None, page(1, 1)).await);
     assert_eq!((second.total, second.data.len()), (2, 1));
     assert_eq!(second.data[0].id, bare.id);
 
@@ -204,7 +209,7 @@ pub async fn goal_crud(h: &Harness) {
     expect_not_found(h.store.get_goal(&g.id).await);
     expect_not_found(h.store.update_goal(&g.id, input(json!({ "title": "x" }))).await);
     expect_not_found(h.store.delete_goal(&g.id).await);
-    assert_eq!(ok(h.store.list_goals(all()).await).total, 1);
+    assert_eq!(ok(h.store.list_goals(None, all()).await).total, 1);
     expect_invalid(
         h.store.create_project(input(json!({ "name": "x", "goalId": g.id }))).await,
         "goalId",

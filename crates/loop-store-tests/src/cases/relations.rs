@@ -151,3 +151,36 @@ pub async fn concurrent_blocks_never_close_a_loop(h: &Harness) {
         assert!(accepted < RING, "round {round}: every block was accepted, a loop nothing can ever leave");
     }
 }
+
+/// The same when the new blocks join existing chains: a ring of six with every other block
+/// already there, and the other three added at once, each linking the end of one chain to the
+/// start of the next.
+pub async fn concurrent_blocks_joining_chains_never_close_a_loop(h: &Harness) {
+    const RING: usize = 6;
+    for round in 0..15 {
+        let mut ring = Vec::new();
+        for n in 0..RING {
+            ring.push(task(h, &format!("chain {round}.{n}")).await);
+        }
+        let edge = |n: usize| (ring[n].id.clone(), ring[(n + 1) % RING].id.clone());
+        for n in (0..RING).step_by(2) {
+            let (from, to) = edge(n);
+            ok(h.store.create_relation(&from, rel("blocks", &to), &bot()).await);
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for n in (1..RING).step_by(2) {
+            let store = std::sync::Arc::clone(&h.store);
+            let (from, to) = edge(n);
+            set.spawn(async move { store.create_relation(&from, rel("blocks", &to), &bot()).await });
+        }
+        let mut accepted = 0;
+        while let Some(joined) = set.join_next().await {
+            match joined.expect("task panicked") {
+                Ok(_) => accepted += 1,
+                Err(loop_core::Error::Invalid { code: "blocking_cycle", .. }) => {}
+                Err(e) => panic!("round {round}: {e:?}"),
+            }
+        }
+        assert_eq!(accepted, RING / 2 - 1, "round {round}: all but the block that would close the ring");
+    }
+}

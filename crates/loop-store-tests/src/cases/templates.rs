@@ -256,3 +256,44 @@ pub async fn review_rules(h: &Harness) {
     ok(h.store.delete_issue(&issue.id, &bot()).await);
     expect_invalid(h.store.create_review(review(&v1.id, &issue.id, 3), &bot()).await, "issueId", "issue_not_found");
 }
+
+/// Shipped templates: created once with their fixed ids; a template still running a shipped
+/// text gets a newer shipped text as its next, active, version; one running a version someone
+/// else wrote, or deleted, is left as it is.
+pub async fn shipped_templates_are_seeded_and_upgraded(h: &Harness) {
+    use loop_core::template::{Seeded, TemplateSeed};
+
+    let seed = |id: &str, content: &str| TemplateSeed {
+        id: id.into(),
+        version_id: format!("{id}_v1"),
+        slug: id.replace('_', "-"),
+        name: id.into(),
+        description: "shipped".into(),
+        conditions: input(json!({})),
+        specificity: input(json!(10)),
+        content: content.into(),
+    };
+    assert_eq!(ok(h.store.seed_template(seed("tpl_a", "first text")).await), Seeded::Created);
+    assert_eq!(ok(h.store.seed_template(seed("tpl_a", "first text")).await), Seeded::Kept);
+    h.clock.advance_millis(1000);
+    assert_eq!(ok(h.store.seed_template(seed("tpl_a", "second text")).await), Seeded::Updated);
+    let vs = versions(h, "tpl_a").await;
+    assert_eq!(statuses(&vs), vec![(2, VersionStatus::Active), (1, VersionStatus::Retired)]);
+    assert_eq!(vs[0].content, "second text");
+    assert_eq!(vs[0].author_name, "loop");
+    let detail = ok(h.store.template_detail("tpl_a").await);
+    assert_eq!(detail.active_version.map(|v| v.content), Some("second text".into()));
+    assert_eq!(ok(h.store.seed_template(seed("tpl_a", "second text")).await), Seeded::Kept);
+
+    // Someone's own version is never replaced.
+    let own = input(json!({ "content": "my text", "status": "active" }));
+    ok(h.store.create_version("tpl_a", own, &human()).await);
+    assert_eq!(ok(h.store.seed_template(seed("tpl_a", "third text")).await), Seeded::Kept);
+    assert_eq!(versions(h, "tpl_a").await[0].content, "my text");
+
+    // A deleted template stays deleted.
+    assert_eq!(ok(h.store.seed_template(seed("tpl_b", "text")).await), Seeded::Created);
+    ok(h.store.delete_template("tpl_b").await);
+    assert_eq!(ok(h.store.seed_template(seed("tpl_b", "newer text")).await), Seeded::Kept);
+    expect_not_found(h.store.template_detail("tpl_b").await);
+}

@@ -16,7 +16,7 @@ use loop_core::issue::{IssueStatus, IssueType, PullRequest};
 use loop_core::signal::{Delivery, NewSignal, Severity, fingerprint, truncate};
 use serde_json::{Map, Value, json};
 
-use super::{actor, delivery_id, header, ignored, json_body, secret, text, verify_hmac};
+use super::{actor, body_digest, header, ignored, json_body, secret, text, verify_hmac};
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::RawBody;
@@ -35,7 +35,11 @@ pub async fn receive(State(s): State<AppState>, headers: HeaderMap, RawBody(body
     }
     let payload = json_body(&headers, &body)?;
     let event = header(&headers, "x-github-event").unwrap_or("unknown").to_owned();
-    let delivery = Delivery { provider: "github".into(), id: delivery_id(&headers, "x-github-delivery", &body) };
+    // Keyed by the signed body, not by `X-GitHub-Delivery`: the header is not signed, so a captured
+    // body re-sent under a new delivery id must not be processed again. Two GitHub events never
+    // have the same body (each carries its ids and timestamps), and GitHub's own redeliveries
+    // repeat the body.
+    let delivery = Delivery { provider: "github".into(), id: body_digest(&body) };
     let action = text(&payload, &["action"]).unwrap_or_default();
     let repo = text(&payload, &["repository", "full_name"]).unwrap_or_else(|| "unknown".into());
 

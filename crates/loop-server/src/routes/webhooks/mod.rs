@@ -77,7 +77,8 @@ fn unauthorized(message: String) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", message)
 }
 
-/// Checks the content type and parses the (already verified) body.
+/// Checks the content type and parses the (already verified) body, which every provider sends
+/// as a JSON object (anything else is 400 if it is not JSON, 422 if it is not an object).
 fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.to_ascii_lowercase().starts_with("application/json") {
@@ -87,19 +88,21 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
             "send the webhook as JSON (Content-Type: application/json)",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("Malformed JSON in webhook body: {e}"))
-    })
+    crate::extract::parse_json::<serde_json::Map<String, Value>>(body).map(Value::Object)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty())
 }
 
-/// A delivery id from the provider's header, else a hash of the body (identical bodies are
+/// A delivery id from the provider's header, else the body's digest (identical bodies are
 /// the same delivery).
 fn delivery_id(headers: &HeaderMap, name: &str, body: &[u8]) -> String {
-    header(headers, name).map(str::to_owned).unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(body))))
+    header(headers, name).map(str::to_owned).unwrap_or_else(|| body_digest(body))
+}
+
+fn body_digest(body: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(body)))
 }
 
 fn ignored(reason: String) -> Response {

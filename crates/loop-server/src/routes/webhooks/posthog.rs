@@ -19,8 +19,8 @@ use crate::routes::signals::ingested;
 /// Receive a PostHog webhook (authenticated by `X-PostHog-Secret`, not Bearer).
 #[utoipa::path(post, path = "/api/signals/posthog", tag = "signals", security(()),
     request_body(content = Object, description = "A PostHog action, alert or metric-change payload"),
-    responses((status = 201), (status = 200), (status = 401, description = "Bad or missing secret"),
-        (status = 404, description = "Not configured")))]
+    responses((status = 201), (status = 200), (status = 202, description = "Ignored: names no metric or event"),
+        (status = 401, description = "Bad or missing secret"), (status = 404, description = "Not configured")))]
 pub async fn receive(State(s): State<AppState>, headers: HeaderMap, RawBody(body): RawBody) -> ApiResult<Response> {
     if let Some(secret) = secret(&s, "PostHog", s.config.webhooks.posthog.as_ref(), "LOOP_POSTHOG_WEBHOOK_SECRET")? {
         let given = header(&headers, "x-posthog-secret")
@@ -30,9 +30,6 @@ pub async fn receive(State(s): State<AppState>, headers: HeaderMap, RawBody(body
         }
     }
     let payload = json_body(&headers, &body)?;
-    if !payload.is_object() {
-        return Ok(ignored("PostHog payload is not a JSON object".into()));
-    }
     let metric = text(&payload, &["metric"])
         .or_else(|| text(&payload, &["alert", "metric"]))
         .or_else(|| text(&payload, &["alert", "name"]))
