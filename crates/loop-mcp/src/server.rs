@@ -128,7 +128,9 @@ impl ServerHandler for LoopMcp {
         let ctx = self.context(&rc)?;
         let prompts = crate::catalog::prompts(&ctx).await.map_err(|e| ErrorData::internal_error(e, None))?;
         let argument = || {
-            PromptArgument::new("issue").with_description("The issue (id or number) to render it for").with_required(true)
+            PromptArgument::new("issue")
+                .with_description("The issue (id or number) to render it for")
+                .with_required(true)
         };
         Ok(ListPromptsResult::with_all_items(
             prompts.into_iter().map(|p| Prompt::new(p.name, Some(p.description), Some(vec![argument()]))).collect(),
@@ -146,8 +148,11 @@ impl ServerHandler for LoopMcp {
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         });
-        let issue = issue.ok_or_else(|| ErrorData::invalid_params("argument issue (an issue id or number) is required", None))?;
-        let text = crate::catalog::render(&ctx, &request.name, &issue).await.map_err(|e| ErrorData::invalid_params(e, None))?;
+        let issue = issue
+            .ok_or_else(|| ErrorData::invalid_params("argument issue (an issue id or number) is required", None))?;
+        let text = crate::catalog::render(&ctx, &request.name, &issue)
+            .await
+            .map_err(|e| ErrorData::invalid_params(e, None))?;
         Ok(GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
             .with_description(format!("{} for issue {issue}", request.name))
             .into())

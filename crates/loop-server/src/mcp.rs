@@ -21,7 +21,11 @@ const MAX_ANSWER_BYTES: usize = 16 << 20;
 pub fn router(state: AppState, api: Router) -> Router {
     let service = loop_mcp::http_service(ToolSet::All, move |parts| {
         let header = |name| parts.headers.get(name).cloned();
-        let caller = InProcess { api: api.clone(), authorization: header(header::AUTHORIZATION.as_str()), agent: header("x-loop-agent") };
+        let caller = InProcess {
+            api: api.clone(),
+            authorization: header(header::AUTHORIZATION.as_str()),
+            agent: header("x-loop-agent"),
+        };
         Context::new(Box::new(caller), None)
     });
     Router::new()

@@ -55,7 +55,11 @@ pub async fn end(a: EndArgs, action: &str, ctx: &Ctx) -> Result<(), CliError> {
     }
     let body = a.reason.as_ref().map_or(json!({}), |r| json!({ "summary": r }));
     let session = data(ctx.api.post(&format!("/api/sessions/{}/{action}", seg(&a.session)), body).await?);
-    show(ctx, &session, &format!("Session {} ended ({}); the issue is back in the queue", a.session, s(&session, "outcome")));
+    show(
+        ctx,
+        &session,
+        &format!("Session {} ended ({}); the issue is back in the queue", a.session, s(&session, "outcome")),
+    );
     Ok(())
 }
 

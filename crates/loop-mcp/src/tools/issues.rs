@@ -130,7 +130,8 @@ pub(super) fn tools() -> Vec<(Tool, Run)> {
             |ctx, args| {
                 Box::pin(async move {
                     let id = segment(text(&args, "issueId")?);
-                    let body = json!({ "type": text(&args, "type")?, "relatedIssueId": text(&args, "relatedIssueId")? });
+                    let body =
+                        json!({ "type": text(&args, "type")?, "relatedIssueId": text(&args, "relatedIssueId")? });
                     Ok(Output::data(ctx.data("POST", &format!("/api/issues/{id}/relations"), Some(body)).await?))
                 })
             },
@@ -238,7 +239,9 @@ async fn create_comment(ctx: &Context, args: Args) -> Result<Output, ApiError> {
     let id = segment(text(&args, "issueId")?);
     let body = json!({ "body": text(&args, "body")?, "authorName": "agent", "authorType": "agent" });
     let c = ctx.data("POST", &format!("/api/issues/{id}/comments"), Some(body)).await?;
-    Ok(Output::data(json!({ "id": c["id"], "body": c["body"], "authorName": c["authorName"], "createdAt": c["createdAt"] })))
+    Ok(Output::data(
+        json!({ "id": c["id"], "body": c["body"], "authorName": c["authorName"], "createdAt": c["createdAt"] }),
+    ))
 }
 
 /// Appends a commit (`commits`, keyed by `sha`) or a pull request (`pullRequests`, keyed by

@@ -136,7 +136,10 @@ impl Context {
 #[derive(Debug)]
 pub enum ApiError {
     Unreachable(String),
-    Status { status: u16, body: Value },
+    Status {
+        status: u16,
+        body: Value,
+    },
     /// The arguments were wrong before any request was sent.
     Arguments(String),
 }

@@ -48,16 +48,28 @@ fn schema(name: &str) -> Value {
 fn reference_input_schemas_are_kept() {
     let s = schema("loop_create_issue");
     assert_eq!(s["required"], json!(["title"]));
-    assert_eq!((s["properties"]["title"]["minLength"].clone(), s["properties"]["title"]["maxLength"].clone()), (json!(1), json!(500)));
+    assert_eq!(
+        (s["properties"]["title"]["minLength"].clone(), s["properties"]["title"]["maxLength"].clone()),
+        (json!(1), json!(500))
+    );
     assert_eq!(s["properties"]["type"]["enum"], json!(TYPES));
-    assert_eq!((s["properties"]["priority"]["minimum"].clone(), s["properties"]["priority"]["maximum"].clone()), (json!(0), json!(4)));
+    assert_eq!(
+        (s["properties"]["priority"]["minimum"].clone(), s["properties"]["priority"]["maximum"].clone()),
+        (json!(0), json!(4))
+    );
     let s = schema("loop_list_issues");
     assert_eq!(s["properties"]["status"]["enum"], json!(STATUSES));
-    assert_eq!((s["properties"]["limit"]["minimum"].clone(), s["properties"]["limit"]["maximum"].clone()), (json!(1), json!(100)));
+    assert_eq!(
+        (s["properties"]["limit"]["minimum"].clone(), s["properties"]["limit"]["maximum"].clone()),
+        (json!(1), json!(100))
+    );
     assert_eq!(s["required"], json!([]));
     assert_eq!(schema("loop_complete_task")["required"], json!(["issueId", "outcome"]));
     assert_eq!(schema("loop_ingest_signal")["required"], json!(["source", "type", "payload"]));
-    assert_eq!(schema("loop_ingest_signal")["properties"]["severity"]["enum"], json!(["critical", "high", "medium", "low"]));
+    assert_eq!(
+        schema("loop_ingest_signal")["properties"]["severity"]["enum"],
+        json!(["critical", "high", "medium", "low"])
+    );
     assert_eq!(schema("loop_create_comment")["properties"]["body"]["minLength"], json!(1));
     assert_eq!(schema("loop_get_dashboard")["properties"], json!({}));
     assert_eq!(schema("loop_get_next_task")["properties"]["projectId"]["type"], "string");

@@ -118,7 +118,10 @@ pub(super) fn tools() -> Vec<(Tool, Run)> {
                 name: "loop_explain",
                 description: "Why an issue is or is not dispatchable: its status, open blockers, lease, score and \
                     queue position.",
-                input_schema: object(json!({ "issueId": { "type": "string", "description": "Issue id or number" } }), &["issueId"]),
+                input_schema: object(
+                    json!({ "issueId": { "type": "string", "description": "Issue id or number" } }),
+                    &["issueId"],
+                ),
                 read_only: true,
                 destructive: false,
                 idempotent: true,
@@ -201,7 +204,9 @@ async fn complete_task(ctx: &Context, args: Args) -> Result<Output, ApiError> {
         })
         .map(str::to_owned)
         .collect();
-    let issue = ctx.data("PATCH", &format!("/api/issues/{id}"), Some(json!({ "status": "done", "agentSummary": outcome }))).await?;
+    let issue = ctx
+        .data("PATCH", &format!("/api/issues/{id}"), Some(json!({ "status": "done", "agentSummary": outcome })))
+        .await?;
     let comment = json!({ "body": outcome, "authorName": "agent", "authorType": "agent" });
     let comment = ctx.data("POST", &format!("/api/issues/{id}/comments"), Some(comment)).await?;
     let mut unblocked = Vec::new();
@@ -243,11 +248,10 @@ async fn submit_review(ctx: &Context, args: Args) -> Result<Output, ApiError> {
             review["versionId"] = json!(version);
             review["issueId"] = json!(issue);
         }
-        // The claim's own prompt: the review is tied to its session (one review per session).
-        (None, None, Some(Claimed { issue_id, session_id, version_id: Some(version), .. })) => {
+        // The prompt this connection's claim came with.
+        (None, None, Some(Claimed { issue_id, version_id: Some(version), .. })) => {
             review["versionId"] = json!(version);
             review["issueId"] = json!(issue_id);
-            review["sessionId"] = json!(session_id);
         }
         _ => {
             return Err(ApiError::Arguments(

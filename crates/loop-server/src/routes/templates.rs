@@ -211,9 +211,12 @@ async fn preview(
     let issue = json!(inputs.issue);
     let chosen = match params.text("template") {
         None => select(&templates, &ctx),
-        Some(t) => Some(templates.iter().find(|a| a.template.id == t || a.template.slug == t).ok_or_else(|| {
-            ApiError::not_found(&format!("Template {t} (with an active version)"))
-        })?),
+        Some(t) => Some(
+            templates
+                .iter()
+                .find(|a| a.template.id == t || a.template.slug == t)
+                .ok_or_else(|| ApiError::not_found(&format!("Template {t} (with an active version)")))?,
+        ),
     };
     let body = match chosen {
         None => {
