@@ -70,7 +70,7 @@ pub async fn review(a: ReviewArgs, ctx: &Ctx) -> Result<(), CliError> {
         return Err(CliError::usage("this claim came without a prompt: there is nothing to review"));
     };
     let mut body = json!({
-        "versionId": version, "issueId": session["issueId"], "sessionId": a.session,
+        "versionId": version, "issueId": session["issueId"],
         "clarity": a.clarity, "completeness": a.completeness, "relevance": a.relevance,
     });
     if let Some(f) = &a.feedback {
@@ -84,7 +84,7 @@ pub async fn review(a: ReviewArgs, ctx: &Ctx) -> Result<(), CliError> {
 fn show(ctx: &Ctx, value: &Value, sentence: &str) {
     match ctx.out.mode {
         Mode::Json => emit(&output::json(value)),
-        Mode::Plain => emit(&s(value, "id")),
+        Mode::Plain => emit(s(value, "id")),
         Mode::Human => emit(sentence),
     }
 }
