@@ -54,4 +54,21 @@ mod tests {
         assert_eq!(Limit { was: 100, now: 100, hard: 100 }.connections(), 50);
         assert_eq!(Limit { was: 1, now: 1, hard: 1 }.connections(), 1);
     }
+
+    /// This test's own process (nextest runs each test in one) lowers its soft limit, as
+    /// `ulimit -Sn 256` would, and `raise` brings it back up to the hard limit.
+    #[test]
+    fn a_low_soft_limit_is_raised_to_the_hard_one() {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: as in `raise`.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+        let lowered = libc::rlimit { rlim_cur: 256.min(limit.rlim_max), rlim_max: limit.rlim_max };
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
+        let raised = raise().unwrap();
+        assert_eq!(raised.was, lowered.rlim_cur);
+        assert_eq!(raised.hard, limit.rlim_max);
+        assert_eq!(raised.now, limit.rlim_max.min(1 << 20).max(lowered.rlim_cur), "{raised:?}");
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+        assert_eq!(limit.rlim_cur, raised.now, "the process's limit is the one reported");
+    }
 }

@@ -135,12 +135,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let local = listener.local_addr()?;
     let url = format!("http://{local}");
     print_banner(&url, &key, &key_source);
-    if !local.ip().is_loopback() && args.public_url.is_none() {
-        tracing::warn!(target: LOG_TARGET,
-            "listening on {local}, beyond this machine, without --public-url: prompts tell agents to call back \
-             on {url}, which they may not reach; set --public-url to the address agents use. Traffic is plain \
-             HTTP (the API key and tokens travel in clear) unless a TLS proxy is in front"
-        );
+    if let Some(warning) = reach_warning(local, args.public_url.as_deref()) {
+        tracing::warn!(target: LOG_TARGET, "{warning}");
     }
 
     let seeded = loop_server::seed_default_templates(store.store().as_ref()).await?;
@@ -319,4 +315,33 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// What to warn of when the server listens beyond this machine without `--public-url`.
+fn reach_warning(local: std::net::SocketAddr, public_url: Option<&str>) -> Option<String> {
+    if local.ip().is_loopback() || public_url.is_some() {
+        return None;
+    }
+    Some(format!(
+        "listening on {local}, beyond this machine, without --public-url: prompts tell agents to call back \
+         on http://{local}, which they may not reach; set --public-url to the address agents use. Traffic is \
+         plain HTTP (the API key and tokens travel in clear) unless a TLS proxy is in front"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reach_warning;
+
+    #[test]
+    fn listening_beyond_this_machine_without_a_public_url_is_warned_of() {
+        for local in ["127.0.0.1:5667", "[::1]:5667"] {
+            assert_eq!(reach_warning(local.parse().unwrap(), None), None, "{local}");
+        }
+        for local in ["0.0.0.0:5667", "[::]:5667", "192.0.2.7:80"] {
+            let warning = reach_warning(local.parse().unwrap(), None).expect(local);
+            assert!(warning.contains("--public-url") && warning.contains("plain HTTP"), "{warning}");
+        }
+        assert_eq!(reach_warning("0.0.0.0:5667".parse().unwrap(), Some("https://loop.example")), None);
+    }
 }

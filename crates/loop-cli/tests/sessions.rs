@@ -1,5 +1,5 @@
 //! Holding a claim from a shell, as `loop prime` tells agents to: dispatch, heartbeat, review,
-//! release, fail; each readable and scriptable with --json.
+//! release, fail; each readable and scriptable with --json. And what a signal's repeats show.
 
 mod common;
 
@@ -52,4 +52,18 @@ fn a_claim_is_renewed_reviewed_released_and_failed_from_the_shell() {
     // An ended session cannot be renewed, and the error says so.
     let err = cli.fails(&["heartbeat", &session], 1);
     assert!(err.contains("already ended (failed)") && err.contains("stop working on it"), "{err}");
+}
+
+#[test]
+fn a_repeated_signal_shows_how_often_it_was_seen() {
+    let server = Server::start();
+    let cli = cli(&server);
+    let args = ["signal", "Checkout errors doubled", "--source", "sentry", "--source-id", "evt-1"];
+    let first = cli.json(&args);
+    let number = first["issue"]["number"].to_string();
+    cli.ok(&args);
+    let shown = cli.ok(&["show", &number]);
+    let seen = shown.lines().find(|l| l.trim_start().starts_with("seen")).unwrap_or_else(|| panic!("{shown}"));
+    assert!(seen.contains("2 times"), "{seen}");
+    assert_eq!(cli.json(&["show", &number])["occurrences"], 2);
 }

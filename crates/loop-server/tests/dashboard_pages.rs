@@ -199,6 +199,18 @@ async fn triage_accepts_or_declines_with_a_reason() {
 }
 
 #[tokio::test]
+async fn a_repeated_signal_shows_how_often_it_was_seen() {
+    let server = common::start().await;
+    let web = Web::new(&server.url);
+    let cookie = web.sign_in().await;
+    let signal = json!({ "source": "sentry", "sourceId": "evt-1", "type": "error", "payload": { "message": "boom" } });
+    let first: serde_json::Value = server.client.post("/api/signals", &signal).await.unwrap();
+    server.client.post::<serde_json::Value>("/api/signals", &signal).await.unwrap();
+    let page = web.page(&format!("/issues/{}", first["data"]["issue"]["number"]), &cookie).await;
+    assert!(page.contains("Seen <strong>2</strong> times, last "), "{page}");
+}
+
+#[tokio::test]
 async fn logging_out_ends_the_session() {
     let server = common::start().await;
     let web = Web::new(&server.url);

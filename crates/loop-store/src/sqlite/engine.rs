@@ -154,7 +154,8 @@ impl Engine {
 /// A connection to `path` set up as every Loop connection is; `max_pages` caps the file.
 pub(crate) fn open(path: &Path, max_pages: Option<u64>) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| Error::Internal(format!("cannot open SQLite database {}: {e}", path.display())))?;
+        // A file that cannot be opened (again, after a fault) is a 503 to retry, like any I/O error.
+        .map_err(|e| super::faults::sqlite_doing(&format!("cannot open SQLite database {}", path.display()), e))?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(sqlite)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
@@ -218,8 +219,9 @@ fn checkpoint(conn: Connection, stop: Receiver<()>, gate: Gate) {
     }
 }
 
+/// The store is shutting down: a request still arriving is told to retry (elsewhere).
 fn closed() -> Error {
-    Error::Internal("the database is closed".into())
+    Error::Unavailable("the database is closed".into())
 }
 
 fn run(path: &Path, max_pages: Option<u64>, conn: Connection, jobs: Receiver<Box<dyn Job>>, gate: Gate) {

@@ -19,11 +19,16 @@ pub(crate) fn classify(code: Option<i32>, message: String) -> Error {
 
 /// Maps a rusqlite error to the domain's.
 pub(crate) fn sqlite(e: rusqlite::Error) -> Error {
+    sqlite_doing("database", e)
+}
+
+/// Maps a rusqlite error met while `doing` something to the domain's.
+pub(crate) fn sqlite_doing(doing: &str, e: rusqlite::Error) -> Error {
     let code = match &e {
         rusqlite::Error::SqliteFailure(f, _) => Some(f.extended_code),
         _ => None,
     };
-    classify(code, format!("database: {e}"))
+    classify(code, format!("{doing}: {e}"))
 }
 
 /// True when the error means the connection it happened on may no longer be trusted: its
