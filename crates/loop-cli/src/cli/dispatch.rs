@@ -203,8 +203,8 @@ pub async fn dispatch(a: DispatchArgs, ctx: &Ctx) -> Result<(), CliError> {
     if let Some(agent) = &a.agent {
         api = api.with_agent(agent)?;
     }
-    // Each run is a new request: without a key the server would take a second `loop dispatch`
-    // within seconds for a retry and hand back the first claim.
+    // A key per run: the client's own retries of this request get this claim back, never a
+    // second issue.
     let key = a.idempotency_key.clone().unwrap_or_else(new_key);
     api = api.with_header("Idempotency-Key", &key)?;
     let body = match &a.issue {

@@ -1,6 +1,7 @@
 //! The command-line client: every `loop` command except `serve`, `migrate` and `bench`. It
 //! talks to a running Loop server over HTTP through `loop-client`.
 
+mod agent;
 mod api;
 mod args;
 mod compat;
@@ -129,6 +130,9 @@ pub enum Command {
     Fail(sessions::EndArgs),
     /// Rate the prompt a claim came with (clarity, completeness, relevance; 1–5).
     Review(sessions::ReviewArgs),
+    /// The runner: claim ready issues, have an agent work each in its own git worktree, verify,
+    /// push a branch, open a PR, report (tick: one pass; run: until stopped).
+    Agent(agent::AgentArgs),
     /// One screen: queue depth, work in progress and leases, goal progress, prompt health.
     Status(status::StatusArgs),
     /// Read and write ~/.loop/config.json (url, token).
@@ -285,6 +289,7 @@ async fn dispatch_command(command: Command, ctx: &Ctx) -> Result<(), CliError> {
         Command::Release(a) => sessions::end(a, "release", ctx).await,
         Command::Fail(a) => sessions::end(a, "fail", ctx).await,
         Command::Review(a) => sessions::review(a, ctx).await,
+        Command::Agent(a) => agent::run(a, ctx).await,
         Command::Status(a) | Command::Dashboard(a) => status::run(a, ctx).await,
         Command::Issues(a) => compat::issues(a, ctx).await,
         Command::Comments(a) => compat::comments(a, ctx).await,

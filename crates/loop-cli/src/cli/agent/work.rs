@@ -1,0 +1,452 @@
+//! One claimed issue, start to finish: a fresh worktree, the verify commands on the base, the
+//! agent, a commit of what it left, the verify commands again, the push and the pull request,
+//! and the report. Nothing is pushed unless every verify command passed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, watch};
+
+use super::child::{self, Ending, Finished};
+use super::git::{self, Repo};
+use super::report::{self, AgentReport};
+use crate::cli::api::{Api, seg};
+
+/// How the runner works, the same for every issue.
+pub struct Settings {
+    pub name: String,
+    pub api_url: String,
+    pub repo: Repo,
+    pub base: String,
+    pub agent: String,
+    pub verify: Vec<String>,
+    pub pr_command: Option<String>,
+    pub timeout: Duration,
+    pub stall: Duration,
+    pub keep_failed: bool,
+}
+
+/// An issue this runner holds.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub issue_id: String,
+    pub number: i64,
+    pub title: String,
+    pub session_id: String,
+    pub token: String,
+    pub prompt: String,
+    /// How often to renew the lease.
+    pub heartbeat_every: Duration,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Verified, pushed, reported done.
+    Done { branch: String, pr_url: Option<String> },
+    /// The attempt failed; the issue is back in `todo` for a retry.
+    Failed(String),
+    /// Not the agent's fault (a broken base, git trouble): released, for a person to look at.
+    NeedsHuman(String),
+    /// The runner is stopping: released.
+    Stopped,
+}
+
+/// Worktrees are made one at a time: git locks its own files while it adds one.
+static WORKTREES: Mutex<()> = Mutex::const_new(());
+
+/// The master key never reaches the agent: it gets the claim's scoped token instead.
+const SECRETS: [&str; 2] = ["LOOP_API_KEY", "LOOP_API_TOKEN"];
+
+/// Works `claim` and reports the outcome to the server.
+pub async fn work(s: &Settings, api: &Api, claim: &Claim, stop: watch::Receiver<bool>) -> Outcome {
+    let heartbeat = tokio::spawn(keep_alive(api.clone(), claim.session_id.clone(), claim.heartbeat_every));
+    let branch = git::branch_name(claim.number, &claim.title);
+    let mut record = Record::new(s, &branch);
+    let made = {
+        let _one_at_a_time = WORKTREES.lock().await;
+        s.repo.worktree(&branch, &s.base).await
+    };
+    let outcome = match made {
+        Err(e) => Outcome::NeedsHuman(format!("cannot make a worktree for {branch}: {e}")),
+        Ok((dir, base_sha)) => {
+            let outcome = attempt(s, claim, &dir, &base_sha, &branch, &mut record, stop).await;
+            if matches!(outcome, Outcome::Done { .. }) || !s.keep_failed {
+                s.repo.remove(&dir).await;
+            } else {
+                record.line(format!("worktree kept: {}", dir.display()));
+            }
+            outcome
+        }
+    };
+    heartbeat.abort();
+    if let Err(e) = report(api, claim, &outcome, &record).await {
+        tracing::warn!(target: "loop::agent", issue = claim.number, error = %e, "cannot report the outcome");
+        eprintln!("loop agent: #{}: cannot report the outcome: {e}", claim.number);
+    }
+    outcome
+}
+
+/// Renews the lease until aborted.
+async fn keep_alive(api: Api, session: String, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = api.post_empty(&format!("/api/sessions/{}/heartbeat", seg(&session))).await {
+            eprintln!("loop agent: heartbeat for session {session} failed: {e:?}");
+        }
+    }
+}
+
+async fn attempt(
+    s: &Settings,
+    claim: &Claim,
+    dir: &Path,
+    base_sha: &str,
+    branch: &str,
+    record: &mut Record,
+    stop: watch::Receiver<bool>,
+) -> Outcome {
+    // 1. The base must pass the checks before the agent is blamed for failing them.
+    for command in &s.verify {
+        let run = match check(s, dir, command, stop.clone()).await {
+            Ok(run) => run,
+            Err(e) => return Outcome::NeedsHuman(format!("cannot run `{command}`: {e}")),
+        };
+        if run.ending == Ending::Stopped {
+            return Outcome::Stopped;
+        }
+        if !run.succeeded() {
+            return Outcome::NeedsHuman(format!(
+                "the base branch {} already fails `{command}` ({}), before the agent started:\n{}",
+                s.base,
+                ending(&run),
+                run.tail(20)
+            ));
+        }
+        record.line(format!("baseline: `{command}` passed on {}", s.base));
+    }
+
+    // 2. The agent, with its prompt; it edits files and nothing else.
+    let scratch = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return Outcome::NeedsHuman(format!("cannot make a temporary directory: {e}")),
+    };
+    let prompt_file = scratch.path().join("prompt.md");
+    if let Err(e) = std::fs::write(&prompt_file, &claim.prompt) {
+        return Outcome::NeedsHuman(format!("cannot write the prompt file: {e}"));
+    }
+    let env = vec![
+        ("LOOP_API_URL".to_owned(), s.api_url.clone()),
+        ("LOOP_TOKEN".to_owned(), claim.token.clone()),
+        ("LOOP_ISSUE_ID".to_owned(), claim.issue_id.clone()),
+        ("LOOP_ISSUE_NUMBER".to_owned(), claim.number.to_string()),
+        ("LOOP_SESSION_ID".to_owned(), claim.session_id.clone()),
+        ("LOOP_WORKTREE".to_owned(), dir.to_string_lossy().into_owned()),
+        ("LOOP_PROMPT_FILE".to_owned(), prompt_file.to_string_lossy().into_owned()),
+    ];
+    let command = report::agent_command(&s.agent);
+    let run = child::run(
+        child::Run {
+            command: &command,
+            dir,
+            env,
+            env_remove: &SECRETS,
+            stdin: Some(claim.prompt.clone()),
+            timeout: s.timeout,
+            stall: Some(s.stall),
+        },
+        stop.clone(),
+    )
+    .await;
+    let run = match run {
+        Ok(run) => run,
+        Err(e) => return Outcome::Failed(format!("cannot start the agent `{command}`: {e}")),
+    };
+    record.agent = report::parse(&run.stdout);
+    record.line(format!(
+        "agent: `{command}`: {} in {:.1} s{}",
+        ending(&run),
+        run.duration.as_secs_f64(),
+        record.agent_usage()
+    ));
+    record.tail = run.tail(20);
+    match run.ending {
+        Ending::Stopped => return Outcome::Stopped,
+        Ending::TimedOut => {
+            return Outcome::Failed(format!("the agent ran past the {} timeout and was stopped", secs(s.timeout)));
+        }
+        Ending::Stalled => {
+            return Outcome::Failed(format!(
+                "the agent printed nothing for {} (stalled) and was stopped",
+                secs(s.stall)
+            ));
+        }
+        Ending::Exited(_) if !run.succeeded() => return Outcome::Failed(format!("the agent {}", ending(&run))),
+        Ending::Exited(_) => {}
+    }
+
+    // 3. What it changed, committed by the runner.
+    let subject = format!("#{}: {}", claim.number, claim.title);
+    let number = format!("#{}", claim.number);
+    let trailers = [("Loop-Issue", number.as_str()), ("Loop-Session", claim.session_id.as_str())];
+    if let Err(e) = git::commit_all(dir, &subject, &trailers).await {
+        return Outcome::NeedsHuman(format!("cannot commit the agent's changes: {e}"));
+    }
+    record.commits = match git::commits_since(dir, base_sha).await {
+        Ok(c) => c,
+        Err(e) => return Outcome::NeedsHuman(e),
+    };
+    if record.commits.is_empty() {
+        return Outcome::Failed("the agent changed nothing".into());
+    }
+
+    // 4. The checks, on what it made.
+    for command in &s.verify {
+        let run = match check(s, dir, command, stop.clone()).await {
+            Ok(run) => run,
+            Err(e) => return Outcome::NeedsHuman(format!("cannot run `{command}`: {e}")),
+        };
+        if run.ending == Ending::Stopped {
+            return Outcome::Stopped;
+        }
+        record.line(format!("verify: `{command}`: {}", ending(&run)));
+        if !run.succeeded() {
+            return Outcome::Failed(format!(
+                "`{command}` failed after the agent's changes ({}):\n{}",
+                ending(&run),
+                run.tail(20)
+            ));
+        }
+    }
+
+    // 5. Push the branch, and open the pull request.
+    if branch == s.base {
+        return Outcome::NeedsHuman(format!("refusing to push to the base branch {branch}"));
+    }
+    if let Err(e) = s.repo.push(dir, branch).await {
+        return Outcome::NeedsHuman(format!("cannot push {branch}: {e}"));
+    }
+    record.line(format!("pushed: {branch}"));
+    let pr_url = match &s.pr_command {
+        None => None,
+        Some(template) => match open_pr(template, s, claim, branch, record, scratch.path(), stop).await {
+            Ok(url) => {
+                record.line(format!("pull request: {url}"));
+                Some(url)
+            }
+            Err(e) => {
+                return Outcome::NeedsHuman(format!("{branch} is pushed, but the pull request was not opened: {e}"));
+            }
+        },
+    };
+    Outcome::Done { branch: branch.to_owned(), pr_url }
+}
+
+/// A verify command in the worktree: it fails if it runs past the run's timeout.
+async fn check(s: &Settings, dir: &Path, command: &str, stop: watch::Receiver<bool>) -> std::io::Result<Finished> {
+    let run =
+        child::Run { command, dir, env: vec![], env_remove: &SECRETS, stdin: None, timeout: s.timeout, stall: None };
+    child::run(run, stop).await
+}
+
+/// Runs `--pr-command` with its placeholders filled in; the first URL it prints is the PR.
+async fn open_pr(
+    template: &str,
+    s: &Settings,
+    claim: &Claim,
+    branch: &str,
+    record: &Record,
+    scratch: &Path,
+    stop: watch::Receiver<bool>,
+) -> Result<String, String> {
+    let body_file = scratch.join("pr-body.md");
+    let body = format!(
+        "{}\n\n{}\n\nLoop-Issue: #{}\nLoop-Session: {}\n",
+        record.agent.summary.as_deref().unwrap_or("Made by `loop agent`."),
+        record.lines.join("\n"),
+        claim.number,
+        claim.session_id
+    );
+    std::fs::write(&body_file, body).map_err(|e| format!("cannot write the body file: {e}"))?;
+    let title = format!("#{}: {}", claim.number, claim.title);
+    let command = fill(
+        template,
+        &[
+            ("branch", branch),
+            ("base", &s.base),
+            ("title", &title),
+            ("body_file", &body_file.to_string_lossy()),
+            ("issue", &claim.number.to_string()),
+        ],
+    );
+    let run = child::Run {
+        command: &command,
+        dir: &s.repo.dir,
+        env: vec![],
+        env_remove: &SECRETS,
+        stdin: None,
+        timeout: Duration::from_secs(120),
+        stall: None,
+    };
+    let run = child::run(run, stop).await.map_err(|e| e.to_string())?;
+    if !run.succeeded() {
+        return Err(format!("`{template}` {}:\n{}", ending(&run), run.tail(10)));
+    }
+    run.stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("https://") || w.starts_with("http://"))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("`{template}` printed no URL"))
+}
+
+/// `{name}` placeholders replaced by shell-quoted values.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    values.iter().fold(template.to_owned(), |text, (name, value)| text.replace(&format!("{{{name}}}"), &quote(value)))
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn secs(d: Duration) -> String {
+    format!("{} s", d.as_secs())
+}
+
+fn ending(run: &Finished) -> String {
+    match run.ending {
+        Ending::Exited(Some(0)) => "passed (exit 0)".into(),
+        Ending::Exited(Some(code)) => format!("exited with status {code}"),
+        Ending::Exited(None) => "was killed by a signal".into(),
+        Ending::TimedOut => "timed out".into(),
+        Ending::Stalled => "stalled".into(),
+        Ending::Stopped => "was stopped".into(),
+    }
+}
+
+/// What ran and what came of it: the attestation kept with the session and the issue.
+struct Record {
+    runner: String,
+    lines: Vec<String>,
+    agent: AgentReport,
+    commits: Vec<(String, String)>,
+    /// The agent's last lines, its summary when it reports none.
+    tail: String,
+}
+
+impl Record {
+    fn new(s: &Settings, branch: &str) -> Self {
+        let lines = vec![format!("branch: {branch} from {}", s.base)];
+        Record { runner: s.name.clone(), lines, agent: AgentReport::default(), commits: vec![], tail: String::new() }
+    }
+
+    fn line(&mut self, line: String) {
+        self.lines.push(line);
+    }
+
+    fn agent_usage(&self) -> String {
+        let a = &self.agent;
+        let mut parts = vec![];
+        if let Some(m) = &a.model {
+            parts.push(format!("model {m}"));
+        }
+        if let Some(t) = a.tokens {
+            parts.push(format!("{t} tokens"));
+        }
+        if let Some(c) = a.cost_usd {
+            parts.push(format!("${c:.2}"));
+        }
+        if parts.is_empty() { String::new() } else { format!("; {}", parts.join(", ")) }
+    }
+
+    fn text(&self) -> String {
+        let mut out = format!("Run by loop agent ({}):\n", self.runner);
+        for l in &self.lines {
+            out.push_str(&format!("- {l}\n"));
+        }
+        for (sha, subject) in &self.commits {
+            out.push_str(&format!("- commit {} {subject}\n", &sha[..sha.len().min(12)]));
+        }
+        out
+    }
+
+    fn summary(&self) -> String {
+        self.agent.summary.clone().unwrap_or_else(|| self.tail.clone())
+    }
+}
+
+/// Tells the server: done (with commits, PR and summary, and the record as a comment), failed
+/// (the issue returns to `todo`), or released.
+async fn report(api: &Api, claim: &Claim, outcome: &Outcome, record: &Record) -> Result<(), String> {
+    let session = format!("/api/sessions/{}", seg(&claim.session_id));
+    let issue = format!("/api/issues/{}", seg(&claim.issue_id));
+    let result = match outcome {
+        Outcome::Done { pr_url, .. } => {
+            let commits: Vec<Value> =
+                record.commits.iter().map(|(sha, subject)| json!({ "sha": sha, "message": subject })).collect();
+            let mut patch =
+                json!({ "status": "done", "agentSummary": cap(&record.summary(), 4000), "commits": commits });
+            if let Some(url) = pr_url {
+                patch["pullRequests"] = json!([{ "number": pr_number(url), "url": url, "title": format!("#{}: {}", claim.number, claim.title) }]);
+            }
+            api.patch(&issue, patch).await.map(|_| ())
+        }
+        Outcome::Failed(reason) => {
+            let summary = format!("{reason}\n\n{}", record.text());
+            api.post(&format!("{session}/fail"), json!({ "summary": cap(&summary, 8000) })).await.map(|_| ())
+        }
+        Outcome::NeedsHuman(reason) => {
+            let summary = format!("needs a person: {reason}\n\n{}", record.text());
+            api.post(&format!("{session}/release"), json!({ "summary": cap(&summary, 8000) })).await.map(|_| ())
+        }
+        Outcome::Stopped => {
+            api.post(&format!("{session}/release"), json!({ "summary": "the runner was stopped" })).await.map(|_| ())
+        }
+    };
+    result.map_err(|e| format!("{e:?}"))?;
+    let comment = match outcome {
+        Outcome::Done { .. } => format!("Done.\n\n{}", record.text()),
+        Outcome::Failed(reason) => format!("Attempt failed: {reason}\n\n{}", record.text()),
+        Outcome::NeedsHuman(reason) => format!("Needs a person: {reason}\n\n{}", record.text()),
+        Outcome::Stopped => return Ok(()),
+    };
+    let body = json!({ "body": cap(&comment, 8000), "authorName": record.runner, "authorType": "agent" });
+    api.post(&format!("{issue}/comments"), body).await.map(|_| ()).map_err(|e| format!("{e:?}"))
+}
+
+/// The number at the end of a PR URL (`…/pull/12`), else 0.
+fn pr_number(url: &str) -> u64 {
+    url.trim_end_matches('/').rsplit('/').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+fn cap(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_shell_quoted() {
+        let filled = fill(
+            "gh pr create --head {branch} --title {title}",
+            &[("branch", "loop/1-x"), ("title", "it's $(rm -rf /)")],
+        );
+        assert_eq!(filled, r"gh pr create --head 'loop/1-x' --title 'it'\''s $(rm -rf /)'");
+    }
+
+    #[test]
+    fn pr_numbers_come_from_the_url() {
+        assert_eq!(pr_number("https://github.com/o/r/pull/123"), 123);
+        assert_eq!(pr_number("https://example.test/pr/7/"), 7);
+        assert_eq!(pr_number("https://example.test/pr/new"), 0);
+    }
+}

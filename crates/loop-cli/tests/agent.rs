@@ -1,0 +1,330 @@
+//! `loop agent` end to end, with real parts and no network: a real `loop serve`, a bare git
+//! repository as the remote, the runner's clone of it with a small test script, scripted agents
+//! (shell scripts) and a `--pr-command` script that records its arguments and prints a URL.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Cli, KEY, Run, Server};
+use serde_json::Value;
+
+/// `git args` in `dir`, which must succeed; its trimmed stdout.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=Test", "-c", "user.email=test@localhost"])
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Whether process `pid` has ended (a zombie waiting for its reaper has), within 5 s: a
+/// killed process takes a moment to go.
+fn gone(pid: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(stat) if stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')) => return true,
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    false
+}
+
+struct Fixture {
+    server: Server,
+    cli: Cli,
+    dir: tempfile::TempDir,
+}
+
+/// The verify command's test: it fails while a file named `broken` exists.
+const CHECK: &str =
+    "#!/bin/sh\nif [ -e broken ]; then echo 'tests failed: broken exists'; exit 1; fi\necho 'tests passed'\n";
+/// Records its arguments and the PR body, and prints the URL of the PR it "opened".
+const PR: &str = "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$MARK_DIR/pr-args\"\ncp \"$4\" \"$MARK_DIR/pr-body\"\necho 'Creating pull request...'\necho 'https://example.test/o/r/pull/7'\n";
+
+impl Fixture {
+    fn new() -> Fixture {
+        let server = Server::start();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        git(root, &["init", "--quiet", "--bare", "-b", "main", "remote.git"]);
+        git(root, &["clone", "--quiet", "remote.git", "seed"]);
+        std::fs::write(root.join("seed/check.sh"), CHECK).unwrap();
+        std::fs::write(root.join("seed/README"), "a project\n").unwrap();
+        git(&root.join("seed"), &["add", "."]);
+        git(&root.join("seed"), &["commit", "--quiet", "-m", "start"]);
+        git(&root.join("seed"), &["push", "--quiet", "origin", "main"]);
+        git(root, &["clone", "--quiet", "remote.git", "work"]);
+        std::fs::create_dir(root.join("marks")).unwrap();
+        std::fs::write(root.join("pr.sh"), PR).unwrap();
+        let cli = Cli::new()
+            .env("LOOP_API_URL", &server.url)
+            .env("LOOP_API_KEY", KEY)
+            .env("PATH", &std::env::var("PATH").unwrap())
+            .env("MARK_DIR", &root.join("marks").to_string_lossy());
+        Fixture { server, cli, dir }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn mark(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path("marks").join(name)).unwrap_or_default()
+    }
+
+    /// A ready issue; returns its number.
+    fn issue(&self, title: &str) -> String {
+        self.cli.json(&["create", title, "--status", "todo"])["number"].to_string()
+    }
+
+    /// `loop agent tick` with `agent` (a script's text) and the standard flags plus `extra`.
+    fn tick(&self, agent: &str, extra: &[&str]) -> Run {
+        let script = self.path("agent.sh");
+        std::fs::write(&script, agent).unwrap();
+        let agent = format!("sh {}", script.display());
+        let pr = format!("sh {} {{branch}} {{base}} {{title}} {{body_file}} {{issue}}", self.path("pr.sh").display());
+        let work = self.path("work");
+        let mut args =
+            vec!["agent", "tick", "--repo", work.to_str().unwrap(), "--agent", &agent, "--verify", "sh check.sh"];
+        args.extend(["--pr-command", &pr, "--name", "test-agent"]);
+        if !extra.contains(&"--timeout") {
+            args.extend(["--timeout", "20s"]);
+        }
+        args.extend(extra);
+        self.cli.run(&args)
+    }
+
+    fn show(&self, number: &str) -> Value {
+        self.cli.json(&["show", number])
+    }
+
+    /// The branches `loop agent` pushed to the remote.
+    fn pushed(&self) -> String {
+        git(&self.path("remote.git"), &["branch", "--list", "loop/*"])
+    }
+
+    fn sessions(&self, number: &str) -> Vec<Value> {
+        self.show(number)["sessions"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+const SUCCEEDS: &str = "env > \"$MARK_DIR/env\"\ncat > \"$MARK_DIR/prompt\"\necho 'feature' > feature.txt\n\
+    echo 'working on it'\necho '{\"summary\": \"Added the feature file\", \"model\": \"scripted-1\", \"tokens\": 1200, \"cost_usd\": 0.42}'\n";
+
+#[test]
+fn a_ready_issue_becomes_a_verified_pushed_branch_a_pr_and_a_done_issue() {
+    let f = Fixture::new();
+    let n = f.issue("Add the feature");
+    let run = f.tick(SUCCEEDS, &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains(&format!(
+            "#{n} Add the feature: done (loop/{n}-add-the-feature, https://example.test/o/r/pull/7)"
+        )),
+        "{run:?}"
+    );
+
+    // The branch and its commit, with trailers, are on the remote; the base is untouched.
+    let branch = format!("loop/{n}-add-the-feature");
+    let remote = f.path("remote.git");
+    assert_eq!(git(&remote, &["show", &format!("{branch}:feature.txt")]), "feature");
+    let message = git(&remote, &["log", "-1", "--format=%B", &branch]);
+    let issue = f.show(&n);
+    let session = issue["sessions"][0]["id"].as_str().unwrap().to_owned();
+    assert!(message.starts_with(&format!("#{n}: Add the feature")), "{message}");
+    assert!(
+        message.contains(&format!("Loop-Issue: #{n}")) && message.contains(&format!("Loop-Session: {session}")),
+        "{message}"
+    );
+    assert!(git(&remote, &["ls-tree", "--name-only", "main"]).lines().all(|f| f != "feature.txt"));
+
+    // The issue is done with its commit, PR and the agent's own summary.
+    assert_eq!(issue["status"], "done");
+    assert_eq!(issue["agentSummary"], "Added the feature file");
+    assert_eq!(issue["commits"][0]["sha"], git(&remote, &["rev-parse", &branch]).as_str());
+    assert_eq!(issue["pullRequests"][0]["number"], 7);
+    assert_eq!(issue["pullRequests"][0]["url"], "https://example.test/o/r/pull/7");
+    assert_eq!(issue["sessions"][0]["outcome"], "done");
+    // What ran and what it cost, as reported by the agent.
+    let comment = issue["comments"].as_array().unwrap().last().unwrap()["body"].as_str().unwrap().to_owned();
+    for part in [
+        "baseline: `sh check.sh` passed on main",
+        "model scripted-1, 1200 tokens, $0.42",
+        "verify: `sh check.sh`: passed",
+        "pull request: https://example.test/o/r/pull/7",
+    ] {
+        assert!(comment.contains(part), "{part} missing from:\n{comment}");
+    }
+
+    // The agent got the prompt and the claim's token, never the master key.
+    let env = f.mark("env");
+    assert!(env.lines().any(|l| l.starts_with("LOOP_TOKEN=loopt_")), "{env}");
+    assert!(!env.contains(KEY) && !env.contains("LOOP_API_KEY="), "the master key reached the agent:\n{env}");
+    assert!(env.contains(&format!("LOOP_ISSUE_NUMBER={n}\n")) && env.contains(&format!("LOOP_SESSION_ID={session}\n")));
+    assert!(f.mark("prompt").contains("Add the feature"));
+
+    // The PR command got the placeholders; the body carries the summary.
+    let pr_args: Vec<String> = f.mark("pr-args").lines().map(str::to_owned).collect();
+    assert_eq!(pr_args[..3], [branch.clone(), "main".into(), format!("#{n}: Add the feature")]);
+    assert_eq!(pr_args[4], n);
+    assert!(f.mark("pr-body").starts_with("Added the feature file"));
+
+    // The worktree is gone.
+    assert_eq!(git(&f.path("work"), &["worktree", "list"]).lines().count(), 1);
+}
+
+#[test]
+fn failed_attempts_push_nothing_and_the_issue_comes_back_for_a_retry() {
+    let f = Fixture::new();
+    let cases: [(&str, &str, &[&str]); 4] = [
+        ("echo x > broken\necho 'wrote code'", "`sh check.sh` failed after the agent's changes", &[]),
+        ("cat > /dev/null\necho 'I looked around'", "the agent changed nothing", &[]),
+        ("echo 'oops' >&2\nexit 3", "the agent exited with status 3", &[]),
+        ("echo started\nsleep 600", "printed nothing for 1 s (stalled)", &["--stall-timeout", "1s"]),
+    ];
+    for (agent, reason, extra) in cases {
+        let n = f.issue("Try something");
+        let run = f.tick(agent, extra);
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.stdout.contains("failed: ") && run.stdout.contains(reason), "{reason}: {run:?}");
+        assert_eq!(f.pushed(), "", "nothing is pushed on failure");
+        let issue = f.show(&n);
+        assert_eq!(issue["status"], "todo", "{reason}");
+        let session = &f.sessions(&n)[0];
+        assert_eq!(session["outcome"], "failed");
+        assert!(session["summary"].as_str().unwrap().contains(reason), "{session}");
+        assert_eq!(git(&f.path("work"), &["worktree", "list"]).lines().count(), 1, "the worktree is removed");
+        // The retry is handed out with the retry template, which shows this attempt.
+        let retry = f.cli.json(&["dispatch", &n]);
+        assert!(retry["prompt"].as_str().unwrap().contains(reason), "{}", retry["prompt"]);
+        f.cli.ok(&["cancel", &n]);
+    }
+}
+
+#[test]
+fn a_hung_agent_is_stopped_at_the_timeout_with_everything_it_started() {
+    let f = Fixture::new();
+    let n = f.issue("Hang");
+    let started = Instant::now();
+    let run = f.tick("sleep 600 &\necho $! > \"$MARK_DIR/pid\"\nwait", &["--timeout", "2s"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("ran past the 2 s timeout"), "{run:?}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    let pid = f.mark("pid").trim().to_owned();
+    assert!(gone(&pid), "the agent's background process {pid} was left running");
+    assert_eq!(f.show(&n)["status"], "todo");
+}
+
+#[test]
+fn a_base_that_already_fails_is_for_a_person_not_the_agents_fault() {
+    let f = Fixture::new();
+    let seed = f.path("seed");
+    std::fs::write(seed.join("broken"), "").unwrap();
+    git(&seed, &["add", "broken"]);
+    git(&seed, &["commit", "--quiet", "-m", "break the tests"]);
+    git(&seed, &["push", "--quiet", "origin", "main"]);
+    let n = f.issue("Build on a broken base");
+    let run = f.tick(SUCCEEDS, &[]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("needs a person: the base branch main already fails `sh check.sh`"), "{run:?}");
+    assert_eq!(f.mark("prompt"), "", "the agent never ran");
+    assert_eq!(f.pushed(), "");
+    let issue = f.show(&n);
+    assert_eq!(issue["status"], "todo");
+    assert_eq!(issue["sessions"][0]["outcome"], "released", "not counted against the agent");
+}
+
+#[test]
+fn nothing_ready_is_a_quiet_success_and_bad_usage_exits_2() {
+    let f = Fixture::new();
+    let run = f.tick(SUCCEEDS, &[]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
+    let run = f.tick(SUCCEEDS, &["--timeout", "soon"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("90s, 30m or 2h"), "{}", run.stderr);
+    let not_git = f.path("marks");
+    let run = f.cli.run(&["agent", "tick", "--repo", not_git.to_str().unwrap(), "--agent", "true"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("is not a git checkout"), "{}", run.stderr);
+}
+
+#[test]
+fn run_stops_after_consecutive_failures_and_releases_leftovers_first() {
+    let f = Fixture::new();
+    let left = f.issue("Left over");
+    // A runner of the same name crashed holding a claim.
+    f.cli.json(&["dispatch", &left, "--agent", "test-agent"]);
+    for _ in 0..2 {
+        f.issue("Will fail");
+    }
+    let script = f.path("agent.sh");
+    std::fs::write(&script, "exit 1").unwrap();
+    let agent = format!("sh {}", script.display());
+    let work = f.path("work");
+    let run = f.cli.run(&[
+        "agent",
+        "run",
+        "--repo",
+        work.to_str().unwrap(),
+        "--agent",
+        &agent,
+        "--name",
+        "test-agent",
+        "--max-consecutive-failures",
+        "2",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("left open by an earlier run of test-agent"), "{}", run.stderr);
+    assert!(run.stderr.contains("2 runs failed in a row (--max-consecutive-failures 2)"), "{}", run.stderr);
+}
+
+#[test]
+fn sigterm_interrupts_the_agent_and_releases_its_issue() {
+    let f = Fixture::new();
+    let n = f.issue("Interrupted");
+    let script = f.path("agent.sh");
+    std::fs::write(&script, "echo $$ > \"$MARK_DIR/pid\"\nsleep 600").unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "agent",
+            "run",
+            "--repo",
+            f.path("work").to_str().unwrap(),
+            "--agent",
+            &format!("sh {}", script.display()),
+        ])
+        .env_clear()
+        .env("HOME", f.path("marks"))
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("MARK_DIR", f.path("marks"))
+        .env("LOOP_API_URL", &f.server.url)
+        .env("LOOP_API_KEY", KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while f.mark("pid").is_empty() {
+        assert!(Instant::now() < deadline, "the agent never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let pid = f.mark("pid").trim().to_owned();
+    assert!(gone(&pid), "the agent {pid} was left running");
+    let issue = f.show(&n);
+    assert_eq!(issue["status"], "todo");
+    assert_eq!(issue["sessions"][0]["outcome"], "released");
+    assert_eq!(f.pushed(), "");
+    assert_eq!(git(&f.path("work"), &["worktree", "list"]).lines().count(), 1);
+}
