@@ -165,6 +165,28 @@ fn a_ready_issue_becomes_a_verified_pushed_branch_a_pr_and_a_done_issue() {
         assert!(comment.contains(part), "{part} missing from:\n{comment}");
     }
 
+    // The session keeps what ran: the attestation, the cost on the session, the transcript.
+    let kept = f.cli.json(&["sessions", "show", &session]);
+    let attestation = &kept["record"]["attestation"];
+    assert_eq!(attestation["outcome"], "done");
+    assert_eq!(attestation["agent"]["exitCode"], 0);
+    assert_eq!(
+        (attestation["agent"]["model"].as_str(), attestation["agent"]["costUsd"].as_f64()),
+        (Some("scripted-1"), Some(0.42))
+    );
+    assert_eq!(attestation["verify"][0]["command"], "sh check.sh");
+    assert_eq!(attestation["verify"][0]["exitCode"], 0);
+    assert_eq!(attestation["commits"][0]["sha"], issue["commits"][0]["sha"]);
+    assert_eq!(attestation["pullRequest"], "https://example.test/o/r/pull/7");
+    assert_eq!((kept["session"]["costUsd"].as_f64(), kept["session"]["tokens"].as_i64()), (Some(0.42), Some(1200)));
+    let transcript = f.cli.ok(&["sessions", "show", &session, "--transcript"]);
+    assert!(transcript.contains("working on it\n"), "{transcript}");
+    let shown = f.cli.ok(&["sessions", "show", &session]);
+    assert!(
+        shown.contains("model scripted-1") && shown.contains(&format!("loop sessions show {session} --transcript")),
+        "{shown}"
+    );
+
     // The agent got the prompt and the claim's token, never the master key.
     let env = f.mark("env");
     assert!(env.lines().any(|l| l.starts_with("LOOP_TOKEN=loopt_")), "{env}");
@@ -202,6 +224,9 @@ fn failed_attempts_push_nothing_and_the_issue_comes_back_for_a_retry() {
         let session = &f.sessions(&n)[0];
         assert_eq!(session["outcome"], "failed");
         assert!(session["summary"].as_str().unwrap().contains(reason), "{session}");
+        let kept = f.cli.json(&["sessions", "show", session["id"].as_str().unwrap()]);
+        assert_eq!(kept["record"]["attestation"]["outcome"], "failed");
+        assert!(kept["record"]["attestation"]["reason"].as_str().unwrap().contains(reason));
         assert_eq!(git(&f.path("work"), &["worktree", "list"]).lines().count(), 1, "the worktree is removed");
         // The retry is handed out with the retry template, which shows this attempt.
         let retry = f.cli.json(&["dispatch", &n]);

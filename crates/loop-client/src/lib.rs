@@ -176,6 +176,10 @@ impl LoopClient {
         self.send(Method::PATCH, path, Some(to_value(body))).await
     }
 
+    pub async fn put<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
+        self.send(Method::PUT, path, Some(to_value(body))).await
+    }
+
     pub async fn delete(&self, path: &str) -> Result<()> {
         self.send::<Value>(Method::DELETE, path, None).await.map(|_| ())
     }

@@ -77,3 +77,65 @@ pub struct SessionFilter {
     /// Only sessions still holding a lease.
     pub open: Option<bool>,
 }
+
+/// What ran in a session and what came of it, as the runner that worked it (`loop agent`)
+/// records it: an attestation (the agent command and its exit, the verify commands, the branch,
+/// the commits, the pull request, the model, tokens and cost the agent reported) and the
+/// agent's transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRecord {
+    pub session_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub attestation: serde_json::Map<String, serde_json::Value>,
+    pub transcript: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub recorded_at: Timestamp,
+}
+
+/// The body of `PUT /api/sessions/:id/record`. Tokens, cost and duration also go on the session
+/// itself, where budgets count them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewSessionRecord {
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub attestation: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1000000))]
+    pub transcript: Option<String>,
+    #[serde(default, deserialize_with = "crate::input::count")]
+    pub tokens: Option<u64>,
+    #[serde(default, deserialize_with = "crate::input::amount")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
+    pub cost_usd: Option<f64>,
+    #[serde(default, deserialize_with = "crate::input::count")]
+    pub duration_ms: Option<u64>,
+}
+
+/// The most a transcript may hold (the body limit is 1 MiB; `loop agent` keeps 256 KiB).
+pub const MAX_TRANSCRIPT_CHARS: usize = 1_000_000;
+/// The most an attestation may hold, as JSON text.
+pub const MAX_ATTESTATION_BYTES: usize = 64 * 1024;
+
+impl NewSessionRecord {
+    pub fn validate(&self) -> crate::Result<()> {
+        if self.transcript.as_ref().is_some_and(|t| t.chars().count() > MAX_TRANSCRIPT_CHARS) {
+            return Err(crate::Error::invalid(
+                "transcript",
+                "too_long",
+                format!("at most {MAX_TRANSCRIPT_CHARS} characters: keep the start and the end"),
+            ));
+        }
+        let size = serde_json::to_string(&self.attestation).map_or(0, |s| s.len());
+        if size > MAX_ATTESTATION_BYTES {
+            return Err(crate::Error::invalid(
+                "attestation",
+                "too_long",
+                format!("at most {MAX_ATTESTATION_BYTES} bytes of JSON, got {size}"),
+            ));
+        }
+        Ok(())
+    }
+}

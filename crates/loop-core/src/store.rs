@@ -19,7 +19,7 @@ use crate::issue::{Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue, PullRe
 use crate::label::{Label, LabelPatch, LabelRef, NewLabel};
 use crate::project::{NewProject, Project, ProjectDetail, ProjectPatch};
 use crate::relation::{NewRelation, Relation};
-use crate::session::{AgentSession, SessionFilter, SessionOutcome, SessionReport};
+use crate::session::{AgentSession, NewSessionRecord, SessionFilter, SessionOutcome, SessionRecord, SessionReport};
 use crate::signal::{Delivery, Ingested, MetricReading, NewSignal, Signal};
 use crate::template::{
     ActiveTemplate, NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, Seeded,
@@ -143,6 +143,11 @@ pub trait DispatchStore {
         actor: &Actor,
     ) -> Result<AgentSession>;
     async fn get_session(&self, session_id: &str) -> Result<AgentSession>;
+    /// Keeps what ran in a session (open or ended), replacing an earlier record of it; its
+    /// tokens, cost and duration also go on the session.
+    async fn record_session(&self, session_id: &str, record: NewSessionRecord) -> Result<SessionRecord>;
+    /// What ran in a session, if its runner recorded it.
+    async fn session_record(&self, session_id: &str) -> Result<Option<SessionRecord>>;
     async fn list_sessions(&self, filter: &SessionFilter, page: Page) -> Result<Paged<AgentSession>>;
     /// An issue's sessions, oldest first.
     async fn issue_sessions(&self, key: &str) -> Result<Vec<AgentSession>>;

@@ -319,3 +319,38 @@ async fn every_call_a_default_prompt_instructs_succeeds_with_its_token() {
         run(&s, &token, t.slug, fail, ("", "")).await;
     }
 }
+
+/// A session's record is the runner's word, written with the key: a claim's token cannot write
+/// its own attestation.
+#[tokio::test]
+async fn session_records_are_written_with_the_key_and_checked() {
+    let s = common::start().await;
+    let issue = s.issue_with(json!({ "title": "recorded", "type": "task", "status": "todo" })).await;
+    let claim = claim_issue(&s, "runner-1", &issue.id).await;
+    let (session, token) =
+        (claim["session"]["id"].as_str().unwrap().to_owned(), claim["token"].as_str().unwrap().to_owned());
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/sessions/{session}/record", s.url);
+    let get = |key: String| http.get(&url).bearer_auth(key).send();
+    assert_eq!(get(KEY.into()).await.unwrap().status(), StatusCode::NOT_FOUND, "nothing recorded yet");
+
+    let body = json!({ "attestation": { "outcome": "done" }, "transcript": "ran\n", "costUsd": 0.1 });
+    let by_token = http.put(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+    assert_eq!(by_token.status(), StatusCode::FORBIDDEN);
+    let bad = http.put(&url).bearer_auth(KEY).json(&json!({ "attestation": "done" })).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad: Value = bad.json().await.unwrap();
+    assert_eq!(bad["details"]["field"], "attestation", "{bad}");
+
+    let kept = http.put(&url).bearer_auth(KEY).json(&body).send().await.unwrap();
+    assert_eq!(kept.status(), StatusCode::OK);
+    let read: Value = get(KEY.into()).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (read["data"]["attestation"]["outcome"].as_str(), read["data"]["transcript"].as_str()),
+        (Some("done"), Some("ran\n"))
+    );
+    // The token may read it (it reads anything while its claim runs).
+    assert_eq!(get(token).await.unwrap().status(), StatusCode::OK);
+    let session: Value = s.client.get(&format!("/api/sessions/{session}")).await.unwrap();
+    assert_eq!(session["data"]["costUsd"], 0.1);
+}

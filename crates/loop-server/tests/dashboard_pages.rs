@@ -211,6 +211,38 @@ async fn a_repeated_signal_shows_how_often_it_was_seen() {
 }
 
 #[tokio::test]
+async fn a_session_shows_what_its_runner_recorded() {
+    let server = common::start().await;
+    let web = Web::new(&server.url);
+    let cookie = web.sign_in().await;
+    let issue = server.issue_with(json!({ "title": "recorded", "type": "task", "status": "todo" })).await;
+    let claim: serde_json::Value =
+        server.client.post(&format!("/api/issues/{}/dispatch", issue.id), &json!({})).await.unwrap();
+    let session = claim["session"]["id"].as_str().unwrap();
+    let record = json!({
+        "attestation": { "agent": { "command": "sh agent.sh", "result": "passed (exit 0)", "model": "m-1" },
+                         "verify": [{ "command": "cargo test", "result": "passed (exit 0)" }],
+                         "branch": "loop/1-recorded", "pullRequest": "https://example.test/pr/3" },
+        "transcript": "step one\n<script>alert(1)</script>\n", "costUsd": 0.5,
+    });
+    server.client.put::<serde_json::Value>(&format!("/api/sessions/{session}/record"), &record).await.unwrap();
+    let page = web.page(&format!("/issues/{}", issue.number), &cookie).await;
+    for part in [
+        "What ran",
+        "<code>sh agent.sh</code>: passed (exit 0) · m-1",
+        "<code>cargo test</code>",
+        "loop/1-recorded",
+        "$0.50",
+    ] {
+        assert!(page.contains(part), "{part} missing from the issue page");
+    }
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !page.contains("<script>alert(1)"),
+        "the transcript is escaped"
+    );
+}
+
+#[tokio::test]
 async fn logging_out_ends_the_session() {
     let server = common::start().await;
     let web = Web::new(&server.url);

@@ -91,6 +91,7 @@ macro_rules! conformance_suite {
             dispatch_queue_is_global_order,
             dispatch_property_claim_order_equals_score_sort,
             dispatch_idempotent_retry,
+            session_records_are_kept_and_replaced,
             dispatch_lease_expiry,
             dispatch_release_and_fail,
             dispatch_patch_closes_session,

@@ -7,7 +7,7 @@ use loop_core::dispatch::{self, Claim, ClaimRequest, Explanation, QueueEntry, Sc
 use loop_core::event::NewEvent;
 use loop_core::hydration::PromptInputs;
 use loop_core::issue::IssueStatus;
-use loop_core::session::{AgentSession, SessionFilter, SessionOutcome, SessionReport};
+use loop_core::session::{AgentSession, NewSessionRecord, SessionFilter, SessionOutcome, SessionRecord, SessionReport};
 use loop_core::store::DispatchStore;
 use loop_core::template::{SelectionContext, TemplateChooser};
 use loop_core::{Actor, Error, Page, Paged, Result, Timestamp};
@@ -123,6 +123,22 @@ impl<B: Backend> DispatchStore for SqlStore<B> {
 
     async fn get_session(&self, session_id: &str) -> Result<AgentSession> {
         self.read(session_id.to_owned(), move |db, id| Box::pin(async move { sessions::require(db, &id).await })).await
+    }
+
+    async fn record_session(&self, session_id: &str, record: NewSessionRecord) -> Result<SessionRecord> {
+        record.validate()?;
+        let (id, now) = (session_id.to_owned(), self.now());
+        self.write((id, record), move |db, (id, record)| Box::pin(sessions::record(db, id, record, now))).await
+    }
+
+    async fn session_record(&self, session_id: &str) -> Result<Option<SessionRecord>> {
+        self.read(session_id.to_owned(), move |db, id| {
+            Box::pin(async move {
+                sessions::require(db, &id).await?;
+                db.first("SELECT * FROM session_records WHERE session_id = ?", &args![&id], rows::session_record).await
+            })
+        })
+        .await
     }
 
     async fn list_sessions(&self, filter: &SessionFilter, page: Page) -> Result<Paged<AgentSession>> {

@@ -26,6 +26,7 @@ pub const EXPORT_TABLES: &[(&str, &str)] = &[
     ("prompt_reviews", "created_at, id"),
     ("prompt_improvements", "issue_id"),
     ("agent_sessions", "claimed_at, id"),
+    ("session_records", "session_id"),
 ];
 
 /// Where an export's rows go: each row with its table's name.

@@ -327,3 +327,12 @@ pub fn signal(row: &impl Cols) -> Result<loop_core::signal::Signal> {
         last_seen_at: ts(row, "last_seen_at")?,
     })
 }
+
+pub fn session_record(row: &impl Cols) -> Result<loop_core::session::SessionRecord> {
+    Ok(loop_core::session::SessionRecord {
+        session_id: get(row, "session_id")?,
+        attestation: json(row, "attestation")?,
+        transcript: get(row, "transcript")?,
+        recorded_at: ts(row, "recorded_at")?,
+    })
+}

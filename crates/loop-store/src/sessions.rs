@@ -1,7 +1,7 @@
 //! Agent sessions: ending them, and the queries over them.
 
 use loop_core::event::NewEvent;
-use loop_core::session::{AgentSession, SessionOutcome, SessionReport};
+use loop_core::session::{AgentSession, NewSessionRecord, SessionOutcome, SessionRecord, SessionReport};
 use loop_core::{Error, Result, Timestamp};
 
 use crate::db::{Db, DbExt, Write};
@@ -62,4 +62,27 @@ pub(crate) async fn end(
     let writes = session.template_version_id.as_deref().map(|v| improvement::session_ended(v, &session));
     let event = NewEvent::session_ended(&session.issue_id, &session.id, outcome);
     Ok(Some(Ended { writes: writes.into_iter().collect(), event, session }))
+}
+
+/// Keeps `record` for session `id` (replacing an earlier one) and puts its tokens, cost and
+/// duration on the session, where budgets count them.
+pub(crate) async fn record(
+    db: &mut impl Db,
+    id: String,
+    record: NewSessionRecord,
+    now: Timestamp,
+) -> Result<SessionRecord> {
+    require(db, &id).await?;
+    let attestation = serde_json::to_string(&record.attestation).map_err(Error::internal)?;
+    db.run(
+        "UPDATE agent_sessions SET tokens = COALESCE(?, tokens), cost_usd = COALESCE(?, cost_usd), \
+         duration_ms = COALESCE(?, duration_ms) WHERE id = ?",
+        &args![record.tokens.map(|t| t as i64), record.cost_usd, record.duration_ms.map(|d| d as i64), &id],
+    )
+    .await?;
+    let sql = "INSERT INTO session_records (session_id, attestation, transcript, recorded_at) VALUES (?, ?, ?, ?) \
+               ON CONFLICT (session_id) DO UPDATE SET attestation = excluded.attestation, \
+               transcript = excluded.transcript, recorded_at = excluded.recorded_at RETURNING *";
+    let kept = db.first(sql, &args![&id, &attestation, &record.transcript, now.millis()], rows::session_record).await?;
+    kept.ok_or_else(|| Error::internal("the session record was not returned"))
 }

@@ -64,6 +64,7 @@ impl Api {
             (Method::GET, _) => self.client.get::<Value>(path).await,
             (Method::POST, b) => self.client.post::<Value>(path, &b.unwrap_or(Value::Null)).await,
             (Method::PATCH, b) => self.client.patch::<Value>(path, &b.unwrap_or(Value::Null)).await,
+            (Method::PUT, b) => self.client.put::<Value>(path, &b.unwrap_or(Value::Null)).await,
             (Method::DELETE, _) => self.client.delete(path).await.map(|_| Value::Null),
             (m, _) => unreachable!("the CLI does not send {m}"),
         };
@@ -97,6 +98,10 @@ impl Api {
 
     pub async fn patch(&self, path: &str, body: Value) -> Result<Value, CliError> {
         self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Result<Value, CliError> {
+        self.call(Method::PUT, path, Some(body)).await
     }
 
     pub async fn delete(&self, path: &str) -> Result<(), CliError> {

@@ -130,6 +130,8 @@ pub enum Command {
     Fail(sessions::EndArgs),
     /// Rate the prompt a claim came with (clarity, completeness, relevance; 1–5).
     Review(sessions::ReviewArgs),
+    /// Sessions: what ran in one (`loop sessions show ID [--transcript]`).
+    Sessions(sessions::SessionsArgs),
     /// The runner: claim ready issues, have an agent work each in its own git worktree, verify,
     /// push a branch, open a PR, report (tick: one pass; run: until stopped).
     Agent(agent::AgentArgs),
@@ -289,6 +291,7 @@ async fn dispatch_command(command: Command, ctx: &Ctx) -> Result<(), CliError> {
         Command::Release(a) => sessions::end(a, "release", ctx).await,
         Command::Fail(a) => sessions::end(a, "fail", ctx).await,
         Command::Review(a) => sessions::review(a, ctx).await,
+        Command::Sessions(a) => sessions::sessions(a, ctx).await,
         Command::Agent(a) => agent::run(a, ctx).await,
         Command::Status(a) | Command::Dashboard(a) => status::run(a, ctx).await,
         Command::Issues(a) => compat::issues(a, ctx).await,

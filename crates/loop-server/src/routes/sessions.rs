@@ -1,17 +1,17 @@
-//! Agent sessions: list them, renew a lease, release or fail a claim.
+//! Agent sessions: list them, renew a lease, release or fail a claim, keep what ran in one.
 
 use axum::Extension;
 use axum::extract::State;
 use loop_core::Actor;
 use loop_core::page::Paged;
-use loop_core::session::{AgentSession, SessionFilter, SessionOutcome, SessionReport};
+use loop_core::session::{AgentSession, NewSessionRecord, SessionFilter, SessionOutcome, SessionRecord, SessionReport};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Data, ok};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{OptionalJsonBody, Params, Path};
+use crate::extract::{JsonBody, OptionalJsonBody, Params, Path};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(heartbeat))
         .routes(routes!(release))
         .routes(routes!(fail))
+        .routes(routes!(put_record, get_record))
 }
 
 /// An issue's sessions, oldest first.
@@ -108,4 +109,28 @@ async fn fail(
     OptionalJsonBody(report): OptionalJsonBody<SessionReport>,
 ) -> ApiResult<axum::Json<Data<AgentSession>>> {
     Ok(ok(s.store.end_session(&id, SessionOutcome::Failed, report, &actor).await?))
+}
+
+/// Keep what ran in the session (open or ended): an attestation object (the agent command and
+/// its exit, verify commands, branch, commits, PR, model…), the agent's transcript, and the
+/// tokens, cost and duration, which also go on the session. Replaces an earlier record.
+#[utoipa::path(put, path = "/api/sessions/{id}/record", tag = "sessions", params(("id" = String, Path)),
+    request_body = NewSessionRecord,
+    responses((status = 200, body = Data<SessionRecord>), (status = 404)))]
+async fn put_record(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(record): JsonBody<NewSessionRecord>,
+) -> ApiResult<axum::Json<Data<SessionRecord>>> {
+    Ok(ok(s.store.record_session(&id, record).await?))
+}
+
+/// What ran in the session, as its runner recorded it; 404 when it recorded nothing.
+#[utoipa::path(get, path = "/api/sessions/{id}/record", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, body = Data<SessionRecord>), (status = 404)))]
+async fn get_record(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<axum::Json<Data<SessionRecord>>> {
+    match s.store.session_record(&id).await? {
+        Some(record) => Ok(ok(record)),
+        None => Err(loop_core::Error::not_found("Session record", id).into()),
+    }
 }

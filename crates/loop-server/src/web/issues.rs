@@ -216,6 +216,13 @@ async fn detail(State(s): State<AppState>, viewer: Viewer, Path(number): Path<St
         store.last_event_id()
     );
     let (comments, sessions, events, cursor) = (comments?, sessions?, events?, cursor?);
+    // What a runner recorded of each session (an issue has a handful).
+    let mut records = BTreeMap::new();
+    for sess in &sessions {
+        if let Some(r) = store.session_record(&sess.id).await? {
+            records.insert(sess.id.clone(), r);
+        }
+    }
     let mut related: BTreeMap<String, Issue> = BTreeMap::new();
     for r in &d.relations {
         for other in [&r.issue_id, &r.related_issue_id] {
@@ -399,8 +406,10 @@ async fn detail(State(s): State<AppState>, viewer: Viewer, Path(number): Path<St
                             div.muted { "claimed " (ago(sess.claimed_at, now))
                                 @if let Some(ms) = sess.duration_ms { " · " (ms / 1000) " s" }
                                 @if let Some(t) = sess.tokens { " · " (t) " tokens" }
+                                @if let Some(c) = sess.cost_usd { " · $" (format!("{c:.2}")) }
                             }
                             @if let Some(sum) = &sess.summary { p.summary { (sum) } }
+                            @if let Some(r) = records.get(&sess.id) { (session_record(r)) }
                         }
                     } }
                 }
@@ -408,6 +417,33 @@ async fn detail(State(s): State<AppState>, viewer: Viewer, Path(number): Path<St
         }
     };
     Ok(layout::page(&viewer, Section::Issues, &title, cursor, body))
+}
+
+/// What the runner recorded of a session: what ran, the checks, the branch and PR, and the
+/// transcript, folded away.
+fn session_record(r: &loop_core::session::SessionRecord) -> Markup {
+    let a = &r.attestation;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    html! {
+        details.record {
+            summary { "What ran" }
+            ul.plain {
+                @if let Some(agent) = a.get("agent") {
+                    li { "agent " code { (text(&agent["command"])) } ": " (text(&agent["result"]))
+                        @if let Some(m) = agent["model"].as_str() { " · " (m) } }
+                }
+                @for check in a.get("verify").and_then(|v| v.as_array()).into_iter().flatten() {
+                    li { "verify " code { (text(&check["command"])) } ": " (text(&check["result"])) }
+                }
+                @if let Some(b) = a.get("branch").and_then(|b| b.as_str()) { li { "branch " code { (b) } } }
+                @for c in a.get("commits").and_then(|v| v.as_array()).into_iter().flatten() {
+                    li { "commit " code { (text(&c["sha"]).chars().take(12).collect::<String>()) } " " (text(&c["subject"])) }
+                }
+                @if let Some(pr) = a.get("pullRequest").and_then(|p| p.as_str()) { li { "pull request " (pr) } }
+            }
+            @if let Some(t) = &r.transcript { pre.transcript { (t) } }
+        }
+    }
 }
 
 /// The issues blocking this one and the issues it blocks, whichever side recorded the relation.

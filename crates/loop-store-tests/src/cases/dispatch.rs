@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use loop_core::dispatch::{Claim, ClaimRequest, QueueEntry};
 use loop_core::event::{EventKind, IssueEvent};
 use loop_core::issue::{Issue, IssueStatus};
-use loop_core::session::{AgentSession, SessionFilter, SessionOutcome, SessionReport};
+use loop_core::session::{AgentSession, NewSessionRecord, SessionFilter, SessionOutcome, SessionReport};
 use loop_core::template::NoTemplates;
 use loop_core::{Actor, Error, Result};
 use serde_json::{Value, json};
@@ -1418,4 +1418,44 @@ pub async fn dispatch_replay_after_the_session_ended_is_a_conflict(h: &Harness) 
         other => panic!("a replay of an ended claim must be a conflict, got {other:?}"),
     }
     assert_eq!(status_of(h, &a.id).await, IssueStatus::Todo, "the released issue stays in todo");
+}
+
+/// What ran in a session is kept beside it, replaced by a later record, readable after the
+/// session ended; its tokens, cost and duration go on the session, where budgets count them.
+pub async fn session_records_are_kept_and_replaced(h: &Harness) {
+    let issue = todo(h, "worked by a runner", 1).await;
+    let c = claim(h, &fresh("runner")).await.expect("a claim");
+    assert_eq!(c.issue.id, issue.id);
+    let id = c.session.id.clone();
+    assert_eq!(ok(h.store.session_record(&id).await), None, "nothing recorded yet");
+    let record = |attestation: Value, transcript: Option<&str>, cost: Option<f64>| NewSessionRecord {
+        attestation: attestation.as_object().unwrap().clone(),
+        transcript: transcript.map(str::to_owned),
+        tokens: Some(1200),
+        cost_usd: cost,
+        duration_ms: Some(4000),
+    };
+    let first =
+        ok(h.store.record_session(&id, record(json!({ "outcome": "failed" }), Some("line one\n"), Some(0.25))).await);
+    assert_eq!((first.session_id.as_str(), first.transcript.as_deref()), (id.as_str(), Some("line one\n")));
+    ok(h.store.end_session(&id, SessionOutcome::Failed, SessionReport::default(), &bot()).await);
+    // After the session ended, a second record replaces the first; an absent cost keeps the old.
+    h.clock.advance_millis(1000);
+    let again = ok(h
+        .store
+        .record_session(&id, record(json!({ "outcome": "failed", "verify": [{ "exitCode": 1 }] }), None, None))
+        .await);
+    let read = ok(h.store.session_record(&id).await).expect("a record");
+    assert_eq!(read, again);
+    assert_eq!(read.attestation["verify"][0]["exitCode"], 1);
+    assert_eq!(read.transcript, None);
+    assert!(read.recorded_at > first.recorded_at);
+    let session = ok(h.store.get_session(&id).await);
+    assert_eq!((session.tokens, session.cost_usd, session.duration_ms), (Some(1200), Some(0.25), Some(4000)));
+
+    let err = h.store.record_session("no-such-session", record(json!({}), None, None)).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    let too_long = record(json!({}), Some(&"x".repeat(loop_core::session::MAX_TRANSCRIPT_CHARS + 1)), None);
+    let err = h.store.record_session(&id, too_long).await.unwrap_err();
+    assert!(matches!(&err, Error::Invalid { field, .. } if field == "transcript"), "{err:?}");
 }

@@ -125,6 +125,7 @@ async fn attempt(
             ));
         }
         record.line(format!("baseline: `{command}` passed on {}", s.base));
+        record.push("baseline", json!({ "command": command, "exitCode": 0 }));
     }
 
     // 2. The agent, with its prompt; it edits files and nothing else.
@@ -171,6 +172,16 @@ async fn attempt(
         record.agent_usage()
     ));
     record.tail = run.tail(20);
+    record.transcript = Some(run.transcript.clone());
+    record.duration = Some(run.duration);
+    record.facts.insert(
+        "agent".into(),
+        json!({
+            "command": command, "result": ending(&run), "exitCode": exit_code(&run),
+            "durationMs": run.duration.as_millis() as u64,
+            "model": record.agent.model, "tokens": record.agent.tokens, "costUsd": record.agent.cost_usd,
+        }),
+    );
     match run.ending {
         Ending::Stopped => return Outcome::Stopped,
         Ending::TimedOut => {
@@ -211,6 +222,10 @@ async fn attempt(
             return Outcome::Stopped;
         }
         record.line(format!("verify: `{command}`: {}", ending(&run)));
+        record.push(
+            "verify",
+            json!({ "command": command, "result": ending(&run), "exitCode": exit_code(&run), "tail": run.tail(20) }),
+        );
         if !run.succeeded() {
             return Outcome::Failed(format!(
                 "`{command}` failed after the agent's changes ({}):\n{}",
@@ -233,6 +248,7 @@ async fn attempt(
         Some(template) => match open_pr(template, s, claim, branch, record, scratch.path(), stop).await {
             Ok(url) => {
                 record.line(format!("pull request: {url}"));
+                record.facts.insert("pullRequest".into(), json!(url));
                 Some(url)
             }
             Err(e) => {
@@ -313,6 +329,13 @@ fn secs(d: Duration) -> String {
     format!("{} s", d.as_secs())
 }
 
+fn exit_code(run: &Finished) -> Option<i32> {
+    match run.ending {
+        Ending::Exited(code) => code,
+        _ => None,
+    }
+}
+
 fn ending(run: &Finished) -> String {
     match run.ending {
         Ending::Exited(Some(0)) => "passed (exit 0)".into(),
@@ -328,20 +351,64 @@ fn ending(run: &Finished) -> String {
 struct Record {
     runner: String,
     lines: Vec<String>,
+    /// The same facts for a program: the session record's attestation.
+    facts: serde_json::Map<String, Value>,
     agent: AgentReport,
     commits: Vec<(String, String)>,
     /// The agent's last lines, its summary when it reports none.
     tail: String,
+    transcript: Option<String>,
+    duration: Option<Duration>,
 }
 
 impl Record {
     fn new(s: &Settings, branch: &str) -> Self {
         let lines = vec![format!("branch: {branch} from {}", s.base)];
-        Record { runner: s.name.clone(), lines, agent: AgentReport::default(), commits: vec![], tail: String::new() }
+        let mut facts = serde_json::Map::new();
+        facts.insert("runner".into(), json!(s.name));
+        facts.insert("branch".into(), json!(branch));
+        facts.insert("base".into(), json!(s.base));
+        Record {
+            runner: s.name.clone(),
+            lines,
+            facts,
+            agent: AgentReport::default(),
+            commits: vec![],
+            tail: String::new(),
+            transcript: None,
+            duration: None,
+        }
     }
 
     fn line(&mut self, line: String) {
         self.lines.push(line);
+    }
+
+    /// Appends `entry` to the list `key` of the attestation.
+    fn push(&mut self, key: &str, entry: Value) {
+        match self.facts.entry(key).or_insert_with(|| json!([])) {
+            Value::Array(list) => list.push(entry),
+            other => *other = json!([entry]),
+        }
+    }
+
+    /// The attestation: what ran and what came of it.
+    fn attestation(&self, outcome: &Outcome) -> serde_json::Map<String, Value> {
+        let mut facts = self.facts.clone();
+        let (result, reason) = match outcome {
+            Outcome::Done { .. } => ("done", None),
+            Outcome::Failed(r) => ("failed", Some(r)),
+            Outcome::NeedsHuman(r) => ("needs-human", Some(r)),
+            Outcome::Stopped => ("stopped", None),
+        };
+        facts.insert("outcome".into(), json!(result));
+        if let Some(r) = reason {
+            facts.insert("reason".into(), json!(cap(r, 4000)));
+        }
+        let commits: Vec<Value> =
+            self.commits.iter().map(|(sha, subject)| json!({ "sha": sha, "subject": subject })).collect();
+        facts.insert("commits".into(), json!(commits));
+        facts
     }
 
     fn agent_usage(&self) -> String {
@@ -379,6 +446,14 @@ impl Record {
 /// (the issue returns to `todo`), or released.
 async fn report(api: &Api, claim: &Claim, outcome: &Outcome, record: &Record) -> Result<(), String> {
     let session = format!("/api/sessions/{}", seg(&claim.session_id));
+    let kept = json!({
+        "attestation": record.attestation(outcome),
+        "transcript": record.transcript,
+        "tokens": record.agent.tokens,
+        "costUsd": record.agent.cost_usd,
+        "durationMs": record.duration.map(|d| d.as_millis() as u64),
+    });
+    api.put(&format!("{session}/record"), kept).await.map_err(|e| format!("{e:?}"))?;
     let issue = format!("/api/issues/{}", seg(&claim.issue_id));
     let result = match outcome {
         Outcome::Done { pr_url, .. } => {
