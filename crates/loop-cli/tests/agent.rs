@@ -353,3 +353,67 @@ fn sigterm_interrupts_the_agent_and_releases_its_issue() {
     assert_eq!(f.pushed(), "");
     assert_eq!(git(&f.path("work"), &["worktree", "list"]).lines().count(), 1);
 }
+
+#[test]
+fn an_issue_that_keeps_failing_goes_to_a_person() {
+    let f = Fixture::new();
+    let n = f.issue("Too hard");
+    for attempt in 1..=2 {
+        let run = f.tick("echo x > broken", &["--max-attempts", "2"]);
+        assert_eq!(run.code, 1, "{run:?}");
+        let tripped = run.stdout.contains("2 attempts failed: labelled needs-human and moved to the backlog");
+        assert_eq!(tripped, attempt == 2, "attempt {attempt}: {run:?}");
+    }
+    let issue = f.show(&n);
+    assert_eq!(issue["status"], "backlog");
+    assert_eq!(issue["labels"][0]["name"], "needs-human");
+    let run = f.tick(SUCCEEDS, &[]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "it is not claimed again: {run:?}");
+}
+
+#[test]
+fn budgets_count_this_agents_sessions_on_the_server() {
+    let f = Fixture::new();
+    let first = f.issue("First");
+    assert_eq!(f.tick(SUCCEEDS, &["--max-runs-per-hour", "1"]).code, 0);
+    assert_eq!(f.show(&first)["status"], "done");
+    let second = f.issue("Second");
+    // A new runner process: the count comes from the server, not from memory.
+    let run = f.tick(SUCCEEDS, &["--max-runs-per-hour", "1"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("over budget: 1 runs in the last hour (--max-runs-per-hour 1)"), "{}", run.stderr);
+    assert_eq!(f.show(&second)["status"], "todo", "nothing was claimed");
+
+    // The first run reported $0.42.
+    let run = f.tick(SUCCEEDS, &["--max-cost-per-day", "0.40"]);
+    assert!(run.stderr.contains("over budget: $0.42 spent in the last 24 hours"), "{}", run.stderr);
+    assert_eq!(f.show(&second)["status"], "todo");
+    // An agent that reports no cost cannot be held to a cost budget.
+    let run = f.tick("echo done > feature.txt", &["--max-cost-per-day", "5"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("reported no cost"), "{}", run.stderr);
+}
+
+#[test]
+fn the_repository_keeps_the_runners_settings() {
+    let f = Fixture::new();
+    let script = f.path("agent.sh");
+    std::fs::write(&script, SUCCEEDS).unwrap();
+    let work = f.path("work");
+    std::fs::create_dir(work.join(".loop")).unwrap();
+    let toml = format!(
+        "agent = \"sh {}\"\nverify = [\"sh check.sh\"]\nname = \"from-the-file\"\ntimeout = \"1m\"\n",
+        script.display()
+    );
+    std::fs::write(work.join(".loop/agent.toml"), toml).unwrap();
+    let n = f.issue("Configured");
+    let run = f.cli.run(&["agent", "tick", "--repo", work.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let issue = f.show(&n);
+    assert_eq!(issue["status"], "done");
+    assert_eq!(issue["sessions"][0]["agent"], "from-the-file");
+    std::fs::write(work.join(".loop/agent.toml"), "agnet = \"claude\"\n").unwrap();
+    let run = f.cli.run(&["agent", "tick", "--repo", work.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains(".loop/agent.toml") && run.stderr.contains("agnet"), "{}", run.stderr);
+}

@@ -3,7 +3,9 @@
 //! and reports back; or fails the attempt so the issue comes back for a retry.
 
 mod child;
+mod config;
 mod git;
+mod limits;
 mod report;
 mod work;
 
@@ -38,8 +40,22 @@ The agent's own report: Claude Code's final result event, or a last stdout line 
 {\"summary\": \"…\", \"model\": \"…\", \"tokens\": 1200, \"cost_usd\": 0.42}; else the last lines
 of its output are the summary. Transcripts are kept up to 256 KiB (start and end).
 
-Exit codes (tick): 0 every run went well (or nothing was ready), 1 a run failed or needs a
-person, 2 bad usage.";
+Limits: --max-concurrent is a hard cap; --max-runs-per-hour and --max-cost-per-day are counted
+from this agent name's sessions on the server (tick stops at the limit, run waits); an issue
+whose last --max-attempts attempts failed is labelled needs-human and moved to the backlog;
+run stops after --max-consecutive-failures failures in a row. At start, claims left open by an
+earlier runner of the same name are released.
+
+Every flag may live in .loop/agent.toml at the top of the repository, keyed by its name; flags
+win over the file:
+  agent = \"claude\"
+  verify = [\"cargo test\", \"cargo clippy -- -D warnings\"]
+  pr-command = \"gh pr create --draft --head {branch} --base {base} --title {title} --body-file {body_file}\"
+  max-concurrent = 2
+  timeout = \"45m\"
+
+Exit codes (tick): 0 every run went well (or nothing was ready, or a budget is spent), 1 a run
+failed or needs a person, 2 bad usage.";
 
 #[derive(Args, Debug)]
 pub struct AgentArgs {
@@ -58,12 +74,15 @@ pub enum AgentAction {
     Run(RunnerArgs),
 }
 
-#[derive(Args, Debug, Clone)]
+/// The flags. Every one may also be set in `.loop/agent.toml` in the repository (its keys are
+/// the flags' names: `agent = "claude"`, `verify = ["cargo test"]`, `max-concurrent = 2`…);
+/// a flag wins over the file.
+#[derive(Args, Debug, Clone, Default)]
 pub struct RunnerArgs {
     /// The agent: a shell command run in the issue's worktree, or a preset: claude (Claude Code
     /// in print mode, stream-json output) or codex (`codex exec`).
     #[arg(long, value_name = "CMD")]
-    pub agent: String,
+    pub agent: Option<String>,
     /// A command that must pass in the worktree after the agent (repeatable; all must pass).
     #[arg(long, value_name = "CMD")]
     pub verify: Vec<String>,
@@ -74,30 +93,42 @@ pub struct RunnerArgs {
     /// The agent's name (sent as X-Loop-Agent) [default: loop-agent@<host>]
     #[arg(long)]
     pub name: Option<String>,
-    /// The git checkout to work from.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub repo: PathBuf,
+    /// The git checkout to work from [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
     /// The branch to start from and open PRs against [default: the remote's default branch]
     #[arg(long, value_name = "BRANCH")]
     pub base: Option<String>,
-    /// The remote to fetch from and push to.
-    #[arg(long, value_name = "NAME", default_value = "origin")]
-    pub remote: String,
+    /// The remote to fetch from and push to [default: origin]
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
     /// Only issues of this project (id).
     #[arg(long, value_name = "ID")]
     pub project: Option<String>,
-    /// Issues worked at once (a hard cap).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub max_concurrent: u16,
-    /// Time allowed per run (the agent, and each verify command): 90s, 30m, 2h.
-    #[arg(long, value_name = "DUR", default_value = "30m", value_parser = duration)]
-    pub timeout: Duration,
-    /// An agent that prints nothing for this long is stalled and stopped.
-    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = duration)]
-    pub stall_timeout: Duration,
-    /// `run` stops (exit 1) after this many failed runs in a row.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub max_consecutive_failures: u32,
+    /// Issues worked at once, a hard cap [default: 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub max_concurrent: Option<u16>,
+    /// Time allowed per run (the agent, and each verify command): 90s, 30m, 2h [default: 30m]
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub timeout: Option<Duration>,
+    /// An agent that prints nothing for this long is stalled and stopped [default: 5m]
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub stall_timeout: Option<Duration>,
+    /// An issue whose last N attempts failed gets the label needs-human and goes back to the
+    /// backlog, where it is not claimed until a person moves it [default: 2]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: Option<u32>,
+    /// `run` stops (exit 1) after this many failed runs in a row [default: 3]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_consecutive_failures: Option<u32>,
+    /// Claims per hour by this agent name, counted from the server's sessions (so a restart
+    /// does not reset it); at the limit, tick stops and run waits.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_runs_per_hour: Option<u32>,
+    /// Dollars per 24 hours, as the agent reports its cost (counted from the server's sessions);
+    /// an agent that reports no cost is refused with this set.
+    #[arg(long, value_name = "USD")]
+    pub max_cost_per_day: Option<f64>,
     /// Keep the worktree of a failed run (its path is in the report).
     #[arg(long)]
     pub keep_failed: bool,
@@ -125,7 +156,18 @@ pub async fn run(a: AgentArgs, ctx: &Ctx) -> Result<(), CliError> {
         AgentAction::Tick(r) => (r, false),
         AgentAction::Run(r) => (r, true),
     };
+    let dir = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+    let top = git::git(&dir, &["rev-parse", "--show-toplevel"])
+        .await
+        .map_err(|_| CliError::usage(format!("{} is not a git checkout: give --repo DIR", dir.display())))?;
+    let args = config::merge(args, std::path::Path::new(&top)).map_err(CliError::usage)?;
     let settings = settings(&args, ctx).await?;
+    let budgets = limits::Budgets { runs_per_hour: args.max_runs_per_hour, cost_per_day: args.max_cost_per_day };
+    if budgets.cost_per_day.is_some() && settings.agent == "codex" {
+        return Err(CliError::usage(
+            "--max-cost-per-day needs an agent that reports its cost; codex does not: drop the budget or use an agent that does",
+        ));
+    }
     let api = ctx.api.clone().with_agent(&settings.name)?;
     release_leftovers(&api, &settings.name).await?;
 
@@ -136,7 +178,8 @@ pub async fn run(a: AgentArgs, ctx: &Ctx) -> Result<(), CliError> {
         let _ = stop_tx.send(true);
     });
 
-    let workers = (0..args.max_concurrent).map(|_| worker(&settings, &api, &args, keep_going, stop.clone()));
+    let runner = Runner { settings, api, args, budgets, keep_going };
+    let workers = (0..runner.args.max_concurrent.unwrap_or(1)).map(|_| runner.worker(stop.clone()));
     let results = futures_util::future::join_all(workers).await;
     let mut failed = 0;
     for r in results {
@@ -158,7 +201,14 @@ async fn stopped() {
 }
 
 async fn settings(args: &RunnerArgs, ctx: &Ctx) -> Result<Settings, CliError> {
-    let repo = git::Repo::open(&args.repo, &args.remote).await.map_err(CliError::usage)?;
+    let Some(agent) = args.agent.clone() else {
+        return Err(CliError::usage(format!(
+            "say which agent to run: --agent CMD (or agent = \"…\" in {})",
+            config::FILE
+        )));
+    };
+    let dir = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+    let repo = git::Repo::open(&dir, args.remote.as_deref().unwrap_or("origin")).await.map_err(CliError::usage)?;
     let base = match &args.base {
         Some(b) => b.clone(),
         None => repo.default_branch().await,
@@ -169,11 +219,11 @@ async fn settings(args: &RunnerArgs, ctx: &Ctx) -> Result<Settings, CliError> {
         api_url: ctx.conn.url.clone(),
         repo,
         base,
-        agent: args.agent.clone(),
+        agent,
         verify: args.verify.clone(),
         pr_command: args.pr_command.clone(),
-        timeout: args.timeout,
-        stall: args.stall_timeout,
+        timeout: args.timeout.unwrap_or(Duration::from_secs(30 * 60)),
+        stall: args.stall_timeout.unwrap_or(Duration::from_secs(5 * 60)),
         keep_failed: args.keep_failed,
     })
 }
@@ -198,58 +248,93 @@ async fn release_leftovers(api: &Api, name: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Claims and works issues one after another: once (`tick`), or until stopped. Returns how
-/// many runs failed.
-async fn worker(
-    s: &Settings,
-    api: &Api,
-    args: &RunnerArgs,
+/// What every worker shares.
+struct Runner {
+    settings: Settings,
+    api: Api,
+    args: RunnerArgs,
+    budgets: limits::Budgets,
     keep_going: bool,
-    stop: watch::Receiver<bool>,
-) -> Result<u32, CliError> {
-    let (mut failed, mut in_a_row) = (0, 0);
-    loop {
-        if *stop.borrow() {
-            return Ok(failed);
-        }
-        let wait = if keep_going { 30 } else { 0 };
-        let claim = tokio::select! {
-            c = claim(api, args.project.as_deref(), wait) => c?,
-            _ = wait_for(stop.clone()) => return Ok(failed),
-        };
-        let Some(claim) = claim else {
-            if keep_going {
-                continue;
-            }
-            return Ok(failed);
-        };
-        eprintln!("loop agent: #{} {}: working", claim.number, claim.title);
-        let outcome = work::work(s, api, &claim, stop.clone()).await;
-        match &outcome {
-            Outcome::Done { branch, pr_url } => {
-                in_a_row = 0;
-                let pr = pr_url.as_deref().map(|u| format!(", {u}")).unwrap_or_default();
-                println!("#{} {}: done ({branch}{pr})", claim.number, claim.title);
-            }
-            Outcome::Stopped => {
-                println!("#{} {}: released (stopping)", claim.number, claim.title);
+}
+
+impl Runner {
+    /// Claims and works issues one after another: once (`tick`), or until stopped. Returns how
+    /// many runs failed.
+    async fn worker(&self, stop: watch::Receiver<bool>) -> Result<u32, CliError> {
+        let (s, api, args) = (&self.settings, &self.api, &self.args);
+        let max_in_a_row = args.max_consecutive_failures.unwrap_or(3);
+        let (mut failed, mut in_a_row) = (0, 0);
+        loop {
+            if *stop.borrow() {
                 return Ok(failed);
             }
-            Outcome::Failed(reason) | Outcome::NeedsHuman(reason) => {
-                failed += 1;
-                in_a_row += 1;
-                let what = if matches!(outcome, Outcome::Failed(_)) { "failed" } else { "needs a person" };
-                println!("#{} {}: {what}: {}", claim.number, claim.title, reason.lines().next().unwrap_or(""));
-                if keep_going && in_a_row >= args.max_consecutive_failures {
-                    return Err(CliError::failed(format!(
-                        "{in_a_row} runs failed in a row (--max-consecutive-failures {}): stopping; the last: {reason}",
-                        args.max_consecutive_failures
-                    )));
+            if let Some((why, wait)) =
+                limits::over_budget(api, &s.name, self.budgets, chrono::Utc::now().timestamp_millis()).await?
+            {
+                eprintln!("loop agent: over budget: {why}");
+                if !self.keep_going {
+                    return Ok(failed);
+                }
+                eprintln!("loop agent: waiting {} s for the budget to free up", wait.as_secs());
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => continue,
+                    _ = wait_for(stop.clone()) => return Ok(failed),
                 }
             }
-        }
-        if !keep_going {
-            return Ok(failed);
+            let wait = if self.keep_going { 30 } else { 0 };
+            let claim = tokio::select! {
+                c = claim(api, args.project.as_deref(), wait) => c?,
+                _ = wait_for(stop.clone()) => return Ok(failed),
+            };
+            let Some(claim) = claim else {
+                if self.keep_going {
+                    continue;
+                }
+                return Ok(failed);
+            };
+            eprintln!("loop agent: #{} {}: working", claim.number, claim.title);
+            let (outcome, cost_reported) = work::work(s, api, &claim, stop.clone()).await;
+            match &outcome {
+                Outcome::Done { branch, pr_url } => {
+                    in_a_row = 0;
+                    let pr = pr_url.as_deref().map(|u| format!(", {u}")).unwrap_or_default();
+                    println!("#{} {}: done ({branch}{pr})", claim.number, claim.title);
+                }
+                Outcome::Stopped => {
+                    println!("#{} {}: released (stopping)", claim.number, claim.title);
+                    return Ok(failed);
+                }
+                Outcome::Failed(reason) | Outcome::NeedsHuman(reason) => {
+                    failed += 1;
+                    in_a_row += 1;
+                    let what = if matches!(outcome, Outcome::Failed(_)) { "failed" } else { "needs a person" };
+                    println!("#{} {}: {what}: {}", claim.number, claim.title, reason.lines().next().unwrap_or(""));
+                    let max_attempts = args.max_attempts.unwrap_or(2);
+                    if matches!(outcome, Outcome::Failed(_))
+                        && limits::trip_breaker(api, &claim.issue_id, max_attempts).await?
+                    {
+                        println!(
+                            "#{} {}: {max_attempts} attempts failed: labelled {} and moved to the backlog",
+                            claim.number,
+                            claim.title,
+                            limits::NEEDS_HUMAN
+                        );
+                    }
+                    if self.keep_going && in_a_row >= max_in_a_row {
+                        return Err(CliError::failed(format!(
+                            "{in_a_row} runs failed in a row (--max-consecutive-failures {max_in_a_row}): stopping; the last: {reason}"
+                        )));
+                    }
+                }
+            }
+            if self.budgets.cost_per_day.is_some() && !cost_reported && !matches!(outcome, Outcome::NeedsHuman(_)) {
+                return Err(CliError::failed(
+                    "the agent reported no cost, so --max-cost-per-day cannot be kept: make it print a last line of JSON with cost_usd (see loop agent tick --help)",
+                ));
+            }
+            if !self.keep_going {
+                return Ok(failed);
+            }
         }
     }
 }

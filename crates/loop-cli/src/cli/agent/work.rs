@@ -59,8 +59,9 @@ static WORKTREES: Mutex<()> = Mutex::const_new(());
 /// The master key never reaches the agent: it gets the claim's scoped token instead.
 const SECRETS: [&str; 2] = ["LOOP_API_KEY", "LOOP_API_TOKEN"];
 
-/// Works `claim` and reports the outcome to the server.
-pub async fn work(s: &Settings, api: &Api, claim: &Claim, stop: watch::Receiver<bool>) -> Outcome {
+/// Works `claim` and reports the outcome to the server; also says whether the agent reported
+/// its cost.
+pub async fn work(s: &Settings, api: &Api, claim: &Claim, stop: watch::Receiver<bool>) -> (Outcome, bool) {
     let heartbeat = tokio::spawn(keep_alive(api.clone(), claim.session_id.clone(), claim.heartbeat_every));
     let branch = git::branch_name(claim.number, &claim.title);
     let mut record = Record::new(s, &branch);
@@ -85,7 +86,7 @@ pub async fn work(s: &Settings, api: &Api, claim: &Claim, stop: watch::Receiver<
         tracing::warn!(target: "loop::agent", issue = claim.number, error = %e, "cannot report the outcome");
         eprintln!("loop agent: #{}: cannot report the outcome: {e}", claim.number);
     }
-    outcome
+    (outcome, record.agent.cost_usd.is_some())
 }
 
 /// Renews the lease until aborted.
