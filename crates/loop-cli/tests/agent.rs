@@ -118,6 +118,7 @@ impl Fixture {
 }
 
 const SUCCEEDS: &str = "env > \"$MARK_DIR/env\"\ncat > \"$MARK_DIR/prompt\"\necho 'feature' > feature.txt\n\
+    git push origin HEAD:refs/heads/agent-pushed 2>/dev/null && echo yes > \"$MARK_DIR/pushed\"\n\
     echo 'working on it'\necho '{\"summary\": \"Added the feature file\", \"model\": \"scripted-1\", \"tokens\": 1200, \"cost_usd\": 0.42}'\n";
 
 #[test]
@@ -193,6 +194,8 @@ fn a_ready_issue_becomes_a_verified_pushed_branch_a_pr_and_a_done_issue() {
     assert!(!env.contains(KEY) && !env.contains("LOOP_API_KEY="), "the master key reached the agent:\n{env}");
     assert!(env.contains(&format!("LOOP_ISSUE_NUMBER={n}\n")) && env.contains(&format!("LOOP_SESSION_ID={session}\n")));
     assert!(f.mark("prompt").contains("Add the feature"));
+    assert_eq!(f.mark("pushed"), "", "the agent could push to the remote");
+    assert!(git(&remote, &["branch", "--list", "agent-pushed"]).is_empty());
 
     // The PR command got the placeholders; the body carries the summary.
     let pr_args: Vec<String> = f.mark("pr-args").lines().map(str::to_owned).collect();
@@ -416,4 +419,83 @@ fn the_repository_keeps_the_runners_settings() {
     let run = f.cli.run(&["agent", "tick", "--repo", work.to_str().unwrap()]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains(".loop/agent.toml") && run.stderr.contains("agnet"), "{}", run.stderr);
+}
+
+#[test]
+fn a_rate_limited_agent_releases_its_issue_without_blame() {
+    let f = Fixture::new();
+    let n = f.issue("Limited");
+    let reset = chrono_free_now() + 3600;
+    let agent = format!("echo 'Claude AI usage limit reached|{reset}'\nexit 1");
+    let run = f.tick(&agent, &["--max-attempts", "1"]);
+    assert_eq!(run.code, 0, "not a failure of the issue: {run:?}");
+    assert!(run.stdout.contains("released: the agent is rate-limited"), "{run:?}");
+    assert!(run.stderr.contains("pausing 3"), "waits for the reset it was told: {}", run.stderr);
+    let issue = f.show(&n);
+    assert_eq!(issue["status"], "todo", "the breaker did not count it");
+    assert_eq!(issue["sessions"][0]["outcome"], "released");
+}
+
+fn chrono_free_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[test]
+fn kept_worktrees_of_failed_runs_are_collected() {
+    let f = Fixture::new();
+    f.issue("Kept");
+    let run = f.tick("echo x > broken", &["--keep-failed"]);
+    assert!(run.stdout.contains("failed"), "{run:?}");
+    let work = f.path("work");
+    assert_eq!(git(&work, &["worktree", "list"]).lines().count(), 2, "kept for a look");
+    let fresh = f.cli.run(&["agent", "gc", "--repo", work.to_str().unwrap()]);
+    assert!(fresh.stdout.starts_with("No kept worktree is older than"), "{fresh:?}");
+    std::thread::sleep(Duration::from_millis(1100));
+    let gc = f.cli.ok(&["agent", "gc", "--repo", work.to_str().unwrap(), "--keep-failed-for", "1s"]);
+    assert!(gc.starts_with("removed ") && gc.contains("loop-worktrees"), "{gc}");
+    assert_eq!(git(&work, &["worktree", "list"]).lines().count(), 1);
+}
+
+#[test]
+fn run_on_a_schedule_ticks_at_the_times_it_names() {
+    let f = Fixture::new();
+    let n = f.issue("Scheduled");
+    let script = f.path("agent.sh");
+    std::fs::write(&script, SUCCEEDS).unwrap();
+    let child = Command::new(BIN)
+        .args([
+            "agent",
+            "run",
+            "--repo",
+            f.path("work").to_str().unwrap(),
+            "--agent",
+            &format!("sh {}", script.display()),
+        ])
+        .args(["--cron", "* * * * * *"])
+        .env_clear()
+        .env("HOME", f.path("marks"))
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("MARK_DIR", f.path("marks"))
+        .env("LOOP_API_URL", &f.server.url)
+        .env("LOOP_API_KEY", KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while f.show(&n)["status"] != "done" {
+        assert!(Instant::now() < deadline, "no tick ran");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("next tick at"));
+    let work = f.path("work");
+    let bad = f.cli.run(&["agent", "run", "--repo", work.to_str().unwrap(), "--agent", "true", "--cron", "every hour"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("--cron \"every hour\""), "{}", bad.stderr);
+    let tick = f.tick(SUCCEEDS, &["--cron", "* * * * *"]);
+    assert_eq!(tick.code, 2, "{tick:?}");
+    assert!(tick.stderr.contains("--cron is for loop agent run"), "{}", tick.stderr);
 }

@@ -81,6 +81,22 @@ impl Repo {
         }
     }
 
+    /// Removes the worktrees kept from failed runs (`--keep-failed`) that are older than `age`;
+    /// returns the ones it removed.
+    pub async fn gc(&self, age: std::time::Duration) -> Result<Vec<PathBuf>, String> {
+        let root = self.worktrees().await?;
+        let mut removed = Vec::new();
+        let Ok(entries) = std::fs::read_dir(&root) else { return Ok(removed) };
+        for entry in entries.flatten() {
+            let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|e| e >= age));
+            if old && entry.path().is_dir() {
+                self.remove(&entry.path()).await;
+                removed.push(entry.path());
+            }
+        }
+        Ok(removed)
+    }
+
     /// Pushes `branch` (never the base: the caller checks) to the remote.
     pub async fn push(&self, worktree: &Path, branch: &str) -> Result<(), String> {
         let spec = format!("refs/heads/{branch}:refs/heads/{branch}");

@@ -10,6 +10,7 @@ mod report;
 mod work;
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -44,7 +45,11 @@ Limits: --max-concurrent is a hard cap; --max-runs-per-hour and --max-cost-per-d
 from this agent name's sessions on the server (tick stops at the limit, run waits); an issue
 whose last --max-attempts attempts failed is labelled needs-human and moved to the backlog;
 run stops after --max-consecutive-failures failures in a row. At start, claims left open by an
-earlier runner of the same name are released.
+earlier runner of the same name are released, and kept worktrees older than --keep-failed-for
+are removed. An agent stopped by its provider's rate limit or usage window (Claude Code's and
+Codex's messages) releases its issue without blame; the runner pauses until the reset it was
+told (else 5 minutes). The agent's environment carries no push credential, and pushes to the
+remote by name go nowhere: the runner pushes.
 
 Every flag may live in .loop/agent.toml at the top of the repository, keyed by its name; flags
 win over the file:
@@ -69,9 +74,22 @@ pub enum AgentAction {
     #[command(after_help = AGENT_EXAMPLES)]
     Tick(RunnerArgs),
     /// Keep going (claim, work, report, repeat) until SIGINT or SIGTERM; waits for work with
-    /// long-polls rather than sleeping.
+    /// long-polls rather than sleeping (or, with --cron, runs a tick on a schedule).
     #[command(after_help = AGENT_EXAMPLES)]
     Run(RunnerArgs),
+    /// Remove worktrees kept from failed runs (--keep-failed) once they are older than
+    /// --keep-failed-for; tick and run do it when they start.
+    Gc(GcArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GcArgs {
+    /// The git checkout [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// How long a failed run's worktree is kept: 12h, 7d.
+    #[arg(long, value_name = "DUR", default_value = "7d", value_parser = duration)]
+    pub keep_failed_for: Duration,
 }
 
 /// The flags. Every one may also be set in `.loop/agent.toml` in the repository (its keys are
@@ -132,9 +150,16 @@ pub struct RunnerArgs {
     /// Keep the worktree of a failed run (its path is in the report).
     #[arg(long)]
     pub keep_failed: bool,
+    /// How long a failed run's kept worktree stays before it is removed [default: 7d]
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    pub keep_failed_for: Option<Duration>,
+    /// run only: instead of waiting for work, run a tick on this schedule (five cron fields,
+    /// UTC: "*/15 * * * *" is every quarter hour).
+    #[arg(long, value_name = "EXPR")]
+    pub cron: Option<String>,
 }
 
-/// `90`, `90s`, `30m`, `2h`.
+/// `90`, `90s`, `30m`, `2h`, `7d`.
 fn duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (number, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, ""), |i| s.split_at(i));
@@ -143,6 +168,7 @@ fn duration(s: &str) -> Result<Duration, String> {
         "" | "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
+        "d" => n * 86_400,
         _ => return Err(format!("{s:?} is not a duration: use 90s, 30m or 2h")),
     };
     if secs == 0 {
@@ -153,8 +179,12 @@ fn duration(s: &str) -> Result<Duration, String> {
 
 pub async fn run(a: AgentArgs, ctx: &Ctx) -> Result<(), CliError> {
     let (args, keep_going) = match a.action {
+        AgentAction::Tick(r) if r.cron.is_some() => {
+            return Err(CliError::usage("--cron is for loop agent run: tick is one pass"));
+        }
         AgentAction::Tick(r) => (r, false),
         AgentAction::Run(r) => (r, true),
+        AgentAction::Gc(g) => return gc(g).await,
     };
     let dir = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
     let top = git::git(&dir, &["rev-parse", "--show-toplevel"])
@@ -168,8 +198,17 @@ pub async fn run(a: AgentArgs, ctx: &Ctx) -> Result<(), CliError> {
             "--max-cost-per-day needs an agent that reports its cost; codex does not: drop the budget or use an agent that does",
         ));
     }
+    let schedule = match &args.cron {
+        Some(expr) => Some(croner::Cron::from_str(expr).map_err(|e| CliError::usage(format!("--cron {expr:?}: {e}")))?),
+        None => None,
+    };
     let api = ctx.api.clone().with_agent(&settings.name)?;
     release_leftovers(&api, &settings.name).await?;
+    for dir in
+        settings.repo.gc(args.keep_failed_for.unwrap_or(Duration::from_secs(7 * 86_400))).await.unwrap_or_default()
+    {
+        eprintln!("loop agent: removed the kept worktree {}", dir.display());
+    }
 
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
@@ -178,15 +217,44 @@ pub async fn run(a: AgentArgs, ctx: &Ctx) -> Result<(), CliError> {
         let _ = stop_tx.send(true);
     });
 
-    let runner = Runner { settings, api, args, budgets, keep_going };
-    let workers = (0..runner.args.max_concurrent.unwrap_or(1)).map(|_| runner.worker(stop.clone()));
-    let results = futures_util::future::join_all(workers).await;
-    let mut failed = 0;
-    for r in results {
-        failed += r?;
+    let Some(schedule) = schedule else {
+        let runner = Runner { settings, api, args, budgets, keep_going };
+        return runner.pass(stop).await;
+    };
+    // On a schedule: a tick at each time it names, until stopped. A tick's failures are
+    // reported and the schedule goes on.
+    let runner = Runner { settings, api, args, budgets, keep_going: false };
+    loop {
+        let now = chrono::Utc::now();
+        let next = schedule.find_next_occurrence(&now, false).map_err(|e| CliError::usage(format!("--cron: {e}")))?;
+        let wait = (next - now).to_std().unwrap_or_default();
+        eprintln!("loop agent: next tick at {}", next.format("%Y-%m-%d %H:%M UTC"));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wait_for(stop.clone()) => return Ok(()),
+        }
+        if let Err(e) = runner.pass(stop.clone()).await {
+            eprintln!("loop agent: tick: {}", e.render(&ctx.conn, &[]));
+        }
+        if *stop.borrow() {
+            return Ok(());
+        }
     }
-    if failed > 0 {
-        return Err(CliError::failed(format!("{failed} run(s) did not finish well: see the issues' comments")));
+}
+
+/// `loop agent gc`.
+async fn gc(g: GcArgs) -> Result<(), CliError> {
+    let dir = g.repo.unwrap_or_else(|| PathBuf::from("."));
+    let repo = git::Repo {
+        dir: PathBuf::from(git::git(&dir, &["rev-parse", "--show-toplevel"]).await.map_err(CliError::usage)?),
+        remote: String::new(),
+    };
+    let removed = repo.gc(g.keep_failed_for).await.map_err(CliError::failed)?;
+    for dir in &removed {
+        println!("removed {}", dir.display());
+    }
+    if removed.is_empty() {
+        println!("No kept worktree is older than {} s.", g.keep_failed_for.as_secs());
     }
     Ok(())
 }
@@ -258,6 +326,20 @@ struct Runner {
 }
 
 impl Runner {
+    /// Every worker (--max-concurrent) until each is done: one claim each (tick), or until
+    /// stopped (run).
+    async fn pass(&self, stop: watch::Receiver<bool>) -> Result<(), CliError> {
+        let workers = (0..self.args.max_concurrent.unwrap_or(1)).map(|_| self.worker(stop.clone()));
+        let mut failed = 0;
+        for r in futures_util::future::join_all(workers).await {
+            failed += r?;
+        }
+        if failed > 0 {
+            return Err(CliError::failed(format!("{failed} run(s) did not finish well: see the issues' comments")));
+        }
+        Ok(())
+    }
+
     /// Claims and works issues one after another: once (`tick`), or until stopped. Returns how
     /// many runs failed.
     async fn worker(&self, stop: watch::Receiver<bool>) -> Result<u32, CliError> {
@@ -304,6 +386,23 @@ impl Runner {
                     println!("#{} {}: released (stopping)", claim.number, claim.title);
                     return Ok(failed);
                 }
+                Outcome::Paused(why, wait) => {
+                    // Not the issue's fault: it is released, and nothing counts against it.
+                    let wait = wait.unwrap_or(Duration::from_secs(300)).min(Duration::from_secs(6 * 3600));
+                    println!("#{} {}: released: the agent is rate-limited", claim.number, claim.title);
+                    eprintln!(
+                        "loop agent: rate-limited ({}); pausing {} s",
+                        why.lines().last().unwrap_or(""),
+                        wait.as_secs()
+                    );
+                    if !self.keep_going {
+                        return Ok(failed);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => continue,
+                        _ = wait_for(stop.clone()) => return Ok(failed),
+                    }
+                }
                 Outcome::Failed(reason) | Outcome::NeedsHuman(reason) => {
                     failed += 1;
                     in_a_row += 1;
@@ -327,7 +426,8 @@ impl Runner {
                     }
                 }
             }
-            if self.budgets.cost_per_day.is_some() && !cost_reported && !matches!(outcome, Outcome::NeedsHuman(_)) {
+            let ran = matches!(outcome, Outcome::Done { .. } | Outcome::Failed(_));
+            if self.budgets.cost_per_day.is_some() && !cost_reported && ran {
                 return Err(CliError::failed(
                     "the agent reported no cost, so --max-cost-per-day cannot be kept: make it print a last line of JSON with cost_usd (see loop agent tick --help)",
                 ));
@@ -394,5 +494,18 @@ mod tests {
         assert_eq!(duration("2h").unwrap().as_secs(), 7200);
         assert!(duration("0s").is_err());
         assert!(duration("5 minutes").unwrap_err().contains("90s, 30m or 2h"));
+        assert_eq!(duration("7d").unwrap().as_secs(), 7 * 86_400);
+    }
+
+    #[test]
+    fn cron_takes_five_fields_and_seconds_when_given() {
+        use std::str::FromStr;
+        let now = chrono::Utc::now();
+        let quarter = croner::Cron::from_str("*/15 * * * *").unwrap();
+        let next = quarter.find_next_occurrence(&now, false).unwrap();
+        assert!((next - now).num_seconds() <= 15 * 60 && next.timestamp() % 900 == 0, "{next}");
+        let every_second = croner::Cron::from_str("* * * * * *").unwrap();
+        assert!((every_second.find_next_occurrence(&now, false).unwrap() - now).num_milliseconds() <= 1000);
+        assert!(croner::Cron::from_str("every day").is_err());
     }
 }

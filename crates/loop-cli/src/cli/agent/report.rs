@@ -55,9 +55,59 @@ pub fn parse(stdout: &str) -> AgentReport {
     }
 }
 
+/// When the agent stopped because its provider's rate limit or usage window ran out (not a
+/// failure of the issue): the seconds until the reset it was told, if it was told one.
+pub fn rate_limited(output: &str, now_secs: i64) -> Option<Option<u64>> {
+    // Only the end of the output speaks for how the run ended.
+    let tail: String = output.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+    let lower = tail.to_lowercase();
+    let hit = [
+        "usage limit reached",
+        "hit your usage limit",
+        "rate limit reached",
+        "rate_limit_error",
+        "rate limited",
+        "too many requests",
+    ]
+    .iter()
+    .any(|p| lower.contains(p));
+    if !hit {
+        return None;
+    }
+    // Claude Code: "Claude AI usage limit reached|1767225600" (the reset, in Unix seconds).
+    let epoch =
+        tail.split('|').nth(1).and_then(|t| t.trim().split(|c: char| !c.is_ascii_digit()).next()?.parse::<i64>().ok());
+    if let Some(at) = epoch.filter(|&at| at > now_secs) {
+        return Some(Some((at - now_secs) as u64));
+    }
+    // "try again in 42s" / "in 5 minutes" / "in 2h".
+    let after = lower.split("try again in").nth(1).map(str::trim_start);
+    let wait = after.and_then(|t| {
+        let digits: String = t.chars().take_while(char::is_ascii_digit).collect();
+        let n: u64 = digits.parse().ok()?;
+        let unit = t[digits.len()..].trim_start();
+        Some(match unit.chars().next() {
+            Some('m') if !unit.starts_with("ms") => n * 60,
+            Some('h') => n * 3600,
+            _ => n,
+        })
+    });
+    Some(wait)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limits_are_recognised_with_their_reset_time() {
+        let now = 1_767_200_000;
+        assert_eq!(rate_limited("working\nClaude AI usage limit reached|1767203600\n", now), Some(Some(3600)));
+        assert_eq!(rate_limited("Error: Rate limit reached. Please try again in 42s.", now), Some(Some(42)));
+        assert_eq!(rate_limited("You've hit your usage limit. Try again in 5 minutes.", now), Some(Some(300)));
+        assert_eq!(rate_limited("429 Too Many Requests", now), Some(None));
+        assert_eq!(rate_limited("tests failed: 3 errors", now), None);
+    }
 
     #[test]
     fn presets_build_their_commands_and_anything_else_runs_as_given() {

@@ -49,6 +49,9 @@ pub enum Outcome {
     Failed(String),
     /// Not the agent's fault (a broken base, git trouble): released, for a person to look at.
     NeedsHuman(String),
+    /// The agent's provider rate-limited it: released, not the issue's fault; the runner waits
+    /// this long (when it was told) before the next claim.
+    Paused(String, Option<Duration>),
     /// The runner is stopping: released.
     Stopped,
 }
@@ -56,8 +59,18 @@ pub enum Outcome {
 /// Worktrees are made one at a time: git locks its own files while it adds one.
 static WORKTREES: Mutex<()> = Mutex::const_new(());
 
-/// The master key never reaches the agent: it gets the claim's scoped token instead.
-const SECRETS: [&str; 2] = ["LOOP_API_KEY", "LOOP_API_TOKEN"];
+/// What the agent's environment does not get: the master key (it gets the claim's scoped
+/// token instead) and the credentials a push could use. The runner pushes; the agent edits.
+const SECRETS: [&str; 8] = [
+    "LOOP_API_KEY",
+    "LOOP_API_TOKEN",
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+    "GIT_ASKPASS",
+    "SSH_ASKPASS",
+    "SSH_AUTH_SOCK",
+    "GIT_SSH_COMMAND",
+];
 
 /// Works `claim` and reports the outcome to the server; also says whether the agent reported
 /// its cost.
@@ -138,7 +151,13 @@ async fn attempt(
     if let Err(e) = std::fs::write(&prompt_file, &claim.prompt) {
         return Outcome::NeedsHuman(format!("cannot write the prompt file: {e}"));
     }
+    // Pushes to the remote by name go nowhere (git reads config from the environment too).
+    let no_push = format!("remote.{}.pushurl", s.repo.remote);
     let env = vec![
+        ("GIT_CONFIG_COUNT".to_owned(), "1".to_owned()),
+        ("GIT_CONFIG_KEY_0".to_owned(), no_push),
+        ("GIT_CONFIG_VALUE_0".to_owned(), "loop-agent-does-not-push:".to_owned()),
+        ("GIT_TERMINAL_PROMPT".to_owned(), "0".to_owned()),
         ("LOOP_API_URL".to_owned(), s.api_url.clone()),
         ("LOOP_TOKEN".to_owned(), claim.token.clone()),
         ("LOOP_ISSUE_ID".to_owned(), claim.issue_id.clone()),
@@ -194,7 +213,13 @@ async fn attempt(
                 secs(s.stall)
             ));
         }
-        Ending::Exited(_) if !run.succeeded() => return Outcome::Failed(format!("the agent {}", ending(&run))),
+        Ending::Exited(_) if !run.succeeded() => {
+            let now = chrono::Utc::now().timestamp();
+            if let Some(wait) = report::rate_limited(&run.transcript, now) {
+                return Outcome::Paused(run.tail(3), wait.map(Duration::from_secs));
+            }
+            return Outcome::Failed(format!("the agent {}", ending(&run)));
+        }
         Ending::Exited(_) => {}
     }
 
@@ -400,6 +425,7 @@ impl Record {
             Outcome::Done { .. } => ("done", None),
             Outcome::Failed(r) => ("failed", Some(r)),
             Outcome::NeedsHuman(r) => ("needs-human", Some(r)),
+            Outcome::Paused(r, _) => ("rate-limited", Some(r)),
             Outcome::Stopped => ("stopped", None),
         };
         facts.insert("outcome".into(), json!(result));
@@ -475,6 +501,10 @@ async fn report(api: &Api, claim: &Claim, outcome: &Outcome, record: &Record) ->
             let summary = format!("needs a person: {reason}\n\n{}", record.text());
             api.post(&format!("{session}/release"), json!({ "summary": cap(&summary, 8000) })).await.map(|_| ())
         }
+        Outcome::Paused(why, _) => {
+            let summary = format!("released: the agent was rate-limited, not the issue's fault: {why}");
+            api.post(&format!("{session}/release"), json!({ "summary": cap(&summary, 8000) })).await.map(|_| ())
+        }
         Outcome::Stopped => {
             api.post(&format!("{session}/release"), json!({ "summary": "the runner was stopped" })).await.map(|_| ())
         }
@@ -484,7 +514,7 @@ async fn report(api: &Api, claim: &Claim, outcome: &Outcome, record: &Record) ->
         Outcome::Done { .. } => format!("Done.\n\n{}", record.text()),
         Outcome::Failed(reason) => format!("Attempt failed: {reason}\n\n{}", record.text()),
         Outcome::NeedsHuman(reason) => format!("Needs a person: {reason}\n\n{}", record.text()),
-        Outcome::Stopped => return Ok(()),
+        Outcome::Paused(..) | Outcome::Stopped => return Ok(()),
     };
     let body = json!({ "body": cap(&comment, 8000), "authorName": record.runner, "authorType": "agent" });
     api.post(&format!("{issue}/comments"), body).await.map(|_| ()).map_err(|e| format!("{e:?}"))
