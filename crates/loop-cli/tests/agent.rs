@@ -91,7 +91,10 @@ impl Fixture {
         let script = self.path("agent.sh");
         std::fs::write(&script, agent).unwrap();
         let agent = format!("sh {}", script.display());
-        let pr = format!("sh {} {{branch}} {{base}} {{title}} {{body_file}} {{issue}}", self.path("pr.sh").display());
+        let pr = format!(
+            "sh {} {{branch}} {{base}} {{title}} {{body_file}} {{issue}} {{draft}}",
+            self.path("pr.sh").display()
+        );
         let work = self.path("work");
         let mut args =
             vec!["agent", "tick", "--repo", work.to_str().unwrap(), "--agent", &agent, "--verify", "sh check.sh"];
@@ -201,6 +204,7 @@ fn a_ready_issue_becomes_a_verified_pushed_branch_a_pr_and_a_done_issue() {
     let pr_args: Vec<String> = f.mark("pr-args").lines().map(str::to_owned).collect();
     assert_eq!(pr_args[..3], [branch.clone(), "main".into(), format!("#{n}: Add the feature")]);
     assert_eq!(pr_args[4], n);
+    assert_eq!(pr_args[5], "--draft", "drafts unless --ready-pr");
     assert!(f.mark("pr-body").starts_with("Added the feature file"));
 
     // The worktree is gone.

@@ -1,5 +1,5 @@
 //! Loop's prompt engine: renders versioned Handlebars templates written for Handlebars.js
-//! (no HTML escaping, non-strict lookups, `list.length`, the `json` and `priority_label`
+//! (no HTML escaping, non-strict lookups, `list.length`, the `json`, `data` and `priority_label`
 //! helpers, Loop's partials), hydrates them from an issue's neighbourhood, validates new
 //! versions, and ships the default templates.
 
@@ -7,6 +7,7 @@ mod compat;
 mod context;
 pub mod defaults;
 mod helpers;
+pub mod outside;
 mod partials;
 mod validate;
 

@@ -18,7 +18,8 @@ pub struct Validation {
     pub warnings: Vec<String>,
 }
 
-const HELPERS: &[&str] = &["json", "priority_label", "len", "if", "unless", "each", "with", "lookup", "log", "else"];
+const HELPERS: &[&str] =
+    &["json", "data", "priority_label", "len", "if", "unless", "each", "with", "lookup", "log", "else"];
 
 pub fn validate(content: &str) -> Result<Validation, CompileError> {
     let rewritten = compat::rewrite_length(content);

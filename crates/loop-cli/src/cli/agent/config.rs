@@ -28,6 +28,7 @@ struct File {
     max_runs_per_hour: Option<u32>,
     max_cost_per_day: Option<f64>,
     keep_failed: Option<bool>,
+    ready_pr: Option<bool>,
     keep_failed_for: Option<String>,
     cron: Option<String>,
 }
@@ -61,6 +62,7 @@ pub fn merge(mut args: RunnerArgs, top: &Path) -> Result<RunnerArgs, String> {
     args.max_runs_per_hour = args.max_runs_per_hour.or(file.max_runs_per_hour);
     args.max_cost_per_day = args.max_cost_per_day.or(file.max_cost_per_day);
     args.keep_failed = args.keep_failed || file.keep_failed.unwrap_or(false);
+    args.ready_pr = args.ready_pr || file.ready_pr.unwrap_or(false);
     args.keep_failed_for = args.keep_failed_for.or(time("keep-failed-for", file.keep_failed_for)?);
     args.cron = args.cron.or(file.cron);
     Ok(args)

@@ -24,7 +24,7 @@ use super::{CliError, Ctx};
 pub const AGENT_EXAMPLES: &str = "\
 Examples:
   loop agent tick --agent claude --verify 'cargo test' \\
-      --pr-command 'gh pr create --draft --head {branch} --base {base} --title {title} --body-file {body_file}'
+      --pr-command 'gh pr create {draft} --head {branch} --base {base} --title {title} --body-file {body_file}'
   loop agent run --agent ./scripts/my-agent.sh --verify 'npm test' --max-concurrent 2
 
 What a run does: claim the next ready issue; make a worktree and the branch loop/<number>-<slug>
@@ -55,7 +55,7 @@ Every flag may live in .loop/agent.toml at the top of the repository, keyed by i
 win over the file:
   agent = \"claude\"
   verify = [\"cargo test\", \"cargo clippy -- -D warnings\"]
-  pr-command = \"gh pr create --draft --head {branch} --base {base} --title {title} --body-file {body_file}\"
+  pr-command = \"gh pr create {draft} --head {branch} --base {base} --title {title} --body-file {body_file}\"
   max-concurrent = 2
   timeout = \"45m\"
 
@@ -105,9 +105,13 @@ pub struct RunnerArgs {
     #[arg(long, value_name = "CMD")]
     pub verify: Vec<String>,
     /// Opens the pull request after the push: {branch}, {base}, {title}, {body_file} and {issue}
-    /// are replaced (shell-quoted). Without it the branch is pushed and no PR is opened.
+    /// are replaced (shell-quoted), and {draft} by --draft (nothing with --ready-pr). Without it
+    /// the branch is pushed and no PR is opened.
     #[arg(long, value_name = "CMD")]
     pub pr_command: Option<String>,
+    /// Open pull requests ready for review instead of as drafts ({draft} becomes nothing).
+    #[arg(long)]
+    pub ready_pr: bool,
     /// The agent's name (sent as X-Loop-Agent) [default: loop-agent@<host>]
     #[arg(long)]
     pub name: Option<String>,
@@ -293,6 +297,7 @@ async fn settings(args: &RunnerArgs, ctx: &Ctx) -> Result<Settings, CliError> {
         timeout: args.timeout.unwrap_or(Duration::from_secs(30 * 60)),
         stall: args.stall_timeout.unwrap_or(Duration::from_secs(5 * 60)),
         keep_failed: args.keep_failed,
+        ready_pr: args.ready_pr,
     })
 }
 

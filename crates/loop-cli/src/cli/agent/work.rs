@@ -25,6 +25,8 @@ pub struct Settings {
     pub timeout: Duration,
     pub stall: Duration,
     pub keep_failed: bool,
+    /// PRs open ready for review, not as drafts.
+    pub ready_pr: bool,
 }
 
 /// An issue this runner holds.
@@ -322,6 +324,8 @@ async fn open_pr(
             ("issue", &claim.number.to_string()),
         ],
     );
+    // Draft by default: a person decides when the agent's work is ready for review.
+    let command = command.replace("{draft}", if s.ready_pr { "" } else { "--draft" });
     let run = child::Run {
         command: &command,
         dir: &s.repo.dir,
