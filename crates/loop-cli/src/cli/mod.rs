@@ -12,6 +12,7 @@ mod issues;
 mod mcp;
 mod output;
 mod projects;
+mod roadmap;
 mod sessions;
 mod status;
 mod templates;
@@ -135,6 +136,9 @@ pub enum Command {
     /// The runner: claim ready issues, have an agent work each in its own git worktree, verify,
     /// push a branch, open a PR, report (tick: one pass; run: until stopped).
     Agent(agent::AgentArgs),
+    /// Plans from the repository: `loop roadmap compile ROADMAP.md` makes (and keeps up to
+    /// date) the issues and blocks a Markdown roadmap describes.
+    Roadmap(roadmap::RoadmapArgs),
     /// One screen: queue depth, work in progress and leases, goal progress, prompt health.
     Status(status::StatusArgs),
     /// Read and write ~/.loop/config.json (url, token).
@@ -293,6 +297,7 @@ async fn dispatch_command(command: Command, ctx: &Ctx) -> Result<(), CliError> {
         Command::Review(a) => sessions::review(a, ctx).await,
         Command::Sessions(a) => sessions::sessions(a, ctx).await,
         Command::Agent(a) => agent::run(a, ctx).await,
+        Command::Roadmap(a) => roadmap::run(a, ctx).await,
         Command::Status(a) | Command::Dashboard(a) => status::run(a, ctx).await,
         Command::Issues(a) => compat::issues(a, ctx).await,
         Command::Comments(a) => compat::comments(a, ctx).await,
