@@ -115,6 +115,24 @@ impl Fixture {
         git(&self.path("remote.git"), &["branch", "--list", "loop/*"])
     }
 
+    /// `loop agent run` with the agent script `script`, in the background (stderr piped).
+    fn spawn_run(&self, script: &Path, extra: &[&str]) -> std::process::Child {
+        Command::new(BIN)
+            .args(["agent", "run", "--repo", self.path("work").to_str().unwrap(), "--agent"])
+            .arg(format!("sh {}", script.display()))
+            .args(extra)
+            .env_clear()
+            .env("HOME", self.path("marks"))
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("MARK_DIR", self.path("marks"))
+            .env("LOOP_API_URL", &self.server.url)
+            .env("LOOP_API_KEY", KEY)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     fn sessions(&self, number: &str) -> Vec<Value> {
         self.show(number)["sessions"].as_array().cloned().unwrap_or_default()
     }
@@ -325,25 +343,7 @@ fn sigterm_interrupts_the_agent_and_releases_its_issue() {
     let n = f.issue("Interrupted");
     let script = f.path("agent.sh");
     std::fs::write(&script, "echo $$ > \"$MARK_DIR/pid\"\nsleep 600").unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "agent",
-            "run",
-            "--repo",
-            f.path("work").to_str().unwrap(),
-            "--agent",
-            &format!("sh {}", script.display()),
-        ])
-        .env_clear()
-        .env("HOME", f.path("marks"))
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("MARK_DIR", f.path("marks"))
-        .env("LOOP_API_URL", &f.server.url)
-        .env("LOOP_API_KEY", KEY)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = f.spawn_run(&script, &[]);
     let deadline = Instant::now() + Duration::from_secs(20);
     while f.mark("pid").is_empty() {
         assert!(Instant::now() < deadline, "the agent never started");
@@ -466,26 +466,7 @@ fn run_on_a_schedule_ticks_at_the_times_it_names() {
     let n = f.issue("Scheduled");
     let script = f.path("agent.sh");
     std::fs::write(&script, SUCCEEDS).unwrap();
-    let child = Command::new(BIN)
-        .args([
-            "agent",
-            "run",
-            "--repo",
-            f.path("work").to_str().unwrap(),
-            "--agent",
-            &format!("sh {}", script.display()),
-        ])
-        .args(["--cron", "* * * * * *"])
-        .env_clear()
-        .env("HOME", f.path("marks"))
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("MARK_DIR", f.path("marks"))
-        .env("LOOP_API_URL", &f.server.url)
-        .env("LOOP_API_KEY", KEY)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = f.spawn_run(&script, &["--cron", "* * * * * *"]);
     let deadline = Instant::now() + Duration::from_secs(20);
     while f.show(&n)["status"] != "done" {
         assert!(Instant::now() < deadline, "no tick ran");

@@ -124,14 +124,11 @@ async fn attempt(
     stop: watch::Receiver<bool>,
 ) -> Outcome {
     // 1. The base must pass the checks before the agent is blamed for failing them.
-    for command in &s.verify {
-        let run = match check(s, dir, command, stop.clone()).await {
-            Ok(run) => run,
-            Err(e) => return Outcome::NeedsHuman(format!("cannot run `{command}`: {e}")),
-        };
-        if run.ending == Ending::Stopped {
-            return Outcome::Stopped;
-        }
+    let baseline = match checks(s, dir, stop.clone()).await {
+        Ok(runs) => runs,
+        Err(stopped_or_broken) => return stopped_or_broken,
+    };
+    for (command, run) in baseline {
         if !run.succeeded() {
             return Outcome::NeedsHuman(format!(
                 "the base branch {} already fails `{command}` ({}), before the agent started:\n{}",
@@ -241,14 +238,11 @@ async fn attempt(
     }
 
     // 4. The checks, on what it made.
-    for command in &s.verify {
-        let run = match check(s, dir, command, stop.clone()).await {
-            Ok(run) => run,
-            Err(e) => return Outcome::NeedsHuman(format!("cannot run `{command}`: {e}")),
-        };
-        if run.ending == Ending::Stopped {
-            return Outcome::Stopped;
-        }
+    let verified = match checks(s, dir, stop.clone()).await {
+        Ok(runs) => runs,
+        Err(stopped_or_broken) => return stopped_or_broken,
+    };
+    for (command, run) in verified {
         record.line(format!("verify: `{command}`: {}", ending(&run)));
         record.push(
             "verify",
@@ -287,11 +281,38 @@ async fn attempt(
     Outcome::Done { branch: branch.to_owned(), pr_url }
 }
 
-/// A verify command in the worktree: it fails if it runs past the run's timeout.
-async fn check(s: &Settings, dir: &Path, command: &str, stop: watch::Receiver<bool>) -> std::io::Result<Finished> {
-    let run =
-        child::Run { command, dir, env: vec![], env_remove: &SECRETS, stdin: None, timeout: s.timeout, stall: None };
-    child::run(run, stop).await
+/// The verify commands in the worktree, in order, up to the first that fails (one that runs past
+/// the run's timeout has failed): each with how it ended. `Err` when the runner is stopping or
+/// a command cannot be started at all.
+async fn checks<'a>(
+    s: &'a Settings,
+    dir: &Path,
+    stop: watch::Receiver<bool>,
+) -> Result<Vec<(&'a str, Finished)>, Outcome> {
+    let mut runs = Vec::new();
+    for command in &s.verify {
+        let run = child::Run {
+            command,
+            dir,
+            env: vec![],
+            env_remove: &SECRETS,
+            stdin: None,
+            timeout: s.timeout,
+            stall: None,
+        };
+        let run = child::run(run, stop.clone())
+            .await
+            .map_err(|e| Outcome::NeedsHuman(format!("cannot run `{command}`: {e}")))?;
+        if run.ending == Ending::Stopped {
+            return Err(Outcome::Stopped);
+        }
+        let passed = run.succeeded();
+        runs.push((command.as_str(), run));
+        if !passed {
+            break;
+        }
+    }
+    Ok(runs)
 }
 
 /// Runs `--pr-command` with its placeholders filled in; the first URL it prints is the PR.
