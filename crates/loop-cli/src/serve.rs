@@ -77,6 +77,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LOOP_GITHUB_READY_LABEL", default_value = "loop:ready")]
     pub github_ready_label: String,
 
+    /// Branches (comma-separated) whose failed GitHub CI runs open a fix task under the CI
+    /// signal, for `loop agent` to pick up; a later green run of that workflow closes the signal.
+    #[arg(long, env = "LOOP_CI_FIX_BRANCHES", value_delimiter = ',', value_name = "BRANCHES")]
+    pub ci_fix_branches: Vec<String>,
+
     /// Accept UNSIGNED webhook deliveries from providers that have no secret configured. For
     /// local trials only; every such delivery is logged. Secrets come from
     /// LOOP_GITHUB_WEBHOOK_SECRET, LOOP_SENTRY_CLIENT_SECRET and LOOP_POSTHOG_WEBHOOK_SECRET.
@@ -153,6 +158,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         lease_ttl: std::time::Duration::from_secs(args.lease_ttl),
         webhooks: webhook_secrets(),
         github_ready_label: args.github_ready_label,
+        ci_fix_branches: args.ci_fix_branches.iter().map(|b| b.trim().to_owned()).filter(|b| !b.is_empty()).collect(),
         insecure_webhooks: args.insecure_webhooks,
         auto_triage: args.auto_triage,
         max_connections,

@@ -89,6 +89,16 @@ pub struct NewSignal {
     pub description: Option<String>,
     pub project_id: Option<String>,
     pub fingerprint: String,
+    /// Work the signal asks for at once: a task under the signal's issue, made with it (a red
+    /// CI run on a watched branch is one). Only a first occurrence makes it.
+    pub follow_up: Option<FollowUp>,
+}
+
+/// A task a new signal opens under its own issue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowUp {
+    pub title: String,
+    pub description: String,
 }
 
 impl SignalInput {
@@ -114,6 +124,7 @@ impl SignalInput {
             title,
             description: None,
             project_id: self.project_id,
+            follow_up: None,
         }
     }
 }
@@ -133,6 +144,24 @@ impl NewSignal {
             "signalPayload": payload,
         }))
         .map_err(|e| crate::Error::invalid("payload", "invalid_signal", e.to_string()))
+    }
+
+    /// The follow-up task, under the signal's issue `parent_id`: ready to dispatch, as urgent as
+    /// the signal, from the same source (so its text reaches agents fenced as outside data).
+    pub fn follow_up_issue(&self, parent_id: &str) -> crate::Result<Option<NewIssue>> {
+        let Some(f) = &self.follow_up else { return Ok(None) };
+        serde_json::from_value(json!({
+            "title": f.title,
+            "description": f.description,
+            "type": "task",
+            "status": "todo",
+            "priority": self.severity.priority(),
+            "projectId": self.project_id,
+            "parentId": parent_id,
+            "signalSource": self.source,
+        }))
+        .map(Some)
+        .map_err(|e| crate::Error::invalid("followUp", "invalid_signal", e.to_string()))
     }
 
     /// The signal row of a first occurrence, which opened `issue_id`.

@@ -171,6 +171,8 @@ pub trait SignalStore {
     ) -> Result<Ingested>;
     /// Signals, newest first, with their occurrence counts.
     async fn list_signals(&self, page: Page) -> Result<Paged<Signal>>;
+    /// The open issue of the signal with this fingerprint, if there is one.
+    async fn open_signal_issue(&self, fingerprint: &str) -> Result<Option<Issue>>;
     /// Attaches a merged pull request to the issues it names. `None` when the delivery was seen
     /// before; otherwise the issues it was attached to.
     async fn attach_pull_request(

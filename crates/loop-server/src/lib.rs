@@ -46,6 +46,9 @@ pub struct ServerConfig {
     pub webhooks: WebhookSecrets,
     /// The GitHub label that turns an issue into a Loop task.
     pub github_ready_label: String,
+    /// Branches whose red CI runs open a fix task for `loop agent` (under the CI signal); a
+    /// green run of the same workflow and branch closes the signal.
+    pub ci_fix_branches: Vec<String>,
     /// Accept unsigned webhook deliveries for providers without a secret (local trials only).
     pub insecure_webhooks: bool,
     /// New signal issues go straight to `todo` instead of `triage`.
@@ -80,6 +83,7 @@ impl ServerConfig {
             public_url: "http://127.0.0.1:5667".into(),
             webhooks: WebhookSecrets::default(),
             github_ready_label: "loop:ready".into(),
+            ci_fix_branches: Vec::new(),
             insecure_webhooks: false,
             auto_triage: false,
             closing: Closing::default(),

@@ -1227,3 +1227,46 @@ async fn webhook_routes_answer_other_methods_with_a_json_4xx() {
         assert!(r.body["code"].is_string(), "GET {path}: {}", r.text);
     }
 }
+
+/// On a watched branch a red run opens a fix task under its signal (once, however often it is
+/// red), and a green run closes the signal and cancels the task nobody started.
+#[tokio::test]
+async fn github_red_ci_on_a_watched_branch_becomes_a_fix_task_and_green_closes_it() {
+    let s = start_with(|c| ServerConfig { webhooks: all_secrets(), ci_fix_branches: vec!["main".into()], ..c }).await;
+    let red = github("workflow_run", "gh-r1", fixture("github/workflow_run_completed.json")).send(&s).await;
+    let signal_id = id(red.expect_created().1);
+    let detail = get_issue(&s, &signal_id).await;
+    let children = detail["children"].as_array().unwrap();
+    assert_eq!(children.len(), 1, "{detail}");
+    let task = get_issue(&s, children[0]["id"].as_str().unwrap()).await;
+    assert_eq!((task["type"].as_str(), task["status"].as_str()), (Some("task"), Some("todo")));
+    assert_eq!(task["title"], "Fix CI: CI fails on main");
+    let description = task["description"].as_str().unwrap();
+    assert!(
+        description.contains("9f3c2b1e7d4a6c8b0e2f4a6c8d0b2e4f6a8c0d2e")
+            && description.contains("actions/runs/8931502261"),
+        "{description}"
+    );
+    assert_eq!(task["signalSource"], "github", "its text reaches agents as outside data");
+
+    // Red again: one more occurrence, no second task. Another branch: a signal, no task.
+    github("workflow_run", "gh-r2", later_run("main", 8931777001, "0a1b2c3d4e5f")).send(&s).await.expect_deduplicated();
+    let other = github("workflow_run", "gh-r3", later_run("feature/x", 8931777002, "1111111e7d4a")).send(&s).await;
+    let other_id = id(other.expect_created().1);
+    assert!(get_issue(&s, &other_id).await["children"].as_array().unwrap().is_empty());
+    assert_eq!(get_issue(&s, &signal_id).await["children"].as_array().unwrap().len(), 1);
+
+    // Green on main: the signal is done, the unstarted task canceled, the other branch untouched.
+    let green = fixture_with("github/workflow_run_completed.json", |v| {
+        v["workflow_run"]["conclusion"] = json!("success");
+        v["workflow_run"]["id"] = json!(8931777003u64);
+    });
+    let r = github("workflow_run", "gh-g1", green.clone()).send(&s).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(get_issue(&s, &signal_id).await["status"], "done");
+    assert_eq!(get_issue(&s, children[0]["id"].as_str().unwrap()).await["status"], "canceled");
+    assert!(comments(&s, &signal_id).await.iter().any(|c| c.starts_with("CI is green again")));
+    assert_eq!(get_issue(&s, &other_id).await["status"], "triage");
+    // The same green again finds nothing open.
+    github("workflow_run", "gh-g2", green).send(&s).await.expect_ignored();
+}

@@ -111,6 +111,7 @@ macro_rules! conformance_suite {
             dashboard_live_feed_and_labels,
             goal_readings_follow_current_value,
             issue_detail_counts_signal_occurrences,
+            a_signals_follow_up_task_is_made_once_with_it,
             feed_misses_nothing_under_concurrent_writers,
             shipped_templates_are_seeded_and_upgraded,
         );

@@ -50,6 +50,20 @@ impl<B: Backend> SignalStore for SqlStore<B> {
         .await
     }
 
+    async fn open_signal_issue(&self, fingerprint: &str) -> Result<Option<Issue>> {
+        self.read(fingerprint.to_owned(), move |db, fingerprint| {
+            Box::pin(async move {
+                let sql = r#"SELECT s.issue_id FROM signals s JOIN issues i ON i.id = s.issue_id
+                    WHERE s.fingerprint = ? AND i.deleted_at IS NULL AND i.status NOT IN ('done', 'canceled')
+                    ORDER BY s.created_at DESC, s.id COLLATE "C" DESC LIMIT 1"#;
+                let Some(row) = db.all(sql, &args![&fingerprint]).await?.into_iter().next() else { return Ok(None) };
+                let id: String = rows::get(&row, "issue_id")?;
+                find_issue(db, &id).await
+            })
+        })
+        .await
+    }
+
     async fn attach_pull_request(
         &self,
         issue_numbers: &[i64],
@@ -147,6 +161,9 @@ async fn create(db: &mut impl Db, s: &NewSignal, actor: &Actor, now: Timestamp) 
         ],
     )
     .await?;
+    if let Some(task) = s.follow_up_issue(&issue.id)? {
+        issues::create(db, task, actor.clone(), now).await?;
+    }
     Ok(Ingested::Created { signal, issue })
 }
 

@@ -500,3 +500,35 @@ pub async fn issue_detail_counts_signal_occurrences(h: &Harness) {
     let detail = ok(h.store.issue_detail(&plain.id).await);
     assert_eq!((detail.occurrences, detail.last_seen_at), (None, None));
 }
+
+/// A signal with a follow-up opens its task under the signal's issue in the same transaction;
+/// a repeat of the open signal opens no second one; the open signal is found by fingerprint
+/// until it is closed.
+pub async fn a_signals_follow_up_task_is_made_once_with_it(h: &Harness) {
+    use loop_core::signal::{FollowUp, Ingested, SignalInput};
+
+    let signal = || {
+        let mut s =
+            input::<SignalInput>(json!({ "source": "github", "title": "CI failed on main", "severity": "high" }))
+                .into_new();
+        s.follow_up = Some(FollowUp { title: "Fix CI on main".into(), description: "Make it green.".into() });
+        s
+    };
+    let fingerprint = signal().fingerprint;
+    assert_eq!(ok(h.store.open_signal_issue(&fingerprint).await), None);
+    let Ingested::Created { issue, .. } = ok(h.store.ingest_signal(signal(), None, None, &bot()).await) else {
+        panic!("the first occurrence opens an issue")
+    };
+    ok(h.store.ingest_signal(signal(), None, None, &bot()).await);
+    let detail = ok(h.store.issue_detail(&issue.id).await);
+    assert_eq!(detail.children.len(), 1, "one task, not one per occurrence");
+    let task = &detail.children[0];
+    assert_eq!(
+        (task.title.as_str(), task.status, task.priority),
+        ("Fix CI on main", IssueStatus::Todo, issue.priority)
+    );
+    assert_eq!(task.signal_source.as_deref(), Some("github"));
+    assert_eq!(ok(h.store.open_signal_issue(&fingerprint).await).map(|i| i.id), Some(issue.id.clone()));
+    ok(h.store.update_issue(&issue.id, input(json!({ "status": "done" })), &bot()).await);
+    assert_eq!(ok(h.store.open_signal_issue(&fingerprint).await), None);
+}

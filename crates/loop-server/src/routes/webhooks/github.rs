@@ -4,7 +4,9 @@
 //! - `issues` labelled with the ready label (default `loop:ready`) → a `task` in `todo` linking
 //!   back to the GitHub issue.
 //! - `check_run` / `workflow_run` completed with conclusion `failure` → a signal naming the
-//!   workflow, branch, commit and run URL (one open signal per workflow and branch).
+//!   workflow, branch, commit and run URL (one open signal per workflow and branch); on a branch
+//!   of `--ci-fix-branches`, with a fix task under it. Conclusion `success` → the open signal of
+//!   that workflow and branch is closed, and its fix task canceled if nobody started it.
 //! - `pull_request` closed and merged, naming Loop issues (`loop#42`, `loop-42`) in its body or
 //!   branch → the PR is attached to those issues.
 //! - anything else → 202, ignored.
@@ -12,8 +14,9 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use loop_core::issue::{IssueStatus, IssueType, PullRequest};
-use loop_core::signal::{Delivery, NewSignal, Severity, fingerprint, truncate};
+use loop_core::comment::NewComment;
+use loop_core::issue::{IssuePatch, IssueStatus, IssueType, PullRequest};
+use loop_core::signal::{Delivery, FollowUp, NewSignal, Severity, fingerprint, truncate};
 use serde_json::{Map, Value, json};
 
 use super::{actor, body_digest, header, ignored, json_body, secret, text, verify_hmac};
@@ -58,12 +61,18 @@ pub async fn receive(State(s): State<AppState>, headers: HeaderMap, RawBody(body
         }
         ("check_run" | "workflow_run", "completed") => {
             let run = &payload[event.as_str()];
-            if text(run, &["conclusion"]).as_deref() != Some("failure") {
-                return Ok(ignored(format!("{event} completed without failing")));
+            match text(run, &["conclusion"]).as_deref() {
+                Some("failure") => {}
+                Some("success") => return ci_green(&s, &event, run, &repo).await,
+                _ => return Ok(ignored(format!("{event} completed without failing"))),
             }
             let mut signal = ci_failure(&event, run, &repo);
             if s.config.auto_triage {
                 signal.status = IssueStatus::Todo;
+            }
+            let branch = signal.payload["branch"].as_str().unwrap_or_default().to_owned();
+            if s.config.ci_fix_branches.contains(&branch) {
+                signal.follow_up = Some(fix_task(&signal));
             }
             signal
         }
@@ -99,6 +108,7 @@ fn ready_issue(payload: &Value, repo: &str) -> NewSignal {
         description: Some(truncate(&description, 100_000)),
         project_id: None,
         fingerprint: fingerprint("github", "issue_ready", Some(&format!("{repo}#{number}")), &title),
+        follow_up: None,
     }
 }
 
@@ -129,7 +139,63 @@ fn ci_failure(event: &str, run: &Value, repo: &str) -> NewSignal {
         title: truncate(&title, 500),
         project_id: None,
         fingerprint: fingerprint("github", "ci_failure", Some(&format!("{repo}/{workflow}@{branch}")), &title),
+        follow_up: None,
     }
+}
+
+/// The task a red run on a watched branch opens: make it green again.
+fn fix_task(signal: &NewSignal) -> FollowUp {
+    let p = &signal.payload;
+    let field = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+    let (workflow, branch, sha, url) = (field("workflow"), field("branch"), field("commit"), field("url"));
+    FollowUp {
+        title: truncate(&format!("Fix CI: {workflow} fails on {branch}"), 500),
+        description: format!(
+            "The **{workflow}** run failed on `{branch}` at commit `{sha}` in {}.\n\nRun: {url}\n\n\
+             Find why from the run's log, fix it, and make the workflow pass again. The CI signal \
+             closes by itself when a run of {workflow} on {branch} is green.",
+            field("repository")
+        ),
+    }
+}
+
+/// A green run closes the open signal its red runs opened, and cancels its fix task if nobody
+/// has started it. Closing what is already closed does nothing, so a redelivery is harmless.
+async fn ci_green(s: &AppState, event: &str, run: &Value, repo: &str) -> ApiResult<Response> {
+    let red = ci_failure(event, run, repo);
+    let Some(signal) = s.store.open_signal_issue(&red.fingerprint).await? else {
+        return Ok(ignored(format!("{event} succeeded; no open CI signal for it")));
+    };
+    let url = text(run, &["html_url"]).unwrap_or_default();
+    let who = actor("github");
+    let detail = s.store.issue_detail(&signal.id).await?;
+    for child in detail
+        .children
+        .iter()
+        .filter(|c| matches!(c.status, IssueStatus::Triage | IssueStatus::Backlog | IssueStatus::Todo))
+    {
+        s.store
+            .create_comment(
+                &child.id,
+                note(&format!("Canceled: CI is green again ({url}) before anyone started this.")),
+                &who,
+            )
+            .await?;
+        s.store.update_issue(&child.id, status(IssueStatus::Canceled), &who).await?;
+    }
+    s.store.create_comment(&signal.id, note(&format!("CI is green again: {url}")), &who).await?;
+    let closed = s.store.update_issue(&signal.id, status(IssueStatus::Done), &who).await?;
+    Ok((StatusCode::OK, axum::Json(json!({ "data": { "closed": closed } }))).into_response())
+}
+
+/// A comment by the GitHub integration.
+fn note(body: &str) -> NewComment {
+    serde_json::from_value(json!({ "body": body, "authorName": "github", "authorType": "agent" }))
+        .expect("a valid comment")
+}
+
+fn status(to: IssueStatus) -> IssuePatch {
+    IssuePatch { status: Some(to), ..IssuePatch::default() }
 }
 
 async fn merged_pull_request(s: &AppState, payload: &Value, delivery: Delivery) -> ApiResult<Response> {

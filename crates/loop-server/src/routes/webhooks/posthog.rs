@@ -73,6 +73,7 @@ pub async fn receive(State(s): State<AppState>, headers: HeaderMap, RawBody(body
         payload: payload.clone(),
         project_id: None,
         fingerprint: fingerprint("posthog", "metric", Some(&metric), &title),
+        follow_up: None,
     };
     let reading = current.map(|value| MetricReading { metric: metric.clone(), value });
     let delivery = Delivery { provider: "posthog".into(), id: delivery_id(&headers, "x-posthog-delivery", &body) };

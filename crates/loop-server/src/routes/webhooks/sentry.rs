@@ -62,6 +62,7 @@ pub async fn receive(State(s): State<AppState>, headers: HeaderMap, RawBody(body
                          "issueId": issue_id, "title": title, "data": Value::clone(data) }),
         project_id: None,
         fingerprint: fingerprint("sentry", "error", issue_id.as_deref(), &title),
+        follow_up: None,
     };
     let delivery = Delivery { provider: "sentry".into(), id: delivery_id(&headers, "request-id", &body) };
     Ok(ingested(s.store.ingest_signal(signal, Some(delivery), None, &actor("sentry")).await?))
