@@ -4,14 +4,16 @@ A request the OpenAPI document calls valid must be accepted, with two exceptions
 cannot express, both answered 422 by the server as the contract says:
 - a reference to something that does not exist (`projectId`, `parentId`, `relatedIssueId`…:
   code `…_not_found`): the request is well-formed, the database has no such row;
-- promoting the version that is already active (`already_active`): its state refuses it.
+- promoting the version that is already active (`already_active`): its state refuses it;
+- a list whose items must differ by one field (`duplicate`: skill files named twice): JSON
+  Schema's uniqueItems compares whole items.
 """
 
 import schemathesis
 from schemathesis.core.failures import Failure
 
 ACCEPTED = {401, 403, 404, 409, 429}
-STATE_CODES = {"already_active"}
+STATE_CODES = {"already_active", "duplicate"}
 
 
 class ValidRequestRefused(Failure):
@@ -20,7 +22,6 @@ class ValidRequestRefused(Failure):
             operation=operation,
             title="A valid request was refused",
             message=f"The document calls this request valid, but the server answered {status}: {body[:400]}",
-            code="valid_request_refused",
         )
 
 

@@ -484,3 +484,16 @@ fn run_on_a_schedule_ticks_at_the_times_it_names() {
     assert_eq!(tick.code, 2, "{tick:?}");
     assert!(tick.stderr.contains("--cron is for loop agent run"), "{}", tick.stderr);
 }
+
+#[test]
+fn the_runner_syncs_the_projects_skills_before_it_starts() {
+    let f = Fixture::new();
+    let project = f.cli.json(&["projects", "create", "Shop"])["id"].as_str().unwrap().to_owned();
+    std::fs::write(f.path("work/AGENTS.md"), "Keep checkout fast.\n").unwrap();
+    let n = f.cli.json(&["create", "Speed up checkout", "--project", "Shop", "--status", "todo"])["number"].to_string();
+    let run = f.tick(SUCCEEDS, &["--project", &project]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("Skills synced: 1 added"), "{}", run.stderr);
+    assert!(f.mark("prompt").contains("Keep checkout fast."), "the agent's prompt carries the skill");
+    assert_eq!(f.show(&n)["status"], "done");
+}

@@ -1,6 +1,7 @@
-//! `loop roadmap compile` against a real server: a first compile, the same file again, an edited
-//! file (a change, an addition, a removal, a reordered phase), a cycle and a bad reference; the
-//! result checked through the API each time.
+//! Plans and conventions from the repository, against a real server. `loop roadmap compile`: a
+//! first compile, the same file again, an edited file (a change, an addition, a removal, a
+//! reordered phase), a cycle and a bad reference, checked through the API each time. `loop
+//! skills sync`: files in a repository, synced, changed, removed, and rendered into a prompt.
 
 mod common;
 
@@ -163,4 +164,32 @@ fn cycles_and_bad_references_are_refused_with_their_line_and_write_nothing() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("line 3:") && run.stderr.contains("nothing-like-this"), "{}", run.stderr);
     assert!(f.issues().is_empty());
+}
+
+#[test]
+fn skills_from_the_repository_reach_the_prompts_of_the_projects_issues() {
+    let f = Fixture::new();
+    let repo = f.dir.path().join("repo");
+    std::fs::create_dir_all(repo.join(".loop/skills")).unwrap();
+    std::fs::write(repo.join("AGENTS.md"), "Run `cargo test` before you say done.\n").unwrap();
+    std::fs::write(repo.join(".loop/skills/style.md"), "Names say why.\n").unwrap();
+    let repo_arg = repo.to_str().unwrap();
+    let out = f.cli.ok(&["skills", "sync", "--project", "Web", "--repo", repo_arg]);
+    assert!(out.starts_with("Skills synced: 2 added, 0 changed, 0 unchanged, 0 removed."), "{out}");
+    let listed = f.cli.ok(&["skills", "list", "--project", "Web"]);
+    assert!(listed.contains("AGENTS.md  v1") && listed.contains(".loop/skills/style.md  v1"), "{listed}");
+
+    std::fs::write(repo.join("AGENTS.md"), "Run `cargo test` and `cargo clippy` before you say done.\n").unwrap();
+    std::fs::remove_file(repo.join(".loop/skills/style.md")).unwrap();
+    let out = f.cli.json(&["skills", "sync", "--project", "Web", "--repo", repo_arg]);
+    assert_eq!(
+        (out["changed"][0].as_str(), out["removed"][0].as_str()),
+        (Some("AGENTS.md"), Some(".loop/skills/style.md"))
+    );
+
+    f.cli.ok(&["create", "Add retries", "--project", "Web", "--status", "todo"]);
+    let claim = f.cli.json(&["dispatch"]);
+    let prompt = claim["prompt"].as_str().unwrap();
+    assert!(prompt.contains("### AGENTS.md\nRun `cargo test` and `cargo clippy` before you say done."), "{prompt}");
+    assert!(!prompt.contains("Names say why."), "a removed skill is gone");
 }

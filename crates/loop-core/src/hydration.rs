@@ -30,6 +30,8 @@ pub struct PromptInputs {
     pub previous_sessions: Vec<AgentSession>,
     /// When the issue asks for a template to be improved: what to improve.
     pub improvement: Option<ImprovementInputs>,
+    /// The skills of the issue's project, by name.
+    pub skills: Vec<crate::skill::Skill>,
 }
 
 /// The template version an improvement issue is about, with its reviews.

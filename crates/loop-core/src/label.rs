@@ -57,7 +57,7 @@ pub struct LabelPatch {
 /// A label is found by its name (in template conditions, in the CLI), so the spaces around a
 /// name are not part of it: `" bug "` is the label `bug`.
 fn trimmed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Text<1, 100>, D::Error> {
-    Text::new(String::deserialize(d)?.trim()).map_err(serde::de::Error::custom)
+    Text::new(crate::text::trim(&String::deserialize(d)?)).map_err(serde::de::Error::custom)
 }
 
 fn trimmed_present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Text<1, 100>>, D::Error> {

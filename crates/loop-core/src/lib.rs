@@ -24,6 +24,7 @@ pub mod project;
 pub mod relation;
 pub mod session;
 pub mod signal;
+pub mod skill;
 pub mod store;
 pub mod template;
 pub mod text;

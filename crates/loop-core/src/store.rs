@@ -21,6 +21,7 @@ use crate::project::{NewProject, Project, ProjectDetail, ProjectPatch};
 use crate::relation::{NewRelation, Relation};
 use crate::session::{AgentSession, NewSessionRecord, SessionFilter, SessionOutcome, SessionRecord, SessionReport};
 use crate::signal::{Delivery, Ingested, MetricReading, NewSignal, Signal};
+use crate::skill::{Skill, SkillSync, SkillSyncResult};
 use crate::template::{
     ActiveTemplate, NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, Seeded,
     SelectionContext, TemplateChooser, TemplateDetail, TemplatePatch, TemplateSeed,
@@ -63,6 +64,11 @@ pub trait ProjectStore {
     async fn list_projects(&self, page: Page) -> Result<Paged<Project>>;
     async fn update_project(&self, id: &str, patch: ProjectPatch) -> Result<Project>;
     async fn delete_project(&self, id: &str) -> Result<()>;
+    /// Makes the project's skills the given files: new ones and changed ones get a new version,
+    /// missing ones are retired. All in one transaction.
+    async fn sync_skills(&self, project_id: &str, sync: SkillSync) -> Result<SkillSyncResult>;
+    /// The project's current skills, by name.
+    async fn project_skills(&self, project_id: &str) -> Result<Vec<Skill>>;
 }
 
 #[async_trait]

@@ -27,7 +27,7 @@ impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
         if n > MAX {
             return Err(format!("must be at most {MAX} characters, got {n}"));
         }
-        if MIN > 0 && s.trim().is_empty() {
+        if MIN > 0 && blank(&s) {
             return Err("must not be empty".into());
         }
         if n < MIN {
@@ -85,6 +85,27 @@ impl<const MIN: usize, const MAX: usize> Serialize for Text<MIN, MAX> {
     }
 }
 
+/// Whitespace as the API document's `\S` pattern means it (ECMAScript's `\s`), so that what the
+/// document calls "not only whitespace" is exactly what the server accepts. (Rust's own
+/// whitespace adds U+0085 and lacks U+FEFF.)
+pub fn is_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | ' ' | '\u{A0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200A}' | '\u{2028}' | '\u{2029}' | '\u{202F}' | '\u{205F}' | '\u{3000}' | '\u{FEFF}'
+    )
+}
+
+/// Nothing but [`is_space`] characters.
+pub fn blank(s: &str) -> bool {
+    s.chars().all(is_space)
+}
+
+/// `s` without leading and trailing [`is_space`] characters.
+pub fn trim(s: &str) -> &str {
+    s.trim_matches(is_space)
+}
+
 impl<'de, const MIN: usize, const MAX: usize> Deserialize<'de> for Text<MIN, MAX> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -126,6 +147,14 @@ impl<const MIN: usize, const MAX: usize> utoipa::ToSchema for Text<MIN, MAX> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whitespace_is_what_the_documents_pattern_means() {
+        // U+0085 is whitespace to Rust but not to the document's \S: a name of it is a name.
+        assert!(!blank("\u{85}") && Text::<1, 10>::new("\u{85}").is_ok());
+        assert!(blank(" \t\u{FEFF}\u{3000}") && Text::<1, 10>::new("\u{FEFF}").is_err());
+        assert_eq!(trim(" bug\u{A0}"), "bug");
+    }
 
     #[test]
     fn echo_quotes_short_values_whole_and_long_ones_by_their_start() {

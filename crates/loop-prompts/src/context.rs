@@ -10,6 +10,7 @@
 //! | `hypothesis` | the nearest hypothesis: the parent if it is one, else a sibling hypothesis |
 //! | `previousSessions` | earlier attempts: `{status, outcome, agentSummary, summary, agent, claimedAt, endedAt}` |
 //! | `loopUrl`, `loopToken` | where to call back, with a token scoped to this claim (never the master key) |
+//! | `skills`, `skillsOmitted` | the project's skill files `{name, content, version}` that fit the cap, and the names left out |
 //! | `meta.*` | `templateId`, `templateSlug`, `versionId`, `versionNumber`, `sessionId`, `leaseExpiresAt`, `reviewUrl` |
 //!
 //! An issue that asks for a template to be improved also gets `template`, `currentVersion`
@@ -51,6 +52,8 @@ pub const ROOTS: &[&str] = &[
     "previousSessions",
     "loopUrl",
     "loopToken",
+    "skills",
+    "skillsOmitted",
     "meta",
     // prompt-improvement
     "template",
@@ -98,11 +101,33 @@ pub fn hydrate(inputs: &PromptInputs, meta: &PromptMeta, loop_url: &str, loop_to
         "loopToken": loop_token,
         "meta": meta,
     });
+    let (skills, omitted) = capped_skills(&inputs.skills);
+    ctx["skills"] = json!(skills);
+    ctx["skillsOmitted"] = json!(omitted);
     if let Some(imp) = &inputs.improvement {
         add_improvement(&mut ctx, imp);
     }
     js_numbers(&mut ctx);
     ctx
+}
+
+/// The most skill text a prompt carries: what does not fit is named, not silently dropped.
+pub const MAX_SKILL_CHARS: usize = 24_000;
+
+/// The project's skills that fit in [`MAX_SKILL_CHARS`], in name order, as `{name, content}`;
+/// and the names of those left out.
+fn capped_skills(skills: &[loop_core::skill::Skill]) -> (Vec<Value>, Vec<String>) {
+    let (mut kept, mut omitted, mut used) = (Vec::new(), Vec::new(), 0);
+    for s in skills {
+        let size = s.content.chars().count();
+        if used + size <= MAX_SKILL_CHARS {
+            used += size;
+            kept.push(json!({ "name": s.name, "content": s.content, "version": s.version }));
+        } else {
+            omitted.push(s.name.clone());
+        }
+    }
+    (kept, omitted)
 }
 
 /// Whole floats print as integers, as in Handlebars.js (`4`, not `4.0`).

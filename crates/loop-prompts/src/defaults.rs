@@ -4,12 +4,13 @@
 use serde_json::{Value, json};
 
 /// Partials every template may use.
-pub const PARTIALS: [(&str, &str); 5] = [
+pub const PARTIALS: [(&str, &str); 6] = [
     ("api_reference", include_str!("../templates/partials/api_reference.hbs")),
     ("review_instructions", include_str!("../templates/partials/review_instructions.hbs")),
     ("parent_context", include_str!("../templates/partials/parent_context.hbs")),
     ("sibling_context", include_str!("../templates/partials/sibling_context.hbs")),
     ("project_and_goal_context", include_str!("../templates/partials/project_and_goal_context.hbs")),
+    ("project_skills", include_str!("../templates/partials/project_skills.hbs")),
 ];
 
 /// A template Loop ships.

@@ -140,6 +140,7 @@ fn inputs(issue: Issue) -> PromptInputs {
         previous_sessions: vec![],
         // prompt-improvement's keys are added to the hydrated JSON instead (see below).
         improvement: None,
+        skills: vec![],
     }
 }
 
@@ -713,4 +714,40 @@ fn outside_text_is_fenced_as_data_without_hidden_instructions() {
         json!({ "id": "iss-9", "number": 9, "title": "Ours", "description": "Do **this**." }),
     );
     assert!(text.contains("\nDo **this**.\n") && !text.contains("From outside Loop"), "{text}");
+}
+
+/// A project's skills reach the task prompts, in name order, up to the cap; what is left out
+/// is named.
+#[test]
+fn task_prompts_carry_the_projects_skills_and_say_what_did_not_fit() {
+    use loop_core::skill::Skill;
+    let skill = |name: &str, content: String| Skill {
+        name: name.into(),
+        content,
+        version: 1,
+        updated_at: Timestamp::from_millis(T0),
+    };
+    let mut inputs = child();
+    inputs.skills = vec![
+        skill("AGENTS.md", "Run `cargo test` before you say done.".into()),
+        skill(".loop/skills/huge.md", "x".repeat(30_000)),
+        skill(".loop/skills/style.md", "Names say why.".into()),
+    ];
+    let engine = PromptEngine::new();
+    for slug in ["task-execution", "task-execute-retry"] {
+        let t = template(slug);
+        let text = engine.render(t.version_id, t.content, hydrate(&inputs, &meta(t), LOOP_URL, LOOP_TOKEN)).unwrap();
+        assert!(text.contains("## The project's conventions"), "{slug}:\n{text}");
+        assert!(text.contains("### AGENTS.md\nRun `cargo test` before you say done."), "{slug}");
+        assert!(text.contains("### .loop/skills/style.md\nNames say why."), "{slug}");
+        assert!(!text.contains(&"x".repeat(100)), "the oversized skill is left out");
+        assert!(
+            text.contains("Left out for length, read them in the repository: .loop/skills/huge.md."),
+            "{slug}:\n{text}"
+        );
+    }
+    // Without skills, nothing is said about them.
+    let t = template("task-execution");
+    let plain = engine.render(t.version_id, t.content, hydrate(&child(), &meta(t), LOOP_URL, LOOP_TOKEN)).unwrap();
+    assert!(!plain.contains("conventions"));
 }

@@ -78,6 +78,7 @@ macro_rules! conformance_suite {
             comment_threads,
             issue_history,
             project_crud_and_detail,
+            project_skills_are_versioned_and_reach_prompts,
             goal_crud,
             label_crud,
             template_and_version_lifecycle,

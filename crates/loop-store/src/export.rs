@@ -11,6 +11,8 @@ use crate::db::Db;
 /// foreign keys, each with the order its rows are written in.
 pub const EXPORT_TABLES: &[(&str, &str)] = &[
     ("projects", "id"),
+    ("project_skill_versions", "project_id, name, version"),
+    ("project_skills", "project_id, name"),
     ("goals", "id"),
     ("goal_readings", "goal_id, recorded_at, seq"),
     ("labels", "id"),

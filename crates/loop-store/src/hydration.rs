@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::db::{Db, DbExt};
 use crate::rows::{self, Cols, GOAL_COLUMNS, ISSUE_COLUMNS, LABEL_COLUMNS, PROJECT_COLUMNS, SESSION_COLUMNS, json_row};
+use crate::skills::SKILL_COLUMNS;
 use crate::{args, improvement, templates};
 
 /// What template conditions see beyond the issue's own columns, as two columns of a query
@@ -46,7 +47,8 @@ pub(crate) async fn selection_context(db: &mut impl Db, issue: &Issue) -> Result
     }
 }
 
-/// `?1` the issue, `?2` its parent, `?3` its project, `?4` the cap on each list.
+/// `?1` the issue, `?2` its parent, `?3` its project, `?4` the cap on each list (skills are
+/// not capped here: the prompt caps them by size, saying what it left out).
 static HYDRATION: LazyLock<String> = LazyLock::new(|| {
     let one =
         |columns: &str, from_where: &str| format!("(SELECT CAST({} AS TEXT) {from_where})", json_row("x", columns));
@@ -71,7 +73,7 @@ static HYDRATION: LazyLock<String> = LazyLock::new(|| {
     );
     format!(
         "SELECT {parent} AS parent, {family} AS family, {blocking} AS blocking, {blocked_by} AS blocked_by, \
-         {project} AS project, {goal} AS goal, {labels} AS labels, {sessions} AS previous_sessions, \
+         {project} AS project, {goal} AS goal, {labels} AS labels, {sessions} AS previous_sessions, {skills} AS skills, \
          CASE WHEN EXISTS (SELECT 1 FROM prompt_improvements WHERE issue_id = ?1) THEN 1 ELSE 0 END AS improves",
         parent = one(ISSUE_COLUMNS, "FROM issues x WHERE x.id = ?2 AND x.deleted_at IS NULL"),
         family = list(ISSUE_COLUMNS, &family, "x.number"),
@@ -88,6 +90,11 @@ static HYDRATION: LazyLock<String> = LazyLock::new(|| {
             LABEL_COLUMNS,
             "SELECT l.id, l.name, l.color FROM issue_labels il JOIN labels l ON l.id = il.label_id \
              WHERE il.issue_id = ?1 AND l.deleted_at IS NULL",
+            r#"x.name COLLATE "C""#
+        ),
+        skills = list(
+            SKILL_COLUMNS,
+            &format!("SELECT {SKILL_COLUMNS} FROM project_skills WHERE project_id = ?3"),
             r#"x.name COLLATE "C""#
         ),
         sessions = list(
@@ -126,6 +133,7 @@ pub(crate) async fn prompt_inputs(db: &mut impl Db, issue: Issue) -> Result<Prom
         blocked_by: issues("blocked_by")?,
         previous_sessions: list("previous_sessions")?.iter().map(rows::session).collect::<Result<_>>()?,
         improvement,
+        skills: list("skills")?.iter().map(rows::skill).collect::<Result<_>>()?,
         issue,
     })
 }

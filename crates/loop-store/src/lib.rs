@@ -32,6 +32,7 @@ mod projects;
 mod relations;
 mod sessions;
 mod signals;
+mod skills;
 mod templates;
 
 use std::sync::Arc;

@@ -9,7 +9,9 @@ use loop_core::{Error, Page, Paged, Result, Timestamp, id::new_id};
 use crate::common::{self, check_ref};
 use crate::db::{Db, DbExt};
 use crate::dispatch_index::refresh_project;
+use crate::skills;
 use crate::{Backend, SqlStore, args, rows};
+use loop_core::skill::{Skill, SkillSync, SkillSyncResult};
 
 #[async_trait]
 impl<B: Backend> ProjectStore for SqlStore<B> {
@@ -40,6 +42,16 @@ impl<B: Backend> ProjectStore for SqlStore<B> {
 
     async fn project_detail(&self, id: &str) -> Result<ProjectDetail> {
         self.read(id.to_owned(), move |db, id| Box::pin(detail(db, id))).await
+    }
+
+    async fn sync_skills(&self, project_id: &str, sync: SkillSync) -> Result<SkillSyncResult> {
+        sync.validate()?;
+        let (project, now) = (project_id.to_owned(), self.now());
+        self.write((project, sync), move |db, (project, sync)| Box::pin(skills::sync(db, project, sync, now))).await
+    }
+
+    async fn project_skills(&self, project_id: &str) -> Result<Vec<Skill>> {
+        self.read(project_id.to_owned(), move |db, project| Box::pin(skills::current(db, project))).await
     }
 
     async fn list_projects(&self, page: Page) -> Result<Paged<Project>> {

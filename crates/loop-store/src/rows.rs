@@ -336,3 +336,12 @@ pub fn session_record(row: &impl Cols) -> Result<loop_core::session::SessionReco
         recorded_at: ts(row, "recorded_at")?,
     })
 }
+
+pub fn skill(row: &impl Cols) -> Result<loop_core::skill::Skill> {
+    Ok(loop_core::skill::Skill {
+        name: get(row, "name")?,
+        content: get(row, "content")?,
+        version: get(row, "version")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}

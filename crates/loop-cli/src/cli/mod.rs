@@ -14,6 +14,7 @@ mod output;
 mod projects;
 mod roadmap;
 mod sessions;
+mod skills;
 mod status;
 mod templates;
 mod triage;
@@ -139,6 +140,9 @@ pub enum Command {
     /// Plans from the repository: `loop roadmap compile ROADMAP.md` makes (and keeps up to
     /// date) the issues and blocks a Markdown roadmap describes.
     Roadmap(roadmap::RoadmapArgs),
+    /// The project's skills: `loop skills sync` uploads AGENTS.md, CLAUDE.md and
+    /// .loop/skills/*.md, which every prompt for the project's issues then carries.
+    Skills(skills::SkillsArgs),
     /// One screen: queue depth, work in progress and leases, goal progress, prompt health.
     Status(status::StatusArgs),
     /// Read and write ~/.loop/config.json (url, token).
@@ -298,6 +302,7 @@ async fn dispatch_command(command: Command, ctx: &Ctx) -> Result<(), CliError> {
         Command::Sessions(a) => sessions::sessions(a, ctx).await,
         Command::Agent(a) => agent::run(a, ctx).await,
         Command::Roadmap(a) => roadmap::run(a, ctx).await,
+        Command::Skills(a) => skills::run(a, ctx).await,
         Command::Status(a) | Command::Dashboard(a) => status::run(a, ctx).await,
         Command::Issues(a) => compat::issues(a, ctx).await,
         Command::Comments(a) => compat::comments(a, ctx).await,

@@ -216,3 +216,66 @@ pub async fn goal_crud(h: &Harness) {
         "goal_not_found",
     );
 }
+
+/// A project's skills are versioned: new and changed files get a version, unchanged ones keep
+/// theirs, missing ones are retired (and come back as their next version); prompts of the
+/// project's issues carry the current ones.
+pub async fn project_skills_are_versioned_and_reach_prompts(h: &Harness) {
+    use loop_core::skill::SkillSync;
+    let sync = |files: serde_json::Value| -> SkillSync { input(json!({ "files": files })) };
+    let p = ok(h.store.create_project(input(json!({ "name": "web" }))).await);
+    let first = ok(h
+        .store
+        .sync_skills(
+            &p.id,
+            sync(json!([
+                { "name": "AGENTS.md", "content": "Run the tests." },
+                { "name": ".loop/skills/style.md", "content": "Names say why." },
+            ])),
+        )
+        .await);
+    assert_eq!((first.added.len(), first.changed.len(), first.unchanged.len(), first.removed.len()), (2, 0, 0, 0));
+    h.clock.advance_millis(1_000);
+    let second =
+        ok(h.store.sync_skills(&p.id, sync(json!([{ "name": "AGENTS.md", "content": "Run all the tests." }]))).await);
+    assert_eq!(
+        (second.changed, second.removed),
+        (vec!["AGENTS.md".to_owned()], vec![".loop/skills/style.md".to_owned()])
+    );
+    let current = ok(h.store.project_skills(&p.id).await);
+    assert_eq!(current.len(), 1);
+    assert_eq!(
+        (current[0].name.as_str(), current[0].content.as_str(), current[0].version),
+        ("AGENTS.md", "Run all the tests.", 2)
+    );
+    let back = ok(h
+        .store
+        .sync_skills(
+            &p.id,
+            sync(json!([
+                { "name": "AGENTS.md", "content": "Run all the tests." },
+                { "name": ".loop/skills/style.md", "content": "Names say why." },
+            ])),
+        )
+        .await);
+    assert_eq!((back.added, back.unchanged), (vec![".loop/skills/style.md".to_owned()], vec!["AGENTS.md".to_owned()]));
+    let style = ok(h.store.project_skills(&p.id).await).into_iter().find(|s| s.name.ends_with("style.md")).unwrap();
+    assert_eq!(style.version, 3, "v1, retired as v2, back as v3");
+
+    // The prompt inputs of the project's issues carry them; other issues have none.
+    let issue = create_issue(h, json!({ "title": "in web", "type": "task", "projectId": p.id })).await;
+    let inputs = ok(h.store.prompt_inputs(&issue.id).await);
+    assert_eq!(
+        inputs.skills.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        [".loop/skills/style.md", "AGENTS.md"]
+    );
+    let elsewhere = create_issue(h, json!({ "title": "nowhere", "type": "task" })).await;
+    assert!(ok(h.store.prompt_inputs(&elsewhere.id).await).skills.is_empty());
+
+    assert!(matches!(
+        h.store.sync_skills("no-such-project", sync(json!([]))).await,
+        Err(loop_core::Error::NotFound { .. })
+    ));
+    let twice = sync(json!([{ "name": "A.md", "content": "" }, { "name": "A.md", "content": "" }]));
+    expect_invalid(h.store.sync_skills(&p.id, twice).await, "files[1].name", "duplicate");
+}

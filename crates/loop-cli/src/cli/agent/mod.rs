@@ -191,10 +191,10 @@ pub async fn run(a: AgentArgs, ctx: &Ctx) -> Result<(), CliError> {
         AgentAction::Gc(g) => return gc(g).await,
     };
     let dir = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
-    let top = git::git(&dir, &["rev-parse", "--show-toplevel"])
+    let top = top_of(&dir)
         .await
-        .map_err(|_| CliError::usage(format!("{} is not a git checkout: give --repo DIR", dir.display())))?;
-    let args = config::merge(args, std::path::Path::new(&top)).map_err(CliError::usage)?;
+        .ok_or_else(|| CliError::usage(format!("{} is not a git checkout: give --repo DIR", dir.display())))?;
+    let args = config::merge(args, &top).map_err(CliError::usage)?;
     let settings = settings(&args, ctx).await?;
     let budgets = limits::Budgets { runs_per_hour: args.max_runs_per_hour, cost_per_day: args.max_cost_per_day };
     if budgets.cost_per_day.is_some() && settings.agent == "codex" {
@@ -208,6 +208,11 @@ pub async fn run(a: AgentArgs, ctx: &Ctx) -> Result<(), CliError> {
     };
     let api = ctx.api.clone().with_agent(&settings.name)?;
     release_leftovers(&api, &settings.name).await?;
+    // The prompts of the project's issues carry its skills as the repository has them now.
+    if let Some(project) = &args.project {
+        let synced = super::skills::sync_repo(&ctx.api, project, &top).await?;
+        eprintln!("loop agent: {}", super::skills::describe(&synced).replace('\n', "\nloop agent: "));
+    }
     for dir in
         settings.repo.gc(args.keep_failed_for.unwrap_or(Duration::from_secs(7 * 86_400))).await.unwrap_or_default()
     {
@@ -244,6 +249,11 @@ pub async fn run(a: AgentArgs, ctx: &Ctx) -> Result<(), CliError> {
             return Ok(());
         }
     }
+}
+
+/// The top of the git checkout `dir` is in.
+pub async fn top_of(dir: &std::path::Path) -> Option<PathBuf> {
+    git::git(dir, &["rev-parse", "--show-toplevel"]).await.ok().map(PathBuf::from)
 }
 
 /// `loop agent gc`.
