@@ -156,7 +156,7 @@ impl Backend for SqliteBackend {
     type Conn = Connection;
 
     async fn write<T: Send + 'static>(&self, work: Work<Connection, T>) -> Result<T> {
-        self.engine.run(work).await
+        self.engine.run(work).await.map_err(|e| faults::full_if_no_room(e, &self.path))
     }
 
     async fn read<T: Send + 'static>(&self, work: Work<Connection, T>) -> Result<T> {
