@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{KEY, TestServer, start};
+use common::{KEY, TestServer, send_as as call, start, token_in};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -19,21 +19,6 @@ async fn claim_issue(s: &TestServer, agent: &str, issue: &str) -> Value {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "claim of {issue}");
     resp.json().await.unwrap()
-}
-
-async fn call(s: &TestServer, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = reqwest::Client::new().request(method, format!("{}{path}", s.url)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-fn token_in(prompt: &str) -> String {
-    let start = prompt.find("loopt_").expect("the prompt carries a scoped token");
-    prompt[start..].split(|c: char| c.is_whitespace() || c == '"' || c == '`').next().unwrap().to_owned()
 }
 
 async fn queue_total(s: &TestServer) -> u64 {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{KEY, TestServer, assert_api_error, start};
+use common::{KEY, TestServer, assert_api_error, send_as as as_token, start, token_in};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -23,22 +23,6 @@ async fn claim(s: &TestServer, agent: &str) -> Value {
 
 fn rand_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-}
-
-/// Sends a request with a given bearer token.
-async fn as_token(s: &TestServer, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = reqwest::Client::new().request(method, format!("{}{path}", s.url)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-fn token_in(prompt: &str) -> String {
-    let start = prompt.find("loopt_").expect("the prompt carries a scoped token");
-    prompt[start..].split(|c: char| c.is_whitespace() || c == '"' || c == '`').next().unwrap().to_owned()
 }
 
 #[tokio::test]

@@ -49,13 +49,7 @@ async fn health(s: &TestServer) -> (StatusCode, Value) {
 
 /// Sends a request with the master key; returns the status and the body.
 async fn send(s: &TestServer, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = reqwest::Client::new().request(method, format!("{}{path}", s.url)).bearer_auth(KEY);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    common::send_as(s, KEY, method, path, body).await
 }
 
 #[track_caller]
@@ -199,10 +193,9 @@ async fn fill(s_url: String, n: usize, enough: usize) -> Seen {
     seen
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn eight_writers_on_a_full_disk_lose_nothing_they_were_told_was_stored() {
-    let (s, path) = capped(6 << 20, 1 << 20).await;
-    let clients: Vec<_> = (0..8).map(|n| tokio::spawn(fill(s.url.clone(), n, 5))).collect();
+/// `clients` writers filling at once, each until 5 of its writes are refused: all they saw.
+async fn fill_together(url: &str, clients: usize) -> Seen {
+    let clients: Vec<_> = (0..clients).map(|n| tokio::spawn(fill(url.to_owned(), n, 5))).collect();
     let mut all = Seen::default();
     for c in clients {
         let seen = c.await.unwrap();
@@ -212,6 +205,13 @@ async fn eight_writers_on_a_full_disk_lose_nothing_they_were_told_was_stored() {
         all.done.extend(seen.done);
         all.refused += seen.refused;
     }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_writers_on_a_full_disk_lose_nothing_they_were_told_was_stored() {
+    let (s, path) = capped(6 << 20, 1 << 20).await;
+    let all = fill_together(&s.url, 8).await;
     assert!(all.refused >= 40 && !all.created.is_empty(), "{} refused, {} created", all.refused, all.created.len());
     check_everything_acknowledged_is_stored(&s, &all).await;
 
@@ -275,16 +275,7 @@ async fn a_real_full_filesystem_loses_nothing_and_recovers() {
     let store = SqliteStore::open(SqliteConfig::new(path.to_string_lossy()), Arc::new(SystemClock)).await.unwrap();
     let s = serve_store(Arc::new(store), data, |c| c).await;
 
-    let clients: Vec<_> = (0..8).map(|n| tokio::spawn(fill(s.url.clone(), n, 5))).collect();
-    let mut all = Seen::default();
-    for c in clients {
-        let seen = c.await.unwrap();
-        all.created.extend(seen.created);
-        all.comments.extend(seen.comments);
-        all.claims.extend(seen.claims);
-        all.done.extend(seen.done);
-        all.refused += seen.refused;
-    }
+    let all = fill_together(&s.url, 8).await;
     assert!(all.refused >= 40, "the filesystem filled: {} refused", all.refused);
     let (status, h) = health(&s).await;
     assert_eq!((status, h["database"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("degraded")), "{h}");

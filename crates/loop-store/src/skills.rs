@@ -10,12 +10,9 @@ use crate::rows;
 
 pub(crate) const SKILL_COLUMNS: &str = "name, content, version, updated_at";
 
-async fn require_project(db: &mut impl Db, id: &str) -> Result<()> {
-    if crate::common::live(db, "projects", id, "FOR UPDATE").await? {
-        Ok(())
-    } else {
-        Err(Error::not_found("Project", id))
-    }
+/// A 404 unless project `id` is live; `lock` as for `common::live`.
+async fn require_project(db: &mut impl Db, id: &str, lock: &str) -> Result<()> {
+    if crate::common::live(db, "projects", id, lock).await? { Ok(()) } else { Err(Error::not_found("Project", id)) }
 }
 
 pub(crate) async fn sync(
@@ -25,7 +22,7 @@ pub(crate) async fn sync(
     now: Timestamp,
 ) -> Result<SkillSyncResult> {
     // The project row is locked: two syncs of one project take turns.
-    require_project(db, &project).await?;
+    require_project(db, &project, "FOR UPDATE").await?;
     let current = list(db, &project).await?;
     let mut result = SkillSyncResult::default();
     for file in &sync.files {
@@ -84,8 +81,6 @@ pub(crate) async fn list(db: &mut impl Db, project: &str) -> Result<Vec<Skill>> 
 }
 
 pub(crate) async fn current(db: &mut impl Db, project: String) -> Result<Vec<Skill>> {
-    if !crate::common::live(db, "projects", &project, "").await? {
-        return Err(Error::not_found("Project", &project));
-    }
+    require_project(db, &project, "").await?;
     list(db, &project).await
 }

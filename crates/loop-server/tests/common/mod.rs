@@ -115,3 +115,27 @@ pub async fn comments(s: &TestServer, issue_id: &str) -> Vec<String> {
         .map(|c| serde_json::to_value(c).unwrap()["body"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
+
+/// Sends a request with `token` as its Bearer credential: the status and the JSON body (`Null`
+/// when there is none).
+pub async fn send_as(
+    s: &TestServer,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (reqwest::StatusCode, Value) {
+    let mut req = reqwest::Client::new().request(method, format!("{}{path}", s.url)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// The claim's scoped token a prompt carries.
+pub fn token_in(prompt: &str) -> String {
+    let start = prompt.find("loopt_").expect("the prompt carries a scoped token");
+    prompt[start..].split(|c: char| c.is_whitespace() || c == '"' || c == '`').next().unwrap().to_owned()
+}

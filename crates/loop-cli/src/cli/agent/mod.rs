@@ -259,10 +259,10 @@ pub async fn top_of(dir: &std::path::Path) -> Option<PathBuf> {
 /// `loop agent gc`.
 async fn gc(g: GcArgs) -> Result<(), CliError> {
     let dir = g.repo.unwrap_or_else(|| PathBuf::from("."));
-    let repo = git::Repo {
-        dir: PathBuf::from(git::git(&dir, &["rev-parse", "--show-toplevel"]).await.map_err(CliError::usage)?),
-        remote: String::new(),
-    };
+    let top = top_of(&dir)
+        .await
+        .ok_or_else(|| CliError::usage(format!("{} is not a git checkout: give --repo DIR", dir.display())))?;
+    let repo = git::Repo { dir: top, remote: String::new() };
     let removed = repo.gc(g.keep_failed_for).await.map_err(CliError::failed)?;
     for dir in &removed {
         println!("removed {}", dir.display());
