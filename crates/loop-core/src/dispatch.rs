@@ -123,6 +123,9 @@ pub fn ineligibility(issue: &Issue, open_blockers: &[Issue], lease: Option<&Agen
     for b in open_blockers {
         reasons.push(format!("blocked by #{} ({}): {}", b.number, b.status, b.title));
     }
+    if let Some(t) = issue.not_before {
+        reasons.push(format!("waits until {t} (its not-before time, e.g. its hypothesis's observation window)"));
+    }
     reasons
 }
 

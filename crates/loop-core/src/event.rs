@@ -24,6 +24,8 @@ string_enum!(
         SignalRepeated = "signal_repeated",
         GoalUpdated = "goal_updated",
         PullRequestAttached = "pull_request_attached",
+        HypothesisStatusChanged = "hypothesis_status_changed",
+        WaitEnded = "wait_ended",
     }
 );
 
@@ -117,6 +119,19 @@ impl NewEvent {
 
     pub fn pull_request_attached(issue_id: &str, number: u64, url: Option<&str>) -> Self {
         Self::new(issue_id, EventKind::PullRequestAttached, json!({ "number": number, "url": url }))
+    }
+
+    pub fn hypothesis_status_changed(issue_id: &str, t: &crate::hypothesis::Transition) -> Self {
+        Self::new(
+            issue_id,
+            EventKind::HypothesisStatusChanged,
+            json!({ "from": t.from, "to": t.to, "evidence": t.evidence }),
+        )
+    }
+
+    /// Its not-before time came: it may be dispatched now.
+    pub fn wait_ended(issue_id: &str, not_before: Timestamp) -> Self {
+        Self::new(issue_id, EventKind::WaitEnded, json!({ "notBefore": not_before }))
     }
 
     fn new(issue_id: &str, kind: EventKind, data: Value) -> Self {

@@ -119,46 +119,7 @@ impl From<Priority> for i64 {
     }
 }
 
-/// A hypothesis attached to a `hypothesis` issue.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Hypothesis {
-    #[cfg_attr(feature = "openapi", schema(value_type = Body))]
-    pub statement: Body,
-    pub confidence: Confidence,
-    #[serde(default)]
-    pub evidence: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub validation_criteria: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prediction: Option<String>,
-}
-
-/// A probability from 0 to 1.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
-#[serde(try_from = "f64", into = "f64")]
-pub struct Confidence(f64);
-bounded_schema!(Confidence, number, 0, 1, "A probability from 0 to 1.");
-
-impl Confidence {
-    pub fn value(self) -> f64 {
-        self.0
-    }
-}
-
-impl TryFrom<f64> for Confidence {
-    type Error = String;
-    fn try_from(n: f64) -> std::result::Result<Self, String> {
-        if (0.0..=1.0).contains(&n) { Ok(Self(n)) } else { Err(format!("must be a number from 0 to 1, got {n}")) }
-    }
-}
-
-impl From<Confidence> for f64 {
-    fn from(c: Confidence) -> f64 {
-        c.0
-    }
-}
+pub use crate::hypothesis::{Confidence, Hypothesis};
 
 /// A commit an agent reports. Unknown extra keys are kept as given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,6 +176,11 @@ pub struct Issue {
     pub agent_summary: Option<String>,
     pub commits: Option<Vec<Commit>>,
     pub pull_requests: Option<Vec<PullRequest>>,
+    /// Not dispatched before this time (a monitor waiting for its hypothesis's observation
+    /// window); null when it does not wait, or no longer.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub not_before: Option<Timestamp>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub completed_at: Option<Timestamp>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
@@ -287,6 +253,10 @@ pub struct NewIssue {
     pub hypothesis: Option<Hypothesis>,
     #[serde(default)]
     pub label_ids: Vec<String>,
+    /// Not dispatched before this time.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub not_before: Option<Timestamp>,
 }
 
 fn default_status() -> IssueStatus {
@@ -353,6 +323,10 @@ pub struct IssuePatch {
     #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub label_ids: Option<Vec<String>>,
+    /// Not dispatched before this time; null dispatches it as soon as it is ready.
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub not_before: Option<Option<Timestamp>>,
 }
 
 impl IssuePatch {
@@ -372,6 +346,7 @@ impl IssuePatch {
             && self.commits.is_none()
             && self.pull_requests.is_none()
             && self.label_ids.is_none()
+            && self.not_before.is_none()
     }
 }
 
@@ -561,11 +536,12 @@ impl Issue {
             project_id: input.project_id.clone(),
             signal_source: input.signal_source.as_ref().map(|s| s.to_string()),
             signal_payload: input.signal_payload.clone().map(Value::Object),
-            hypothesis: input.hypothesis.clone(),
+            hypothesis: input.hypothesis.clone().map(|h| h.with_lifecycle_of(None)),
             agent_session_id: None,
             agent_summary: None,
             commits: None,
             pull_requests: None,
+            not_before: input.not_before.filter(|t| *t > now),
             completed_at: (input.status == IssueStatus::Done).then_some(now),
             created_at: now,
             updated_at: now,
@@ -615,7 +591,7 @@ impl Issue {
             set!(signal_payload, "signalPayload", p.clone().map(Value::Object));
         }
         if let Some(h) = &patch.hypothesis {
-            set!(hypothesis, "hypothesis", h.clone());
+            set!(hypothesis, "hypothesis", h.clone().map(|h| h.with_lifecycle_of(self.hypothesis.as_ref())));
         }
         if let Some(s) = &patch.agent_session_id {
             set!(agent_session_id, "agentSessionId", s.as_ref().map(|s| s.to_string()));
@@ -628,6 +604,9 @@ impl Issue {
         }
         if let Some(p) = &patch.pull_requests {
             set!(pull_requests, "pullRequests", p.clone());
+        }
+        if let Some(t) = patch.not_before {
+            set!(not_before, "notBefore", t.filter(|t| *t > now));
         }
         if let Some(status) = patch.status.filter(|s| *s != self.status) {
             events.push(NewEvent::status_changed(id, self.status.as_str(), status.as_str()));

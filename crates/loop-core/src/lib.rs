@@ -7,6 +7,7 @@
 #[macro_use]
 mod schema;
 pub mod actor;
+pub mod changelog;
 pub mod comment;
 pub mod dashboard;
 pub mod dispatch;
@@ -14,11 +15,13 @@ pub mod error;
 pub mod event;
 pub mod goal;
 pub mod hydration;
+pub mod hypothesis;
 pub mod id;
 pub mod improvement;
 pub mod input;
 pub mod issue;
 pub mod label;
+pub mod metrics;
 pub mod page;
 pub mod project;
 pub mod relation;

@@ -111,11 +111,16 @@ impl SignalInput {
             None => default_title(&source, &signal_type, &payload),
         };
         let source_id = self.source_id.map(|s| s.to_string());
-        let key = source_id.clone().or_else(|| payload.get("metric").and_then(Value::as_str).map(str::to_owned));
+        // A signal about a metric is that metric's signal, whatever route or type it came by
+        // (the PostHog webhook fingerprints metrics the same way).
+        let fingerprint = match (&source_id, payload.get("metric").and_then(Value::as_str)) {
+            (None, Some(metric)) => fingerprint(&source, "metric", Some(metric), &title),
+            (id, _) => fingerprint(&source, &signal_type, id.as_deref(), &title),
+        };
         NewSignal {
             issue_type: crate::issue::IssueType::Signal,
             status: crate::issue::IssueStatus::Triage,
-            fingerprint: fingerprint(&source, &signal_type, key.as_deref(), &title),
+            fingerprint,
             source,
             source_id,
             signal_type,
@@ -258,6 +263,16 @@ pub struct MetricReading {
     pub value: f64,
 }
 
+impl MetricReading {
+    /// The reading a signal's payload reports: a `metric` name with a numeric `value` (or
+    /// `current`).
+    pub fn in_payload(payload: &Value) -> Option<Self> {
+        let metric = payload.get("metric").and_then(Value::as_str).filter(|m| !m.trim().is_empty())?;
+        let value = ["value", "current"].iter().find_map(|k| payload.get(*k).and_then(Value::as_f64))?;
+        Some(Self { metric: metric.to_owned(), value })
+    }
+}
+
 /// What ingesting a signal did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ingested {
@@ -311,7 +326,7 @@ mod tests {
         let s = contract.into_new();
         assert_eq!(s.title, "[posthog] metric-change: Sign-ups fell 12%");
         assert_eq!(s.severity.priority().value(), 2);
-        assert_eq!(s.fingerprint, "posthog|metric-change|key:signup_rate");
+        assert_eq!(s.fingerprint, "posthog|metric|key:signup_rate", "as the PostHog webhook fingerprints it");
         let skill: SignalInput = serde_json::from_value(
             serde_json::json!({"source": "manual", "title": "Checkout is slow", "data": {"n": 1}}),
         )

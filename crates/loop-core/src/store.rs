@@ -9,14 +9,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::changelog::ChangeGroup;
 use crate::comment::{Comment, NewComment, ThreadedComment};
 use crate::dashboard::{Chain, PromptHealth, Stats};
 use crate::dispatch::{Claim, ClaimRequest, Explanation, QueueEntry};
 use crate::event::IssueEvent;
 use crate::goal::{Goal, GoalPatch, GoalReading, GoalStatus, NewGoal};
 use crate::hydration::PromptInputs;
+use crate::hypothesis::Resolution;
 use crate::issue::{Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue, PullRequest};
 use crate::label::{Label, LabelPatch, LabelRef, NewLabel};
+use crate::metrics::LoopMetrics;
 use crate::project::{NewProject, Project, ProjectDetail, ProjectPatch};
 use crate::relation::{NewRelation, Relation};
 use crate::session::{AgentSession, NewSessionRecord, SessionFilter, SessionOutcome, SessionRecord, SessionReport};
@@ -26,7 +29,7 @@ use crate::template::{
     ActiveTemplate, NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, Seeded,
     SelectionContext, TemplateChooser, TemplateDetail, TemplatePatch, TemplateSeed,
 };
-use crate::{Actor, Page, Paged, Result};
+use crate::{Actor, Page, Paged, Result, Timestamp};
 
 #[async_trait]
 pub trait IssueStore {
@@ -191,6 +194,34 @@ pub trait SignalStore {
 }
 
 #[async_trait]
+pub trait HypothesisStore {
+    /// Resolves the hypothesis of issue `key` (by a person or its monitor's agent), with a reason.
+    async fn resolve_hypothesis(&self, key: &str, resolution: Resolution, actor: &Actor) -> Result<Issue>;
+    /// Ends the waits whose not-before time came, and lets the data decide the hypotheses whose
+    /// observation window passed.
+    async fn sweep_due(&self) -> Result<Swept>;
+}
+
+#[async_trait]
+pub trait MetricsStore {
+    /// Loop velocity, hypothesis hit rate, agent efficiency and throughput over `[since, until)`
+    /// (see [`crate::metrics::Period::resolve`] for the defaults).
+    async fn loop_metrics(&self, since: Option<Timestamp>, until: Option<Timestamp>) -> Result<LoopMetrics>;
+    /// The changes completed since `since` (default: 30 days ago), grouped under the hypothesis and signal that
+    /// caused them (chains first, by their latest change; then changes without one).
+    async fn changelog(&self, since: Option<Timestamp>) -> Result<Vec<ChangeGroup>>;
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Issues whose wait ended (they may now be dispatched).
+    pub released: u64,
+    /// Hypotheses looked at because their window passed.
+    pub resolved: u64,
+}
+
+#[async_trait]
 pub trait DashboardStore {
     /// Counts across the loop.
     async fn stats(&self) -> Result<Stats>;
@@ -219,6 +250,8 @@ pub trait Store:
     + DispatchStore
     + SignalStore
     + DashboardStore
+    + HypothesisStore
+    + MetricsStore
     + Send
     + Sync
     + 'static

@@ -1,4 +1,5 @@
-//! Waking long-polls (and refreshing the template cache) after writes, and expiring leases.
+//! Waking long-polls (and refreshing the template cache) after writes, and the sweeper:
+//! expiring leases, ending waits, deciding hypotheses.
 
 use axum::extract::{Request, State};
 use axum::http::Method;
@@ -25,12 +26,27 @@ pub async fn wake_on_write(State(state): State<AppState>, req: Request, next: Ne
     response
 }
 
-/// Returns issues whose lease ran out to `todo`, for as long as the server runs.
+/// Returns issues whose lease ran out to `todo`, ends the waits whose time came, and lets the
+/// data decide hypotheses whose window passed, for as long as the server runs.
 pub async fn sweep(state: AppState) {
     let mut tick = tokio::time::interval(state.config.sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        match state.store.sweep_due().await {
+            Ok(swept) if swept.released > 0 || swept.resolved > 0 => {
+                tracing::info!(
+                    released = swept.released,
+                    hypotheses = swept.resolved,
+                    "waits ended; hypotheses decided"
+                );
+                state.changed();
+            }
+            Ok(_) => {}
+            Err(_) if state.store.is_closed() => return,
+            Err(e) if e.is_storage_fault() => state.health.failed(&e),
+            Err(e) => tracing::error!(error = %e, "hypothesis sweep failed"),
+        }
         match state.store.expire_leases().await {
             Ok(expired) if !expired.is_empty() => {
                 state.health.succeeded();

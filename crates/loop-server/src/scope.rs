@@ -4,13 +4,14 @@
 //!
 //! - While the lease runs: read anything; create issues (in `triage`, `backlog` or `todo`),
 //!   comments and relations; update its own issue; add draft template versions; renew or end
-//!   its own session; post one review of the prompt it was given. It always acts as its agent.
+//!   its own session; post one review of the prompt it was given; resolve the hypothesis its
+//!   monitor watches. It always acts as its agent.
 //! - For [`REVIEW_WINDOW`] after the claim ended: post that one review, and nothing else (the
 //!   prompt asks for the review after the report, which ends the claim).
 
 use axum::http::{Method, StatusCode};
 use loop_core::comment::{AuthorType, NewComment};
-use loop_core::issue::{IssueStatus, NewIssue};
+use loop_core::issue::{Issue, IssuePatch, IssueStatus, IssueType, NewIssue};
 use loop_core::session::AgentSession;
 use loop_core::template::{NewReview, NewVersion, VersionStatus};
 use loop_core::{Timestamp, dispatch};
@@ -71,6 +72,7 @@ impl Scope {
             ("POST", ["api", "issues"]) => true,
             ("POST", ["api", "issues", _, "comments" | "relations"]) => true,
             ("PATCH", ["api", "issues", id]) => own_issue(id),
+            ("POST", ["api", "issues", _, "hypothesis", "resolve"]) => true,
             ("POST", ["api", "prompt-reviews"]) => true,
             ("POST", ["api", "templates", _, "versions"]) => true,
             ("POST", ["api", "sessions", id, "heartbeat" | "release" | "fail"]) => *id == self.session_id,
@@ -89,6 +91,30 @@ impl Scope {
                     .refuse(format!("status: a claim's token creates issues in triage, backlog or todo, not {other}")))
             }
         }
+    }
+
+    /// A patch of its own issue leaves where it sits alone: an agent that could move its issue
+    /// under another parent, or change its type, could reach what that issue's claim may not
+    /// (a monitor's agent resolves only its own hypothesis).
+    pub fn check_patch(&self, patch: &IssuePatch) -> Result<(), ApiError> {
+        if patch.parent_id.is_some() || patch.issue_type.is_some() {
+            return Err(self.refuse("parentId, type: a claim's token does not move or retype its issue".into()));
+        }
+        Ok(())
+    }
+
+    /// The agent of a monitor resolves the hypothesis it watches (its parent, or its sibling
+    /// in the chain under a signal), no other.
+    pub fn check_resolution(&self, own: &Issue, target: &Issue) -> Result<(), ApiError> {
+        let watched = own.parent_id.is_some()
+            && (own.parent_id.as_deref() == Some(target.id.as_str()) || own.parent_id == target.parent_id);
+        if own.issue_type == IssueType::Monitor && watched {
+            return Ok(());
+        }
+        Err(self.refuse(format!(
+            "a claim's token resolves only the hypothesis its monitor watches, not #{}",
+            target.number
+        )))
     }
 
     /// Comments are the agent's, whatever the body says.

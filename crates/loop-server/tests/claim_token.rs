@@ -220,11 +220,17 @@ async fn issue_for(s: &TestServer, slug: &str) -> String {
             "validationCriteria": "conversion back to 3.4%", "prediction": "conversion +10%"}})
         }
         "monitor-check" => {
+            // In a project with a goal, so the prompt also asks to read the goal.
+            let goal = s.client.create_goal(&json!({"title": "Conversion", "metric": "conversion"})).await.unwrap();
+            let project = s.client.create_project(&json!({"name": "Checkout", "goalId": goal.id})).await.unwrap();
             let h = s
-                .issue_with(json!({"title": "Hypothesis", "type": "hypothesis", "status": "done",
-                "hypothesis": {"statement": "The slow page loses buyers", "confidence": 0.7}}))
+                .issue_with(
+                    json!({"title": "Hypothesis", "type": "hypothesis", "status": "done", "projectId": project.id,
+                "hypothesis": {"statement": "The slow page loses buyers", "confidence": 0.7,
+                    "criteria": {"metric": "conversion", "comparison": "gte", "threshold": 3.4, "windowHours": 48}}}),
+                )
                 .await;
-            json!({"title": "Check conversion", "type": "monitor", "status": "todo", "parentId": h.id})
+            json!({"title": "Check conversion", "type": "monitor", "status": "todo", "parentId": h.id, "projectId": project.id})
         }
         "plan-decomposition" => json!({"title": "Plan the rewrite", "type": "plan", "status": "todo"}),
         "task-execution" => json!({"title": "Fix the login", "type": "task", "status": "todo"}),
@@ -270,6 +276,10 @@ async fn every_call_a_default_prompt_instructs_succeeds_with_its_token() {
         let token = token_in(prompt);
         let calls = instructed_calls(prompt, &s.url);
         assert!(calls.len() >= 6, "{}: {} calls found", t.slug, calls.len());
+        if t.slug == "monitor-check" {
+            let asks = |end: &str| calls.iter().any(|c| c.path.contains(end));
+            assert!(asks("/api/goals/") && asks("/hypothesis/resolve"), "the monitor reads its goal and resolves");
+        }
         let is_report = |c: &Instructed| c.method == Method::PATCH && c.path.ends_with(&issue);
         let is_fail = |c: &Instructed| c.path.ends_with("/fail");
         let is_review = |c: &Instructed| c.path == "/api/prompt-reviews";

@@ -115,6 +115,8 @@ macro_rules! conformance_suite {
             a_signals_follow_up_task_is_made_once_with_it,
             feed_misses_nothing_under_concurrent_writers,
             shipped_templates_are_seeded_and_upgraded,
+            hypotheses_are_validated_by_data_after_their_window,
+            a_window_without_readings_is_inconclusive_and_resolutions_are_final,
         );
     };
     (@cases $factory:path; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {

@@ -16,7 +16,7 @@ use crate::common::{events_insert, find_issue, find_issue_locked};
 use crate::db::{Db, DbExt, Dialect, UNIQUE, Write};
 use crate::hydration::{CONTEXT_COLUMNS, context_of, prompt_inputs, selection_context};
 use crate::rows::{self, ISSUE_COLUMNS};
-use crate::{args, sessions};
+use crate::{args, hypotheses, sessions};
 
 /// The eligibility predicate, written exactly as the partial indexes' so SQLite can use them.
 pub(crate) const READY: &str = "status = 'todo' AND open_blockers = 0 AND deleted_at IS NULL";
@@ -177,6 +177,7 @@ async fn take(
         Error::Conflict { code, .. } if code == UNIQUE => Error::Busy("a concurrent claim used this key".into()),
         e => e,
     })?;
+    hypotheses::child_underway(db, &issue, &Actor::agent(&req.agent), now).await?;
     issue.status = IssueStatus::InProgress;
     issue.updated_at = now;
     // A claim stands even if its prompt cannot be hydrated: the caller then asks again through

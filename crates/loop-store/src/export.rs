@@ -29,6 +29,8 @@ pub const EXPORT_TABLES: &[(&str, &str)] = &[
     ("prompt_improvements", "issue_id"),
     ("agent_sessions", "claimed_at, id"),
     ("session_records", "session_id"),
+    ("hypothesis_watch", "issue_id"),
+    ("hypothesis_outcomes", "issue_id"),
 ];
 
 /// Where an export's rows go: each row with its table's name.

@@ -8,7 +8,7 @@ use loop_core::{Error, Page, Paged, Result, Timestamp, id::new_id};
 use crate::common::{self, check_ref};
 use crate::db::{Db, DbExt, Value};
 use crate::dispatch_index::{lock_goal_projects, lock_project, refresh_goal, refresh_project};
-use crate::{Backend, SqlStore, args, rows};
+use crate::{Backend, SqlStore, args, hypotheses, rows};
 
 #[async_trait]
 impl<B: Backend> GoalStore for SqlStore<B> {
@@ -124,6 +124,10 @@ async fn update(db: &mut impl Db, id: String, patch: GoalPatch, now: Timestamp) 
     save(db, &g).await?;
     if let Some(v) = new_reading {
         record_reading(db, &g.id, v, g.updated_at).await?;
+        if let Some(metric) = &g.metric {
+            // A person or script reporting the goal's value is a reading of its metric.
+            hypotheses::observe(db, metric, v, &loop_core::Actor::human(), now).await?;
+        }
     }
     if let Some(p) = old_project {
         refresh_project(db, &p).await?;

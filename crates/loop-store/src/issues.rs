@@ -8,7 +8,9 @@
 
 use async_trait::async_trait;
 use loop_core::event::{IssueEvent, NewEvent};
-use loop_core::issue::{self, Issue, IssueDetail, IssueFilter, IssuePatch, IssueSort, IssueStatus, NewIssue, SortKey};
+use loop_core::issue::{
+    self, Issue, IssueDetail, IssueFilter, IssuePatch, IssueSort, IssueStatus, IssueType, NewIssue, SortKey,
+};
 use loop_core::label::LabelRef;
 use loop_core::session::{SessionOutcome, SessionReport};
 use loop_core::store::IssueStore;
@@ -18,7 +20,7 @@ use crate::common::{self, events_insert, find_issue, find_issue_locked, ref_not_
 use crate::db::{Db, DbExt, Dialect, Value, Write};
 use crate::dispatch_index::{refresh_blocked_by, refresh_issue};
 use crate::rows::{self, ISSUE_COLUMNS, to_json};
-use crate::{Backend, SqlStore, args, sessions};
+use crate::{Backend, SqlStore, args, hypotheses, sessions};
 
 #[async_trait]
 impl<B: Backend> IssueStore for SqlStore<B> {
@@ -88,6 +90,9 @@ pub(crate) async fn create(db: &mut impl Db, mut input: NewIssue, actor: Actor, 
     }
     let labels = resolve_labels(db, &input.label_ids).await?;
     let mut row = Issue::from_new(&input, new_id(), 0, now);
+    if row.issue_type == IssueType::Monitor && row.not_before.is_none() {
+        row.not_before = hypotheses::monitor_wait(db, &row, now).await?;
+    }
     row.number = insert(db, &row).await?;
     if row.status == IssueStatus::Todo {
         refresh_issue(db, &row.id).await?;
@@ -113,8 +118,8 @@ async fn insert(db: &mut impl Db, i: &Issue) -> Result<i64> {
     };
     let sql = format!(
         "INSERT INTO issues (id, number, title, description, type, status, priority, parent_id, project_id, \
-         signal_source, signal_payload, hypothesis, completed_at, created_at, updated_at, todo_since) \
-         VALUES (?, {number}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING number"
+         signal_source, signal_payload, hypothesis, not_before, completed_at, created_at, updated_at, todo_since) \
+         VALUES (?, {number}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING number"
     );
     let (payload, hypothesis) = (to_json(&i.signal_payload), to_json(&i.hypothesis));
     let todo_since = (i.status == IssueStatus::Todo).then_some(i.created_at.millis());
@@ -130,6 +135,7 @@ async fn insert(db: &mut impl Db, i: &Issue) -> Result<i64> {
         &i.signal_source,
         &payload,
         &hypothesis,
+        i.not_before.map(|t| t.millis()),
         i.completed_at.map(|t| t.millis()),
         i.created_at.millis(),
         i.updated_at.millis(),
@@ -297,8 +303,8 @@ async fn update(db: &mut impl Db, key: String, mut patch: IssuePatch, actor: Act
     db.run(
         "UPDATE issues SET title = ?, description = ?, type = ?, status = ?, priority = ?, parent_id = ?, \
          project_id = ?, signal_source = ?, signal_payload = ?, hypothesis = ?, agent_session_id = ?, \
-         agent_summary = ?, commits = ?, pull_requests = ?, completed_at = ?, updated_at = ?, todo_since = ? \
-         WHERE id = ?",
+         agent_summary = ?, commits = ?, pull_requests = ?, not_before = ?, completed_at = ?, updated_at = ?, \
+         todo_since = ? WHERE id = ?",
         &args![
             new.title.as_str(),
             &new.description,
@@ -314,6 +320,7 @@ async fn update(db: &mut impl Db, key: String, mut patch: IssuePatch, actor: Act
             &new.agent_summary,
             &commits,
             &prs,
+            new.not_before.map(|t| t.millis()),
             new.completed_at.map(|t| t.millis()),
             now.millis(),
             todo_since,
@@ -326,6 +333,13 @@ async fn update(db: &mut impl Db, key: String, mut patch: IssuePatch, actor: Act
     }
     if new.status.is_terminal() != old.status.is_terminal() {
         refresh_blocked_by(db, &new.id).await?;
+    }
+    if patch.hypothesis.is_some() {
+        hypotheses::watch(db, &new.id, new.hypothesis.as_ref()).await?;
+    }
+    let underway = |s: IssueStatus| matches!(s, IssueStatus::InProgress | IssueStatus::Done);
+    if underway(new.status) && !underway(old.status) {
+        hypotheses::child_underway(db, &new, &actor, now).await?;
     }
     let mut writes = Vec::new();
     if old.status == IssueStatus::InProgress && new.status != old.status {

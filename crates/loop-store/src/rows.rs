@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 /// The columns an issue is read from, in the order the stores select them.
 pub const ISSUE_COLUMNS: &str = "id, number, title, description, type, status, priority, parent_id, project_id, \
      signal_source, signal_payload, hypothesis, agent_session_id, agent_summary, commits, pull_requests, \
-     completed_at, created_at, updated_at, deleted_at";
+     not_before, completed_at, created_at, updated_at, deleted_at";
 
 /// The columns of the other rows a prompt is hydrated from (see `hydration.rs`).
 pub const PROJECT_COLUMNS: &str = "id, name, description, status, health, goal_id, created_at, updated_at, deleted_at";
@@ -154,6 +154,7 @@ pub fn issue(row: &impl Cols) -> Result<Issue> {
         agent_summary: get(row, "agent_summary")?,
         commits: opt_json(row, "commits")?,
         pull_requests: opt_json(row, "pull_requests")?,
+        not_before: opt_ts(row, "not_before")?,
         completed_at: opt_ts(row, "completed_at")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,

@@ -18,7 +18,7 @@ use loop_core::{Actor, Error, Page, Paged, Result, Timestamp, id::new_id};
 use crate::common::{self, check_ref, find_issue, record};
 use crate::db::{Db, DbExt, Dialect, Value};
 use crate::dispatch_index::refresh_issue;
-use crate::{Backend, SqlStore, args, comments, goals, issues, rows};
+use crate::{Backend, SqlStore, args, comments, goals, hypotheses, issues, rows};
 
 /// The first key of the advisory locks taken on fingerprints (the second is the fingerprint's
 /// hash), so they cannot collide with other users of advisory locks ("Loop" in ASCII).
@@ -119,6 +119,7 @@ async fn ingest(
     };
     if let (Some(r), Ingested::Created { issue, .. } | Ingested::Repeated { issue, .. }) = (&reading, &result) {
         update_goals(db, r, &issue.id, &actor, now).await?;
+        hypotheses::observe(db, &r.metric, r.value, &actor, now).await?;
     }
     Ok(result)
 }

@@ -135,6 +135,31 @@ pub struct IssueFields {
     /// What the hypothesis predicts (with --hypothesis).
     #[arg(long, requires = "hypothesis")]
     pub prediction: Option<String>,
+    /// What Loop checks to validate the hypothesis by data, as "METRIC OP THRESHOLD within
+    /// HOURSh" (OP one of >= > <= <), e.g. "conversion_rate >= 3.3 within 48h" (with --hypothesis).
+    #[arg(long, requires = "hypothesis", value_parser = parse_criteria, value_name = "CRITERIA")]
+    pub criteria: Option<Value>,
+}
+
+/// "conversion_rate >= 3.3 within 48h" as the API's `criteria` object.
+fn parse_criteria(raw: &str) -> Result<Value, String> {
+    let usage = "expected \"METRIC OP THRESHOLD within HOURSh\", e.g. \"conversion_rate >= 3.3 within 48h\"";
+    let words: Vec<&str> = raw.split_whitespace().collect();
+    let [metric, op, threshold, within, window] = words[..] else { return Err(usage.into()) };
+    let comparison = match op {
+        ">=" => "gte",
+        ">" => "gt",
+        "<=" => "lte",
+        "<" => "lt",
+        _ => return Err(format!("{op:?} is not a comparison (>=, >, <= or <); {usage}")),
+    };
+    let threshold: f64 = threshold.parse().map_err(|_| format!("{threshold:?} is not a number; {usage}"))?;
+    let hours: f64 = window
+        .strip_suffix('h')
+        .filter(|_| within == "within")
+        .and_then(|h| h.parse().ok())
+        .ok_or_else(|| format!("{within} {window}: {usage}"))?;
+    Ok(json!({ "metric": metric, "comparison": comparison, "threshold": threshold, "windowHours": hours }))
 }
 
 #[derive(Args, Debug)]
@@ -184,6 +209,10 @@ pub struct DoneArgs {
     /// What was done (stored as the issue's agentSummary and its session's summary).
     #[arg(long, alias = "outcome")]
     pub summary: Option<String>,
+    /// A commit that did it (added to the issue's commits; repeat for more): the changelog
+    /// lists done issues with commits or pull requests.
+    #[arg(long = "commit", value_name = "SHA")]
+    pub commits: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -514,6 +543,19 @@ fn render_show(
         }
         f.add("validation", s(h, "validationCriteria"));
         f.add("prediction", s(h, "prediction"));
+        if let Some(c) = h.get("criteria").filter(|c| c.is_object()) {
+            let op = match s(c, "comparison") {
+                "gte" => ">=",
+                "gt" => ">",
+                "lte" => "<=",
+                _ => "<",
+            };
+            let window = format!("{} within {}h", c["threshold"], c["windowHours"]);
+            f.add("criteria", format!("{} {op} {window}", s(c, "metric")));
+        }
+        f.add("status", s(h, "status"));
+        f.add("observe until", s(h, "observeUntil"));
+        f.add("outcome", s(h, "outcome"));
         o.push_str(&indent(&f.render(out), 2));
     }
     if let Some(p) = i.get("signalPayload").filter(|p| p.is_object()) {
@@ -758,6 +800,9 @@ async fn apply_fields(f: &IssueFields, body: &mut Map<String, Value>, api: &Api)
         if let Some(p) = &f.prediction {
             h["prediction"] = json!(p);
         }
+        if let Some(c) = &f.criteria {
+            h["criteria"] = c.clone();
+        }
         body.insert("hypothesis".into(), h);
     }
     Ok(())
@@ -881,6 +926,11 @@ pub async fn done(a: DoneArgs, ctx: &Ctx) -> Result<(), CliError> {
     let mut body = json!({ "status": "done" });
     if let Some(sum) = &a.summary {
         body["agentSummary"] = json!(sum);
+    }
+    if !a.commits.is_empty() {
+        let mut commits = arr(&before["commits"]).to_vec();
+        commits.extend(a.commits.iter().map(|sha| json!({ "sha": sha })));
+        body["commits"] = json!(commits);
     }
     let issue = set_status(&a.issue, body, ctx).await?;
     let mut extra = String::new();

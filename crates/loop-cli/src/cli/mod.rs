@@ -10,6 +10,7 @@ mod dispatch;
 mod error;
 mod issues;
 mod mcp;
+mod metrics;
 mod output;
 mod projects;
 mod roadmap;
@@ -145,6 +146,14 @@ pub enum Command {
     Skills(skills::SkillsArgs),
     /// One screen: queue depth, work in progress and leases, goal progress, prompt health.
     Status(status::StatusArgs),
+    /// Loop metrics: velocity from signal to validated outcome (and per stage), hypothesis hit
+    /// rate, agent efficiency, throughput per day.
+    Metrics(metrics::MetricsArgs),
+    /// What the loop changed and why: done issues with commits or PRs, grouped under the
+    /// hypothesis and signal that caused them.
+    Changelog(metrics::ChangelogArgs),
+    /// Resolve a hypothesis yourself: validated, invalidated or inconclusive, with the reason.
+    Resolve(metrics::ResolveArgs),
     /// Read and write ~/.loop/config.json (url, token).
     Config(config::ConfigArgs),
     /// Print a shell completion script.
@@ -304,6 +313,9 @@ async fn dispatch_command(command: Command, ctx: &Ctx) -> Result<(), CliError> {
         Command::Roadmap(a) => roadmap::run(a, ctx).await,
         Command::Skills(a) => skills::run(a, ctx).await,
         Command::Status(a) | Command::Dashboard(a) => status::run(a, ctx).await,
+        Command::Metrics(a) => metrics::metrics(a, ctx).await,
+        Command::Changelog(a) => metrics::changelog(a, ctx).await,
+        Command::Resolve(a) => metrics::resolve(a, ctx).await,
         Command::Issues(a) => compat::issues(a, ctx).await,
         Command::Comments(a) => compat::comments(a, ctx).await,
         Command::Signals(a) => compat::signals(a, ctx).await,

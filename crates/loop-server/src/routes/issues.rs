@@ -116,9 +116,13 @@ async fn get_issue(State(s): State<AppState>, Path(id): Path<String>) -> ApiResu
 async fn update_issue(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
+    scope: Option<Extension<Scope>>,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<IssuePatch>,
 ) -> ApiResult<axum::Json<Data<Issue>>> {
+    if let Some(Extension(scope)) = &scope {
+        scope.check_patch(&patch)?;
+    }
     Ok(ok(s.store.update_issue(&id, patch, &actor).await?))
 }
 

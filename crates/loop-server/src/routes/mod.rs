@@ -4,8 +4,10 @@ pub mod comments;
 pub mod dashboard;
 pub mod dispatch;
 pub mod goals;
+pub mod hypotheses;
 pub mod issues;
 pub mod labels;
+pub mod metrics;
 pub mod projects;
 pub mod relations;
 pub mod sessions;
@@ -29,6 +31,7 @@ use crate::openapi::ApiDoc;
 pub fn api(state: AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(issues::router())
+        .merge(hypotheses::router())
         .merge(relations::router())
         .merge(comments::router())
         .merge(projects::router())
@@ -39,6 +42,7 @@ pub fn api(state: AppState) -> OpenApiRouter<AppState> {
         .merge(sessions::router())
         .merge(signals::router())
         .merge(dashboard::router())
+        .merge(metrics::router())
         .route_layer(from_fn_with_state(state, crate::auth::require_bearer))
         // Webhooks are authenticated by their provider's signature, never by Bearer.
         .merge(webhooks::router())

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use loop_core::Actor;
 use loop_core::page::Paged;
-use loop_core::signal::{Ingested, Signal, SignalInput};
+use loop_core::signal::{Ingested, MetricReading, Signal, SignalInput};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -20,7 +20,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Record a signal: 201 with a new `signal` issue (in `triage`, or `todo` with auto-triage;
 /// priority from severity), or 200 with `deduplicated: true` when an open signal issue has the
-/// same fingerprint and this counts as one more occurrence of it.
+/// same fingerprint and this counts as one more occurrence of it. A payload with a `metric` and
+/// a numeric `value` (or `current`) is a reading: goals tracking the metric take the value, and
+/// hypotheses tested against it see it.
 #[utoipa::path(post, path = "/api/signals", tag = "signals", request_body = SignalInput,
     responses((status = 201, body = Object), (status = 200, body = Object), (status = 422)))]
 async fn create_signal(
@@ -32,7 +34,8 @@ async fn create_signal(
     if s.config.auto_triage {
         signal.status = loop_core::issue::IssueStatus::Todo;
     }
-    Ok(ingested(s.store.ingest_signal(signal, None, None, &actor).await?))
+    let reading = MetricReading::in_payload(&signal.payload);
+    Ok(ingested(s.store.ingest_signal(signal, None, reading, &actor).await?))
 }
 
 /// The response for an ingested signal, shared with the webhooks.

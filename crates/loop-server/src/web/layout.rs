@@ -11,6 +11,7 @@ pub enum Section {
     Issues,
     Activity,
     Goals,
+    Metrics,
     Prompts,
 }
 
@@ -21,6 +22,7 @@ pub fn page(viewer: &Viewer, section: Section, title: &str, live_after: i64, bod
         (Section::Issues, "/issues", "Issues"),
         (Section::Activity, "/activity", "Activity"),
         (Section::Goals, "/goals", "Goals"),
+        (Section::Metrics, "/metrics", "Metrics"),
         (Section::Prompts, "/prompts", "Prompts"),
     ];
     html! {

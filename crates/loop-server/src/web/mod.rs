@@ -10,6 +10,7 @@ mod issues;
 mod layout;
 mod live;
 mod markdown;
+mod metrics;
 mod prompts;
 pub mod session;
 
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(issues::router())
         .route("/activity", get(activity::page))
         .merge(goals::router())
+        .merge(metrics::router())
         .merge(prompts::router())
         .layer(axum::middleware::map_response(harden))
 }

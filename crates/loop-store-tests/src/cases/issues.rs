@@ -70,6 +70,9 @@ pub async fn issue_create_numbers_defaults_and_lookup(h: &Harness) {
     assert_eq!(b.description.as_deref(), Some("why it is slow"));
     assert_eq!(b.signal_source.as_deref(), Some("sentry"));
     assert_eq!(b.signal_payload, Some(payload.clone()));
+    // What was sent, plus the lifecycle Loop keeps: a new hypothesis is proposed.
+    let mut hypothesis = hypothesis;
+    hypothesis["status"] = json!("proposed");
     assert_eq!(serde_json::to_value(&b.hypothesis).unwrap(), hypothesis);
 
     // What the store returns on create is exactly what it reads back, by id and by number.

@@ -1,0 +1,144 @@
+//! Hypotheses validated by data: testing starts when a task of the chain gets underway, the
+//! chain's monitors wait for the observation window, readings of the metric are kept, and the
+//! window's end lets the data decide; loop metrics and the changelog read the outcome.
+
+use std::sync::Arc;
+
+use loop_core::dispatch::ClaimRequest;
+use loop_core::hypothesis::HypothesisStatus;
+use loop_core::issue::Issue;
+use loop_core::store::Swept;
+use loop_core::template::NoTemplates;
+use serde_json::json;
+
+use crate::Harness;
+use crate::support::*;
+
+const HOUR: i64 = 3_600_000;
+
+fn request(agent: &str) -> ClaimRequest {
+    ClaimRequest { agent: agent.into(), project_id: None, idempotency_key: None, lease_ttl_ms: 60_000 }
+}
+
+/// A signal with a hypothesis (criteria on `metric`, `window` hours), a task and a monitor the
+/// task blocks, flat under the signal as seed 000 has it: `(signal, hypothesis, task, monitor)`.
+async fn chain(h: &Harness, metric: &str, window: f64) -> (Issue, Issue, Issue, Issue) {
+    let signal =
+        create_issue(h, json!({"title": "conversion fell", "type": "signal", "signalSource": "posthog"})).await;
+    let hypothesis = create_issue(
+        h,
+        json!({"title": "h", "type": "hypothesis", "parentId": signal.id, "hypothesis": {
+            "statement": "the redirect is slow", "confidence": 0.7,
+            "criteria": {"metric": metric, "comparison": "gte", "threshold": 3.3, "windowHours": window}}}),
+    )
+    .await;
+    let task =
+        create_issue(h, json!({"title": "fix it", "type": "task", "status": "todo", "parentId": signal.id})).await;
+    let monitor =
+        create_issue(h, json!({"title": "watch it", "type": "monitor", "status": "todo", "parentId": signal.id})).await;
+    ok(h.store.create_relation(&task.id, input(json!({"type": "blocks", "relatedIssueId": monitor.id})), &bot()).await);
+    (signal, hypothesis, task, monitor)
+}
+
+async fn status_of(h: &Harness, issue: &Issue) -> HypothesisStatus {
+    ok(h.store.get_issue(&issue.id).await).hypothesis.expect("a hypothesis").status
+}
+
+pub async fn hypotheses_are_validated_by_data_after_their_window(h: &Harness) {
+    let goal = ok(h.store.create_goal(input(json!({"title": "conversion", "metric": "conversion_rate"}))).await);
+    let (_, hypothesis, task, monitor) = chain(h, "conversion_rate", 48.0).await;
+    assert_eq!(status_of(h, &hypothesis).await, HypothesisStatus::Proposed);
+
+    // Claiming the task starts the test; the monitor waits for the window.
+    let claim = ok(h.store.claim_next(&request("executor"), Arc::new(NoTemplates)).await).expect("the task is ready");
+    assert_eq!(claim.issue.id, task.id);
+    let testing = ok(h.store.get_issue(&hypothesis.id).await).hypothesis.unwrap();
+    assert_eq!((testing.status, testing.testing_since), (HypothesisStatus::Testing, Some(now(h))));
+    let until = now(h).plus_millis(48 * HOUR);
+    assert_eq!(testing.observe_until, Some(until));
+    assert_eq!(ok(h.store.get_issue(&monitor.id).await).not_before, Some(until));
+    ok(h.store.update_issue(&task.id, input(json!({"status": "done", "commits": [{"sha": "abc1234"}]})), &bot()).await);
+    assert!(ok(h.store.claim_next(&request("m"), Arc::new(NoTemplates)).await).is_none(), "the monitor waits");
+    let why = ok(h.store.explain(&monitor.id).await);
+    assert!(format!("{why:?}").contains("waits until"), "{why:?}");
+
+    // A reading inside the window is kept but decides nothing.
+    h.clock.advance_millis(47 * HOUR);
+    ok(h.store.update_goal(&goal.id, input(json!({"currentValue": 3.5}))).await);
+    assert_eq!(ok(h.store.sweep_due().await), Swept::default());
+    assert_eq!(status_of(h, &hypothesis).await, HypothesisStatus::Testing);
+
+    // The window passes: the monitor may go, and the last reading decides.
+    h.clock.advance_millis(HOUR);
+    assert_eq!(ok(h.store.sweep_due().await), Swept { released: 1, resolved: 1 });
+    let done = ok(h.store.get_issue(&hypothesis.id).await).hypothesis.unwrap();
+    assert_eq!((done.status, done.resolved_at), (HypothesisStatus::Validated, Some(now(h))));
+    assert!(done.outcome.unwrap().contains("conversion_rate is 3.5"));
+    assert_eq!(ok(h.store.get_issue(&monitor.id).await).not_before, None);
+    let next = ok(h.store.claim_next(&request("m"), Arc::new(NoTemplates)).await).expect("the monitor is ready");
+    assert_eq!(next.issue.id, monitor.id);
+    assert_eq!(ok(h.store.sweep_due().await), Swept::default(), "a sweep with nothing due does nothing");
+
+    let metrics = ok(h.store.loop_metrics(None, None).await);
+    assert_eq!((metrics.hit_rate.overall.validated, metrics.hit_rate.overall.rate), (1, Some(1.0)));
+    assert_eq!(metrics.hit_rate.by_signal_source[0].key, "posthog");
+    assert_eq!(metrics.velocity.signal_to_validated.median_ms, Some(48 * HOUR));
+    let log = ok(h.store.changelog(None).await);
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].hypothesis.as_ref().unwrap().number, hypothesis.number);
+    assert_eq!(log[0].changes[0].number, task.number);
+    assert!(log[0].summary.ends_with("validated"), "{}", log[0].summary);
+}
+
+pub async fn a_window_without_readings_is_inconclusive_and_resolutions_are_final(h: &Harness) {
+    let (_, hypothesis, task, monitor) = chain(h, "signup_rate", 1.0).await;
+    // A task patched into progress starts the test as a claim does.
+    ok(h.store.update_issue(&task.id, input(json!({"status": "in_progress"})), &bot()).await);
+    assert_eq!(status_of(h, &hypothesis).await, HypothesisStatus::Testing);
+    // A monitor made while the hypothesis is tested waits from the start.
+    let late = create_issue(
+        h,
+        json!({"title": "watch again", "type": "monitor", "status": "todo", "parentId": monitor.parent_id}),
+    )
+    .await;
+    assert_eq!(late.not_before, Some(now(h).plus_millis(HOUR)));
+    h.clock.advance_millis(HOUR);
+    ok(h.store.sweep_due().await);
+    let h1 = ok(h.store.get_issue(&hypothesis.id).await).hypothesis.unwrap();
+    assert_eq!(h1.status, HypothesisStatus::Inconclusive);
+    assert_eq!(h1.outcome.as_deref(), Some("no reading of signup_rate while it was tested"));
+    let again = h
+        .store
+        .resolve_hypothesis(&hypothesis.id, input(json!({"status": "validated", "reason": "r"})), &human())
+        .await;
+    expect_conflict(again, "already_resolved");
+    let metrics = ok(h.store.loop_metrics(None, None).await);
+    assert_eq!((metrics.hit_rate.overall.inconclusive, metrics.hit_rate.overall.rate), (1, Some(0.0)));
+
+    // A person resolves another with a reason; the event says so.
+    let other = create_issue(
+        h,
+        json!({"title": "o", "type": "hypothesis", "hypothesis": {"statement": "s", "confidence": 0.2}}),
+    )
+    .await;
+    let resolved = ok(h
+        .store
+        .resolve_hypothesis(
+            &other.id,
+            input(json!({"status": "invalidated", "reason": "the A/B test said no"})),
+            &human(),
+        )
+        .await);
+    assert_eq!(resolved.hypothesis.unwrap().outcome.as_deref(), Some("the A/B test said no"));
+    let events = ok(h.store.issue_events(&other.id, all()).await).data;
+    let last = events.last().unwrap();
+    assert_eq!(last.kind.as_str(), "hypothesis_status_changed");
+    assert_eq!((last.actor.as_str(), &last.data["to"]), ("human", &json!("invalidated")));
+    assert_eq!(last.data["evidence"]["reason"], "the A/B test said no");
+    let plain = crate::support::task(h, "plain").await;
+    expect_invalid(
+        h.store.resolve_hypothesis(&plain.id, input(json!({"status": "validated", "reason": "r"})), &human()).await,
+        "id",
+        "hypothesis_not_found",
+    );
+}
