@@ -73,6 +73,17 @@ pub struct ServeArgs {
     #[arg(long, env = "LOOP_AUTO_TRIAGE")]
     pub auto_triage: bool,
 
+    /// Close triage and backlog issues nobody touched for this many days (with a comment
+    /// saying so). Off unless set.
+    #[arg(long, env = "LOOP_STALE_AFTER_DAYS", value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub stale_after_days: Option<u32>,
+
+    /// The model a kind of claim should use, returned to runners as the claim's meta.model:
+    /// KEY=MODEL, comma-separated or repeated; KEY is a template slug, an issue type, or
+    /// `triage` (every *-triage template). E.g. triage=haiku,hypothesis=opus.
+    #[arg(long = "model-hint", env = "LOOP_MODEL_HINTS", value_delimiter = ',', value_name = "KEY=MODEL")]
+    pub model_hints: Vec<String>,
+
     /// The GitHub issue label that turns a GitHub issue into a Loop task.
     #[arg(long, env = "LOOP_GITHUB_READY_LABEL", default_value = "loop:ready")]
     pub github_ready_label: String,
@@ -152,6 +163,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     for (slug, _) in seeded.iter().filter(|(_, s)| *s == Seeded::Updated) {
         tracing::info!(target: LOG_TARGET, template = slug, "a default prompt template now runs this release's text");
     }
+    let model_hints = loop_server::model_hints::ModelHints::parse(&args.model_hints).map_err(|e| anyhow::anyhow!(e))?;
     let config = ServerConfig {
         public_url: args.public_url.unwrap_or_else(|| url.clone()),
         cors_origins: args.cors_origins,
@@ -161,6 +173,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         ci_fix_branches: args.ci_fix_branches.iter().map(|b| b.trim().to_owned()).filter(|b| !b.is_empty()).collect(),
         insecure_webhooks: args.insecure_webhooks,
         auto_triage: args.auto_triage,
+        stale_after_days: args.stale_after_days,
+        model_hints,
         max_connections,
         ..ServerConfig::new(ApiKey::new(key))
     };

@@ -1,6 +1,7 @@
 //! The loop closing from the shell: a hypothesis with criteria, validated by a goal's reading
 //! once its task is underway; another resolved by a person; then `loop metrics` and
-//! `loop changelog` tell the story, readable and with --json.
+//! `loop changelog` tell the story, readable and with --json. And the triage queue kept clean:
+//! snoozed and folded duplicates leave it.
 
 mod common;
 
@@ -75,4 +76,26 @@ fn a_hypothesis_validated_by_a_reading_shows_in_metrics_and_the_changelog() {
     assert_eq!(json[0]["changes"][0]["number"], 2);
     let err = cli.fails(&["changelog", "--since", "last tuesday"], 1);
     assert!(err.contains("since") && err.contains("2026-11-01"), "{err}");
+}
+
+#[test]
+fn triage_snoozes_and_folds_duplicates_from_the_shell() {
+    let server = Server::start();
+    let cli = cli(&server);
+    cli.ok(&["signal", "Checkout times out"]);
+    cli.ok(&["signal", "Payment page hangs"]);
+    cli.ok(&["signal", "Avatar upload flaky"]);
+
+    let out = cli.ok(&["triage", "snooze", "3", "--until", "3d"]);
+    assert!(out.starts_with("Snoozed #3") && out.contains("it comes back to triage then"), "{out}");
+    let err = cli.fails(&["triage", "snooze", "3", "--until", "soon"], 2);
+    assert!(err.contains("12h, 3d, 2w"), "{err}");
+    let out = cli.ok(&["triage", "duplicate", "2", "--of", "1"]);
+    assert!(out.starts_with("Folded #2") && out.contains("into #1"), "{out}");
+    let queue = cli.json(&["triage"]);
+    let numbers: Vec<u64> = queue["data"].as_array().unwrap().iter().map(|i| i["number"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [1], "snoozed and folded issues left the queue: {queue}");
+    assert_eq!(cli.json(&["list", "--waiting", "true", "--status", "all"])["total"], 1);
+    let err = cli.fails(&["triage", "duplicate", "1", "--of", "1"], 1);
+    assert!(err.contains("cannot be a duplicate of itself"), "{err}");
 }

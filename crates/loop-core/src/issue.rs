@@ -361,6 +361,9 @@ pub struct IssueFilter {
     pub parent_id: Option<String>,
     /// Case-insensitive words that must all appear in the title (or `#n` for one number).
     pub search: Option<String>,
+    /// Only issues that wait for a not-before time (snoozed, or monitors before their window),
+    /// or only those that do not.
+    pub waiting: Option<bool>,
     pub sort: IssueSort,
 }
 

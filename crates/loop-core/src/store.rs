@@ -212,6 +212,16 @@ pub trait MetricsStore {
     async fn changelog(&self, since: Option<Timestamp>) -> Result<Vec<ChangeGroup>>;
 }
 
+#[async_trait]
+pub trait TriageStore {
+    /// Folds issue `key` into issue `of`, which it repeats: a `duplicate` relation, a comment on
+    /// each, its signal occurrences counted on `of`'s signal, and `key` closed as canceled.
+    async fn mark_duplicate(&self, key: &str, of: &str, actor: &Actor) -> Result<Issue>;
+    /// Closes (cancels, with a comment) triage and backlog issues untouched for `untouched_days`,
+    /// a batch at a time; returns those closed.
+    async fn close_stale(&self, untouched_days: u32) -> Result<Vec<Issue>>;
+}
+
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -252,6 +262,7 @@ pub trait Store:
     + DashboardStore
     + HypothesisStore
     + MetricsStore
+    + TriageStore
     + Send
     + Sync
     + 'static

@@ -35,6 +35,9 @@ pub struct PromptMeta {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_expires_at: Option<String>,
     pub review_url: &'static str,
+    /// The model the server suggests for this kind of claim (`--model-hint`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// The names a context provides at the top level (for validation warnings).

@@ -491,6 +491,7 @@ fn meta(t: &DefaultTemplate) -> PromptMeta {
         session_id: Some("ses-1".to_owned()),
         lease_expires_at: Some(ts(T0 + 30 * MINUTE)),
         review_url: "POST /api/prompt-reviews",
+        model: None,
     }
 }
 

@@ -193,6 +193,16 @@ impl Params {
         self.get(key).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
     }
 
+    /// `true` or `false`; anything else is a 400 naming the parameter.
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(v) => Err(ApiError::query(key, format!("must be true or false, got {}", loop_core::text::echo(v)))),
+        }
+    }
+
     pub fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         self.get(key)
             .map(|v| {

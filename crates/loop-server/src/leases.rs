@@ -47,6 +47,19 @@ pub async fn sweep(state: AppState) {
             Err(e) if e.is_storage_fault() => state.health.failed(&e),
             Err(e) => tracing::error!(error = %e, "hypothesis sweep failed"),
         }
+        if let Some(days) = state.config.stale_after_days {
+            match state.store.close_stale(days).await {
+                Ok(closed) if !closed.is_empty() => {
+                    let numbers: Vec<i64> = closed.iter().map(|i| i.number).collect();
+                    tracing::info!(?numbers, days, "closed stale triage and backlog issues");
+                    state.changed();
+                }
+                Ok(_) => {}
+                Err(_) if state.store.is_closed() => return,
+                Err(e) if e.is_storage_fault() => state.health.failed(&e),
+                Err(e) => tracing::error!(error = %e, "stale sweep failed"),
+            }
+        }
         match state.store.expire_leases().await {
             Ok(expired) if !expired.is_empty() => {
                 state.health.succeeded();

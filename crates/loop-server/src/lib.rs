@@ -9,6 +9,7 @@ mod extract;
 mod health;
 mod leases;
 mod mcp;
+pub mod model_hints;
 mod openapi;
 mod prompting;
 mod routes;
@@ -53,6 +54,11 @@ pub struct ServerConfig {
     pub insecure_webhooks: bool,
     /// New signal issues go straight to `todo` instead of `triage`.
     pub auto_triage: bool,
+    /// Triage and backlog issues untouched for this many days are closed by the sweeper, with
+    /// a comment saying so. Off when `None`.
+    pub stale_after_days: Option<u32>,
+    /// The model each kind of claim should use, returned as `meta.model`.
+    pub model_hints: model_hints::ModelHints,
     /// Closed when the server starts shutting down (see [`serve`]).
     pub closing: Closing,
     /// How long a client may take to send a request's headers before its connection is
@@ -86,6 +92,8 @@ impl ServerConfig {
             ci_fix_branches: Vec::new(),
             insecure_webhooks: false,
             auto_triage: false,
+            stale_after_days: None,
+            model_hints: model_hints::ModelHints::default(),
             closing: Closing::default(),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),

@@ -78,6 +78,7 @@ pub async fn for_claim(state: &AppState, claim: &mut Claim) -> (Option<String>, 
         session_id: Some(claim.session.id.clone()),
         lease_expires_at: Some(claim.session.lease_expires_at.to_string()),
         review_url: "POST /api/prompt-reviews",
+        model: state.config.model_hints.for_claim(&active.template.slug, claim.issue.issue_type).map(str::to_owned),
     };
     let token = token::for_session(&state.config.api_key, &claim.session.id);
     let inputs = match claim.inputs.take() {

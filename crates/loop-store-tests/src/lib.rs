@@ -117,6 +117,8 @@ macro_rules! conformance_suite {
             shipped_templates_are_seeded_and_upgraded,
             hypotheses_are_validated_by_data_after_their_window,
             a_window_without_readings_is_inconclusive_and_resolutions_are_final,
+            triage_folds_duplicates_and_snoozes,
+            the_stale_policy_closes_only_what_nobody_touched,
         );
     };
     (@cases $factory:path; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {

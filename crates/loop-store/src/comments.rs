@@ -30,7 +30,13 @@ impl<B: Backend> CommentStore for SqlStore<B> {
     }
 }
 
-async fn create(db: &mut impl Db, key: String, input: NewComment, actor: Actor, now: Timestamp) -> Result<Comment> {
+pub(crate) async fn create(
+    db: &mut impl Db,
+    key: String,
+    input: NewComment,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<Comment> {
     let issue = require_issue(db, &key).await?;
     if let Some(parent) = &input.parent_id {
         let sql = "SELECT 1 AS hit FROM comments WHERE id = ? AND issue_id = ?";

@@ -200,6 +200,11 @@ async fn list(db: &mut impl Db, filter: IssueFilter, page: Page) -> Result<Paged
         clauses.push("i.priority = ?".into());
         binds.push(Value::Int(p.value() as i64));
     }
+    match filter.waiting {
+        Some(true) => clauses.push("i.not_before IS NOT NULL".into()),
+        Some(false) => clauses.push("i.not_before IS NULL".into()),
+        None => {}
+    }
     if let Some(l) = &filter.label_id {
         // Driven from the label's index: a rare label must not mean a walk over every issue.
         clauses.push(
@@ -266,7 +271,13 @@ fn escape_like(word: &str) -> String {
     word.replace('\\', r"\\").replace('%', r"\%").replace('_', r"\_")
 }
 
-async fn update(db: &mut impl Db, key: String, mut patch: IssuePatch, actor: Actor, now: Timestamp) -> Result<Issue> {
+pub(crate) async fn update(
+    db: &mut impl Db,
+    key: String,
+    mut patch: IssuePatch,
+    actor: Actor,
+    now: Timestamp,
+) -> Result<Issue> {
     let gone = || Error::not_found("Issue", &key);
     // An issue leaving the ready queue (reported done, put in review…) in place: only its own
     // row is locked, at once. Anything else may put it into a project's todo set, so takes the

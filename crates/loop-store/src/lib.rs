@@ -36,6 +36,7 @@ mod sessions;
 mod signals;
 mod skills;
 mod templates;
+mod triage;
 
 use std::sync::Arc;
 

@@ -44,7 +44,7 @@ impl<B: Backend> RelationStore for SqlStore<B> {
     }
 }
 
-async fn create(
+pub(crate) async fn create(
     db: &mut impl Db,
     key: String,
     mut input: NewRelation,

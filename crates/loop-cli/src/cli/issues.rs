@@ -59,6 +59,10 @@ pub struct ListArgs {
     /// Only the children of this issue (number or id).
     #[arg(long)]
     pub parent: Option<IssueRef>,
+    /// Only issues waiting for a not-before time (snoozed, or monitors before their window):
+    /// true; or only the others: false.
+    #[arg(long, value_name = "BOOL")]
+    pub waiting: Option<bool>,
     /// How many to show (1–200).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=200))]
     pub limit: u32,
@@ -76,6 +80,7 @@ impl Default for ListArgs {
             label: None,
             priority: None,
             parent: None,
+            waiting: None,
             limit: 50,
             offset: 0,
         }
@@ -284,6 +289,9 @@ async fn list_query(a: &ListArgs, api: &Api) -> Result<String, CliError> {
     if let Some(p) = &a.parent {
         let parent = api.issue(p).await?;
         q.push(format!("parentId={}", seg(s(&parent, "id"))));
+    }
+    if let Some(w) = a.waiting {
+        q.push(format!("waiting={w}"));
     }
     Ok(q.join("&"))
 }

@@ -82,6 +82,25 @@ pub enum TriageAction {
         #[arg(long)]
         todo: bool,
     },
+    /// Snooze an issue: it leaves the triage queue until the time given, then comes back.
+    #[command(after_help = "Examples:\n  loop triage snooze 42 --until 3d\n  loop triage snooze 42 --until 2026-12-24")]
+    Snooze {
+        /// Issue number (42 or #42) or id.
+        issue: IssueRef,
+        /// When it comes back: a duration from now (12h, 3d, 2w), a day (2026-12-24) or an
+        /// RFC 3339 time.
+        #[arg(long, value_name = "WHEN")]
+        until: String,
+    },
+    /// Fold an issue into the one it repeats: linked as a duplicate, its signal occurrences
+    /// counted there, and closed.
+    Duplicate {
+        /// The duplicate (number or id).
+        issue: IssueRef,
+        /// The issue it repeats (number or id).
+        #[arg(long)]
+        of: IssueRef,
+    },
     /// Decline an issue: it is canceled, with the reason as a comment.
     Decline {
         /// Issue number (42 or #42) or id.
@@ -140,12 +159,61 @@ pub async fn run(a: TriageArgs, ctx: &Ctx) -> Result<(), CliError> {
         Some(TriageAction::List(l)) => show(l, ctx).await,
         Some(TriageAction::Accept { issue, todo }) => accept(&issue, todo, ctx).await,
         Some(TriageAction::Decline { issue, reason }) => decline(&issue, reason.join(" "), ctx).await,
+        Some(TriageAction::Snooze { issue, until }) => snooze(&issue, &until, ctx).await,
+        Some(TriageAction::Duplicate { issue, of }) => duplicate(&issue, &of, ctx).await,
     }
 }
 
+/// "3d", "12h", "2w" from now, a day, or an RFC 3339 time, as the API's timestamp.
+fn when(raw: &str, now: chrono::DateTime<chrono::Utc>) -> Result<String, CliError> {
+    let raw = raw.trim();
+    let hours = |n: &str, per: i64| n.parse::<i64>().ok().filter(|n| *n > 0).map(|n| n * per);
+    let relative = match raw.char_indices().last() {
+        Some((i, 'h')) => hours(&raw[..i], 1),
+        Some((i, 'd')) => hours(&raw[..i], 24),
+        Some((i, 'w')) => hours(&raw[..i], 24 * 7),
+        _ => None,
+    };
+    if let Some(h) = relative {
+        return Ok((now + chrono::Duration::hours(h)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    }
+    match loop_core::Timestamp::parse(raw).or_else(|| loop_core::Timestamp::parse(&format!("{raw}T00:00:00Z"))) {
+        Some(t) => Ok(t.to_string()),
+        None => Err(CliError::Usage(format!(
+            "--until {raw:?}: expected a duration from now (12h, 3d, 2w), a day (2026-12-24) or an RFC 3339 time"
+        ))),
+    }
+}
+
+async fn snooze(r: &IssueRef, until: &str, ctx: &Ctx) -> Result<(), CliError> {
+    let until = when(until, chrono::Utc::now())?;
+    let issue = data(ctx.api.patch(&issue_path(r), json!({ "notBefore": until })).await.about(r.label())?);
+    let back = match issue["notBefore"].as_str() {
+        Some(t) => format!("until {t}; it comes back to {} then", s(&issue, "status")),
+        None => "not at all: that time has passed".to_owned(),
+    };
+    print_issue_result(&issue, format!("Snoozed {} {back}", issue_title(&issue, &ctx.out)), "", &ctx.out);
+    Ok(())
+}
+
+async fn duplicate(r: &IssueRef, of: &IssueRef, ctx: &Ctx) -> Result<(), CliError> {
+    let original = ctx.api.issue(of).await?;
+    let body = json!({ "of": s(&original, "id") });
+    let issue = data(ctx.api.post(&format!("{}/duplicate", issue_path(r)), body).await.about(r.label())?);
+    let what = format!(
+        "Folded {} into {} (canceled as a duplicate)",
+        issue_title(&issue, &ctx.out),
+        issue_title(&original, &ctx.out)
+    );
+    print_issue_result(&issue, what, "", &ctx.out);
+    Ok(())
+}
+
 async fn show(l: TriageList, ctx: &Ctx) -> Result<(), CliError> {
+    // Snoozed issues come back by themselves; until then they are out of the queue.
     let args = ListArgs {
         status: vec![super::args::StatusArg::Triage],
+        waiting: Some(false),
         project: l.project,
         limit: l.limit,
         offset: l.offset,

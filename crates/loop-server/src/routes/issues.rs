@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         ("projectId" = Option<String>, Query), ("labelId" = Option<String>, Query),
         ("priority" = Option<i32>, Query, description = "0–4"), ("parentId" = Option<String>, Query),
         ("q" = Option<String>, Query, description = "Words that must all appear in the title, or `#n` for one number"),
+        ("waiting" = Option<bool>, Query, description = "true: only issues waiting for their notBefore time (snoozed, monitors before their window); false: only the others"),
         ("sort" = Option<String>, Query, description = "number, created (default), updated, priority or title; `-` prefix for descending"),
         ("limit" = Option<i32>, Query, description = "1–200, default 50"), ("offset" = Option<i32>, Query),
     ),
@@ -61,6 +62,7 @@ pub(crate) fn issue_filter(params: &Params, default_sort: IssueSort) -> Result<I
             None => None,
         },
         parent_id: params.text("parentId"),
+        waiting: params.bool("waiting")?,
         search: params.get("q").map(IssueFilter::parse_search).transpose().map_err(query_error)?.flatten(),
         sort: params
             .text("sort")

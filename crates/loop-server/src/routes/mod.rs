@@ -14,6 +14,7 @@ pub mod sessions;
 pub mod signals;
 pub mod system;
 pub mod templates;
+pub mod triage;
 pub mod webhooks;
 
 use axum::Json;
@@ -32,6 +33,7 @@ pub fn api(state: AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(issues::router())
         .merge(hypotheses::router())
+        .merge(triage::router())
         .merge(relations::router())
         .merge(comments::router())
         .merge(projects::router())

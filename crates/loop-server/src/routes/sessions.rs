@@ -53,17 +53,7 @@ async fn list_sessions(State(s): State<AppState>, params: Params) -> ApiResult<a
             .map(|o| o.trim().parse::<SessionOutcome>())
             .transpose()
             .map_err(|m| ApiError::query("outcome", m))?,
-        open: match params.get("open") {
-            None => None,
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            Some(v) => {
-                return Err(ApiError::query(
-                    "open",
-                    format!("must be true or false, got {}", loop_core::text::echo(v)),
-                ));
-            }
-        },
+        open: params.bool("open")?,
     };
     Ok(axum::Json(s.store.list_sessions(&filter, params.page()?).await?))
 }

@@ -231,6 +231,7 @@ async fn preview(
                 session_id: None,
                 lease_expires_at: None,
                 review_url: "POST /api/prompt-reviews",
+                model: None,
             };
             let ctx = hydrate(&inputs, &meta, &s.config.public_url, "<token issued at dispatch>");
             let (prompt, error) = match s.prompts.render(&active.version.id, &active.version.content, ctx) {

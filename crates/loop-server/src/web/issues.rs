@@ -263,13 +263,21 @@ async fn detail(State(s): State<AppState>, viewer: Viewer, Path(number): Path<St
                 @if i.status == IssueStatus::Triage {
                     section.card.triage aria-label="Triage" {
                         h2 { "Triage" }
-                        p.muted { "Accept puts it in the backlog (or straight into the dispatch queue); decline cancels it with your reason as a comment." }
+                        p.muted { "Accept puts it in the backlog (or straight into the dispatch queue); decline cancels it with your reason as a comment; snooze hides it from triage until then; a duplicate is folded into the issue it repeats." }
+                        @if let Some(t) = i.not_before { p { "Snoozed until " (t.to_string()) "." } }
                         form method="post" action={ "/issues/" (i.number) "/triage" } {
                             (csrf(&viewer))
                             input type="text" name="reason" placeholder="Reason to decline (optional)" aria-label="Reason to decline";
                             button.primary type="submit" name="decision" value="accept" { "Accept" }
                             button type="submit" name="decision" value="accept_todo" { "Accept → todo" }
                             button.danger type="submit" name="decision" value="decline" { "Decline" }
+                            button type="submit" name="decision" value="snooze_day" { "Snooze a day" }
+                            button type="submit" name="decision" value="snooze_week" { "Snooze a week" }
+                        }
+                        form method="post" action={ "/issues/" (i.number) "/triage" } {
+                            (csrf(&viewer))
+                            input type="text" name="of" placeholder="#number it repeats" aria-label="The issue it repeats";
+                            button type="submit" name="decision" value="duplicate" { "Duplicate of" }
                         }
                     }
                 }
@@ -560,6 +568,9 @@ struct TriageForm {
     decision: String,
     #[serde(default)]
     reason: String,
+    /// For `duplicate`: the issue it repeats.
+    #[serde(default)]
+    of: String,
 }
 
 async fn triage(
@@ -579,6 +590,20 @@ async fn triage(
         )
         .into());
     }
+    let snooze_days = match f.decision.as_str() {
+        "snooze_day" => Some(1),
+        "snooze_week" => Some(7),
+        _ => None,
+    };
+    if let Some(days) = snooze_days {
+        let until = SystemClock.now().plus_millis(days * loop_core::dispatch::DAY_MS);
+        s.store.update_issue(&issue.id, input(json!({ "notBefore": until }))?, &Actor::human()).await?;
+        return Ok(back_to("/issues?status=triage&waiting=false"));
+    }
+    if f.decision == "duplicate" {
+        s.store.mark_duplicate(&issue.id, f.of.trim().trim_start_matches('#'), &Actor::human()).await?;
+        return Ok(back_to(&format!("/issues/{}", issue.number)));
+    }
     let status = match f.decision.as_str() {
         "accept" => "backlog",
         "accept_todo" => "todo",
@@ -586,7 +611,10 @@ async fn triage(
         other => {
             return Err(ApiError::query(
                 "decision",
-                format!("must be accept, accept_todo or decline, got {}", loop_core::text::echo(other)),
+                format!(
+                    "must be accept, accept_todo, decline, snooze_day, snooze_week or duplicate, got {}",
+                    loop_core::text::echo(other)
+                ),
             )
             .into());
         }

@@ -268,6 +268,7 @@ async fn render_preview(s: &AppState, template_id: &str, issue: &str, content: &
         session_id: None,
         lease_expires_at: None,
         review_url: "POST /api/prompt-reviews",
+        model: None,
     };
     let ctx = loop_prompts::hydrate(&inputs, &meta, &s.config.public_url, "<token issued at dispatch>");
     let text = s.prompts.render_draft(content, ctx)?;

@@ -14,6 +14,7 @@ mod patches;
 mod projects;
 mod relations;
 mod templates;
+mod triage;
 
 pub use comments::*;
 pub use dashboard::*;
@@ -26,3 +27,4 @@ pub use patches::*;
 pub use projects::*;
 pub use relations::*;
 pub use templates::*;
+pub use triage::*;

@@ -36,3 +36,6 @@ CREATE TABLE hypothesis_outcomes (
 CREATE INDEX hypothesis_outcomes_resolved ON hypothesis_outcomes (resolved_at);
 
 CREATE INDEX sessions_claimed ON agent_sessions (claimed_at);
+
+-- Triage and backlog issues by when they were last touched: what the stale policy closes.
+CREATE INDEX issues_untouched ON issues (updated_at) WHERE status IN ('triage', 'backlog') AND deleted_at IS NULL;
