@@ -368,12 +368,12 @@ fn an_issue_that_keeps_failing_goes_to_a_person() {
     for attempt in 1..=2 {
         let run = f.tick("echo x > broken", &["--max-attempts", "2"]);
         assert_eq!(run.code, 1, "{run:?}");
-        let tripped = run.stdout.contains("2 attempts failed: labelled needs-human and moved to the backlog");
+        let tripped = run.stdout.contains("2 attempts failed: moved to the backlog with the label needs-human-review");
         assert_eq!(tripped, attempt == 2, "attempt {attempt}: {run:?}");
     }
     let issue = f.show(&n);
     assert_eq!(issue["status"], "backlog");
-    assert_eq!(issue["labels"][0]["name"], "needs-human");
+    assert_eq!(issue["labels"][0]["name"], "needs-human-review");
     let run = f.tick(SUCCEEDS, &[]);
     assert_eq!((run.code, run.stdout.as_str()), (0, ""), "it is not claimed again: {run:?}");
 }

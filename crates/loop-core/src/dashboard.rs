@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::Timestamp;
-use crate::improvement::SCORE_THRESHOLD;
 use crate::issue::Issue;
 use crate::relation::Relation;
 use crate::template::{PromptTemplate, PromptVersion};
@@ -103,9 +102,9 @@ pub struct ReviewSummary {
 
 /// A template needs attention when its active version scores under the threshold that opens an
 /// improvement issue, or completes under half of its sessions.
-pub fn needs_attention(active: Option<&PromptVersion>) -> bool {
+pub fn needs_attention(active: Option<&PromptVersion>, score_threshold: f64) -> bool {
     active.is_some_and(|v| {
-        v.review_score.is_some_and(|s| s < SCORE_THRESHOLD)
+        v.review_score.is_some_and(|s| s < score_threshold)
             || v.completion_rate.is_some_and(|r| r < COMPLETION_THRESHOLD)
     })
 }

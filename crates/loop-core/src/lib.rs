@@ -26,6 +26,7 @@ pub mod page;
 pub mod project;
 pub mod relation;
 pub mod session;
+pub mod settings;
 pub mod signal;
 pub mod skill;
 pub mod store;

@@ -23,6 +23,7 @@ use crate::metrics::LoopMetrics;
 use crate::project::{NewProject, Project, ProjectDetail, ProjectPatch};
 use crate::relation::{NewRelation, Relation};
 use crate::session::{AgentSession, NewSessionRecord, SessionFilter, SessionOutcome, SessionRecord, SessionReport};
+use crate::settings::{Settings, SettingsPatch};
 use crate::signal::{Delivery, Ingested, MetricReading, NewSignal, Signal};
 use crate::skill::{Skill, SkillSync, SkillSyncResult};
 use crate::template::{
@@ -222,6 +223,12 @@ pub trait TriageStore {
     async fn close_stale(&self, untouched_days: u32) -> Result<Vec<Issue>>;
 }
 
+#[async_trait]
+pub trait SettingsStore {
+    async fn settings(&self) -> Result<Settings>;
+    async fn update_settings(&self, patch: SettingsPatch) -> Result<Settings>;
+}
+
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -263,6 +270,7 @@ pub trait Store:
     + HypothesisStore
     + MetricsStore
     + TriageStore
+    + SettingsStore
     + Send
     + Sync
     + 'static

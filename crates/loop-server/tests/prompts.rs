@@ -188,7 +188,7 @@ async fn the_improvement_loop_closes_end_to_end() {
     let description = imp.description.clone().unwrap();
     assert!(description.contains("\"missing branch naming convention prs\" (mentioned in 3 reviews)"), "{description}");
     let labels: Vec<String> = s.client.issue(&imp.id).await.unwrap().labels.into_iter().map(|l| l.name).collect();
-    assert_eq!(labels, ["meta", "prompt-improvement"]);
+    assert_eq!(labels, ["auto-generated", "meta", "prompt-improvement"], "Loop made it");
     // A fourth bad review does not open a second issue.
     let v1 = s.client.template("tpl_default_task_execution").await.unwrap().active_version.unwrap();
     assert_eq!(v1.completion_rate, Some(1.0));
@@ -277,4 +277,34 @@ async fn versions_can_be_retired_and_rolled_back() {
     let active: Vec<i64> = versions.data.iter().filter(|v| v.status.as_str() == "active").map(|v| v.version).collect();
     assert_eq!(active, [1], "exactly one active version");
     assert_eq!(s.client.template(&t.id).await.unwrap().template.active_version_id.as_deref(), Some(v1.id.as_str()));
+}
+
+/// The improvement thresholds are the team's settings: with a review count of 1, one good
+/// review is enough to ask for a better version. Bad settings are refused with the field named;
+/// a claim's token may read them, not change them.
+#[tokio::test]
+async fn the_improvement_thresholds_come_from_the_settings() {
+    let s = start().await;
+    let (status, body) =
+        as_token(&s, KEY, Method::PATCH, "/api/settings", Some(json!({"improvementScoreThreshold": 7}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("improvementScoreThreshold"), "{body}");
+    let (status, body) =
+        as_token(&s, KEY, Method::PATCH, "/api/settings", Some(json!({"improvementReviewCount": 1}))).await;
+    assert_eq!((status, body["data"]["improvementReviewCount"].as_u64()), (StatusCode::OK, Some(1)), "{body}");
+
+    s.issue_with(json!({"title": "one task", "type": "task", "status": "todo"})).await;
+    let c = claim(&s, "worker").await;
+    let token = token_in(c["prompt"].as_str().unwrap());
+    let (status, _) = as_token(&s, &token, Method::GET, "/api/settings", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) =
+        as_token(&s, &token, Method::PATCH, "/api/settings", Some(json!({"improvementReviewCount": 100}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let issue = c["issue"]["id"].as_str().unwrap();
+    let review =
+        json!({"versionId": c["meta"]["versionId"], "issueId": issue, "clarity": 5, "completeness": 5, "relevance": 5});
+    s.client.create_review(&review).await.unwrap();
+    let improvements = s.client.list_issues("type=task&q=Improve").await.unwrap();
+    assert_eq!(improvements.total, 1, "one review reached the review count");
 }

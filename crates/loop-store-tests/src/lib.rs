@@ -119,6 +119,7 @@ macro_rules! conformance_suite {
             a_window_without_readings_is_inconclusive_and_resolutions_are_final,
             triage_folds_duplicates_and_snoozes,
             the_stale_policy_closes_only_what_nobody_touched,
+            settings_name_the_system_labels_and_thresholds,
         );
     };
     (@cases $factory:path; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {

@@ -47,7 +47,7 @@ pub fn now(h: &Harness) -> Timestamp {
 }
 
 pub async fn create_issue(h: &Harness, body: Value) -> Issue {
-    create_issue_as(h, body, &bot()).await
+    create_issue_as(h, body, &human()).await
 }
 
 pub async fn create_issue_as(h: &Harness, body: Value, actor: &Actor) -> Issue {

@@ -181,6 +181,7 @@ async fn activity(db: &mut impl Db, page: Page) -> Result<Paged<Chain>> {
 async fn prompt_health(db: &mut impl Db) -> Result<Vec<PromptHealth>> {
     let sql = r#"SELECT * FROM prompt_templates WHERE deleted_at IS NULL ORDER BY created_at, id COLLATE "C""#;
     let templates = db.each(sql, &[], rows::template).await?;
+    let threshold = crate::settings::load(db).await?.score_threshold();
     let mut out = Vec::with_capacity(templates.len());
     for template in templates {
         let recent = "SELECT * FROM prompt_versions WHERE template_id = ? ORDER BY version DESC LIMIT 5";
@@ -220,7 +221,7 @@ async fn prompt_health(db: &mut impl Db) -> Result<Vec<PromptHealth>> {
             },
         };
         out.push(PromptHealth {
-            needs_attention: needs_attention(active_version.as_ref()),
+            needs_attention: needs_attention(active_version.as_ref(), threshold),
             template,
             active_version,
             recent_versions,

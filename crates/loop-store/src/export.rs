@@ -31,6 +31,7 @@ pub const EXPORT_TABLES: &[(&str, &str)] = &[
     ("session_records", "session_id"),
     ("hypothesis_watch", "issue_id"),
     ("hypothesis_outcomes", "issue_id"),
+    ("settings", "id"),
 ];
 
 /// Where an export's rows go: each row with its table's name.

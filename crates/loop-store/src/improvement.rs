@@ -6,10 +6,10 @@
 use loop_core::improvement::{self, needs_improvement, next_score};
 use loop_core::session::{AgentSession, SessionOutcome};
 use loop_core::template::{PromptReview, PromptVersion};
-use loop_core::{Actor, Error, Result, Timestamp, id::new_id};
+use loop_core::{Actor, Error, Result, Timestamp};
 
 use crate::db::{Db, Write};
-use crate::{args, issues, rows, templates};
+use crate::{args, issues, labels, rows, settings, templates};
 
 /// Reviews of version `?1` made since it became active (`?2`) and after `?3`, oldest first,
 /// with the reviewed issue's number. Reviews of one millisecond are ordered by id (UUIDv7, in
@@ -53,12 +53,12 @@ pub(crate) async fn review_added(db: &mut impl Db, review: &PromptReview, now: T
         None => None,
     };
     let reviews = reviews_since(db, &version, last_request).await?;
-    if !needs_improvement(score, reviews.len() as u64) {
+    if !needs_improvement(score, reviews.len() as u64, &settings::load(db).await?) {
         return Ok(());
     }
     let mut labels = Vec::new();
     for (name, color) in improvement::LABELS {
-        labels.push(ensure_label(db, name, color, now).await?);
+        labels.push(labels::ensure(db, name, color, now).await?);
     }
     let input = improvement::request(&template, &version, score, &reviews, labels)?;
     let issue = issues::create(db, input, Actor::system(), now).await?;
@@ -80,31 +80,6 @@ pub(crate) async fn reviews_since(
     let since = version.activated_at.map(|t| t.millis()).unwrap_or(i64::MIN);
     let rows = db.all(REVIEWS_SINCE, &args![&version.id, since, after.unwrap_or(i64::MIN)]).await?;
     rows.iter().map(|row| Ok((rows::review(row)?, rows::get(row, "issue_number")?))).collect()
-}
-
-/// The id of the live label with this name, creating it if needed. On PostgreSQL two
-/// transactions creating it at once meet on the unique index of live names: the second waits
-/// for the first, inserts nothing and reads the first one's label.
-async fn ensure_label(db: &mut impl Db, name: &str, color: &str, now: Timestamp) -> Result<String> {
-    let existing = "SELECT id FROM labels WHERE name = ? AND deleted_at IS NULL";
-    if let Some(row) = db.one(existing, &args![name]).await? {
-        return rows::get(&row, "id");
-    }
-    let inserted = db
-        .one(
-            "INSERT INTO labels (id, name, color, created_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (name) WHERE deleted_at IS NULL DO NOTHING RETURNING id",
-            &args![new_id().as_str(), name, color, now.millis()],
-        )
-        .await?;
-    let row = match inserted {
-        Some(row) => Some(row),
-        None => db.one(existing, &args![name]).await?,
-    };
-    match row {
-        Some(row) => rows::get(&row, "id"),
-        None => Err(Error::Internal(format!("label {name} vanished while being created"))),
-    }
 }
 
 /// One more ended session of a version: its completion rate (done ÷ ended sessions) and mean

@@ -7,6 +7,7 @@
 //! `dispatch_index`). On SQLite, with one writer, the lock clauses fall away.
 
 use async_trait::async_trait;
+use loop_core::actor::ActorKind;
 use loop_core::event::{IssueEvent, NewEvent};
 use loop_core::issue::{
     self, Issue, IssueDetail, IssueFilter, IssuePatch, IssueSort, IssueStatus, IssueType, NewIssue, SortKey,
@@ -20,7 +21,7 @@ use crate::common::{self, events_insert, find_issue, find_issue_locked, ref_not_
 use crate::db::{Db, DbExt, Dialect, Value, Write};
 use crate::dispatch_index::{refresh_blocked_by, refresh_issue};
 use crate::rows::{self, ISSUE_COLUMNS, to_json};
-use crate::{Backend, SqlStore, args, hypotheses, sessions};
+use crate::{Backend, SqlStore, args, hypotheses, labels, sessions, settings};
 
 #[async_trait]
 impl<B: Backend> IssueStore for SqlStore<B> {
@@ -88,7 +89,15 @@ pub(crate) async fn create(db: &mut impl Db, mut input: NewIssue, actor: Actor, 
     {
         return Err(ref_not_found("projects", "projectId", "project_not_found", pid));
     }
-    let labels = resolve_labels(db, &input.label_ids).await?;
+    let mut labels = resolve_labels(db, &input.label_ids).await?;
+    if actor.kind == ActorKind::Agent
+        && let Some(name) = settings::load(db).await?.labels.auto_generated
+        && !labels.iter().any(|l| l.name == name)
+    {
+        // Made by the loop (an agent, an integration, Loop itself), not by a person.
+        let id = labels::ensure(db, &name, AUTO_GENERATED_COLOR, now).await?;
+        labels.extend(db.first("SELECT id, name, color FROM labels WHERE id = ?", &args![&id], rows::label_ref).await?);
+    }
     let mut row = Issue::from_new(&input, new_id(), 0, now);
     if row.issue_type == IssueType::Monitor && row.not_before.is_none() {
         row.not_before = hypotheses::monitor_wait(db, &row, now).await?;
@@ -508,6 +517,9 @@ async fn resolve_labels(db: &mut impl Db, ids: &[String]) -> Result<Vec<LabelRef
     }
     Ok(out)
 }
+
+/// The colour the `auto-generated` label is made with, when Loop makes it.
+const AUTO_GENERATED_COLOR: &str = "#868e96";
 
 const ADD_LABEL: &str = "INSERT INTO issue_labels (issue_id, label_id) VALUES (?, ?) ON CONFLICT DO NOTHING";
 

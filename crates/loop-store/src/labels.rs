@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use loop_core::label::{Label, LabelPatch, NewLabel};
 use loop_core::store::LabelStore;
-use loop_core::{Error, Page, Paged, Result, id::new_id};
+use loop_core::{Error, Page, Paged, Result, Timestamp, id::new_id};
 
 use crate::common;
 use crate::db::{Db, DbExt, unique_as};
@@ -85,4 +85,29 @@ impl<B: Backend> LabelStore for SqlStore<B> {
 async fn find(db: &mut impl Db, id: &str, lock: &str) -> Result<Label> {
     let sql = format!("SELECT * FROM labels WHERE id = ? AND deleted_at IS NULL {lock}");
     db.first(&sql, &args![id], rows::label).await?.ok_or_else(|| Error::not_found("Label", id))
+}
+
+/// The id of the live label with this name, creating it if needed. On PostgreSQL two
+/// transactions creating it at once meet on the unique index of live names: the second waits
+/// for the first, inserts nothing and reads the first one's label.
+pub(crate) async fn ensure(db: &mut impl Db, name: &str, color: &str, now: Timestamp) -> Result<String> {
+    let existing = "SELECT id FROM labels WHERE name = ? AND deleted_at IS NULL";
+    if let Some(row) = db.one(existing, &args![name]).await? {
+        return rows::get(&row, "id");
+    }
+    let inserted = db
+        .one(
+            "INSERT INTO labels (id, name, color, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (name) WHERE deleted_at IS NULL DO NOTHING RETURNING id",
+            &args![new_id().as_str(), name, color, now.millis()],
+        )
+        .await?;
+    let row = match inserted {
+        Some(row) => Some(row),
+        None => db.one(existing, &args![name]).await?,
+    };
+    match row {
+        Some(row) => rows::get(&row, "id"),
+        None => Err(Error::Internal(format!("label {name} vanished while being created"))),
+    }
 }

@@ -33,6 +33,7 @@ mod metrics;
 mod projects;
 mod relations;
 mod sessions;
+mod settings;
 mod signals;
 mod skills;
 mod templates;

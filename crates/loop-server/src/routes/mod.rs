@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod projects;
 pub mod relations;
 pub mod sessions;
+pub mod settings;
 pub mod signals;
 pub mod system;
 pub mod templates;
@@ -45,6 +46,7 @@ pub fn api(state: AppState) -> OpenApiRouter<AppState> {
         .merge(signals::router())
         .merge(dashboard::router())
         .merge(metrics::router())
+        .merge(settings::router())
         .route_layer(from_fn_with_state(state, crate::auth::require_bearer))
         // Webhooks are authenticated by their provider's signature, never by Bearer.
         .merge(webhooks::router())

@@ -64,7 +64,7 @@ async fn health(State(s): State<AppState>, viewer: Viewer) -> WebResult<Markup> 
                                 td.numeric { (score(h.review_summary.composite_score)) }
                                 td.hide-narrow { (layout::sparkline(spark, &format!("review scores of {}", h.template.name))) }
                                 td.numeric { (percent(h.active_version.as_ref().and_then(|v| v.completion_rate))) }
-                                td { @if h.needs_attention { span.badge.attention title="Review score under 3.5 or completion under 50%" { "needs attention" } } }
+                                td { @if h.needs_attention { span.badge.attention title="Review score under the improvement threshold (see /api/settings) or completion under 50%" { "needs attention" } } }
                             }
                         }
                     }

@@ -29,11 +29,12 @@ fn check(e: &IssueEvent, issue_id: &str, kind: EventKind, actor: &str, at_ms: i6
 pub async fn issue_history(h: &Harness) {
     let l1 = label(h, "l1").await;
     let l2 = label(h, "l2").await;
-    let x = create_issue_as(h, json!({ "title": "old", "type": "task" }), &bot()).await;
+    // Made by a person: an agent's issue would also get the `auto-generated` label (and its event).
+    let x = create_issue_as(h, json!({ "title": "old", "type": "task" }), &human()).await;
     let mut expected = 1;
     let evs = events(h, &x.id).await;
     assert_eq!(evs.len(), expected);
-    check(&evs[0], &x.id, EventKind::Created, "bot-1", 0, json!({ "number": 1, "title": "old" }));
+    check(&evs[0], &x.id, EventKind::Created, "human", 0, json!({ "number": 1, "title": "old" }));
 
     h.clock.advance_millis(1_000);
     ok(h.store.update_issue(&x.id, input(json!({ "title": "new" })), &human()).await);

@@ -39,3 +39,9 @@ CREATE INDEX sessions_claimed ON agent_sessions (claimed_at);
 
 -- Triage and backlog issues by when they were last touched: what the stale policy closes.
 CREATE INDEX issues_untouched ON issues (updated_at) WHERE status IN ('triage', 'backlog') AND deleted_at IS NULL;
+
+-- The team's settings (see loop_core::settings), one row of JSON; without it, the defaults.
+CREATE TABLE settings (
+    id    BIGINT PRIMARY KEY CHECK (id = 1),
+    value TEXT NOT NULL
+);

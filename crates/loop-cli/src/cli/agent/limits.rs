@@ -11,8 +11,9 @@ use crate::cli::api::{Api, data, seg};
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// The label an issue gets when attempts at it keep failing.
-pub const NEEDS_HUMAN: &str = "needs-human";
+/// The label an issue gets when attempts at it keep failing, unless the server's settings
+/// (`labels.needsHumanReview`) name another or none.
+const NEEDS_HUMAN: &str = "needs-human-review";
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Budgets {
@@ -75,32 +76,43 @@ fn millis(v: &Value) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok().map(|t| t.timestamp_millis())
 }
 
-/// After a failed attempt: when the issue's last `max_attempts` attempts all failed, it gets
-/// the `needs-human` label and goes back to the backlog, where dispatch leaves it until a
-/// person moves it. Returns whether it did.
-pub async fn trip_breaker(api: &Api, issue_id: &str, max_attempts: u32) -> Result<bool, CliError> {
+/// After a failed attempt: when the issue's last `max_attempts` attempts all failed, it goes
+/// back to the backlog (where dispatch leaves it until a person moves it) with the label the
+/// server's settings name for this (`needs-human-review` by default). Returns what it did.
+pub async fn trip_breaker(api: &Api, issue_id: &str, max_attempts: u32) -> Result<Option<String>, CliError> {
     let path = format!("/api/issues/{}", seg(issue_id));
     let sessions = data(api.get(&format!("{path}/sessions")).await?);
     let failed_in_a_row =
         sessions.as_array().into_iter().flatten().rev().take_while(|s| s["outcome"] == "failed").count();
     if (failed_in_a_row as u32) < max_attempts {
-        return Ok(false);
+        return Ok(None);
     }
-    let label = match api.label(NEEDS_HUMAN).await {
-        Ok(l) => l,
-        Err(_) => data(api.post("/api/labels", json!({ "name": NEEDS_HUMAN, "color": "#c92a2a" })).await?),
+    // A server without settings (an older one) gets the default name.
+    let name = match api.get("/api/settings").await {
+        Ok(settings) => data(settings)["labels"]["needsHumanReview"].as_str().map(str::to_owned),
+        Err(_) => Some(NEEDS_HUMAN.to_owned()),
     };
     let issue = data(api.get(&path).await?);
     let mut ids: Vec<Value> = issue["labels"].as_array().into_iter().flatten().map(|l| l["id"].clone()).collect();
-    if !ids.contains(&label["id"]) {
-        ids.push(label["id"].clone());
+    if let Some(name) = &name {
+        let label = match api.label(name).await {
+            Ok(l) => l,
+            Err(_) => data(api.post("/api/labels", json!({ "name": name, "color": "#c92a2a" })).await?),
+        };
+        if !ids.contains(&label["id"]) {
+            ids.push(label["id"].clone());
+        }
     }
     api.patch(&path, json!({ "status": "backlog", "labelIds": ids })).await?;
+    let what = match &name {
+        Some(n) => format!("moved to the backlog with the label {n}"),
+        None => "moved to the backlog".to_owned(),
+    };
     let body = format!(
-        "Moved to the backlog with the label {NEEDS_HUMAN}: the last {failed_in_a_row} attempts failed \
-         (--max-attempts {max_attempts}). Move it back to todo when it is ready for another try."
+        "The last {failed_in_a_row} attempts failed (--max-attempts {max_attempts}): {what}. Move it back to \
+         todo when it is ready for another try."
     );
     api.post(&format!("{path}/comments"), json!({ "body": body, "authorName": "loop agent", "authorType": "agent" }))
         .await?;
-    Ok(true)
+    Ok(Some(what))
 }

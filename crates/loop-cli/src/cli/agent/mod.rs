@@ -43,7 +43,7 @@ of its output are the summary. Transcripts are kept up to 256 KiB (start and end
 
 Limits: --max-concurrent is a hard cap; --max-runs-per-hour and --max-cost-per-day are counted
 from this agent name's sessions on the server (tick stops at the limit, run waits); an issue
-whose last --max-attempts attempts failed is labelled needs-human and moved to the backlog;
+whose last --max-attempts attempts failed is labelled needs-human-review and moved to the backlog;
 run stops after --max-consecutive-failures failures in a row. At start, claims left open by an
 earlier runner of the same name are released, and kept worktrees older than --keep-failed-for
 are removed. An agent stopped by its provider's rate limit or usage window (Claude Code's and
@@ -136,8 +136,9 @@ pub struct RunnerArgs {
     /// An agent that prints nothing for this long is stalled and stopped [default: 5m]
     #[arg(long, value_name = "DUR", value_parser = duration)]
     pub stall_timeout: Option<Duration>,
-    /// An issue whose last N attempts failed gets the label needs-human and goes back to the
-    /// backlog, where it is not claimed until a person moves it [default: 2]
+    /// An issue whose last N attempts failed gets the label needs-human-review (the server's
+    /// settings may name another) and goes back to the backlog, where it is not claimed until a
+    /// person moves it [default: 2]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: Option<u32>,
     /// `run` stops (exit 1) after this many failed runs in a row [default: 3]
@@ -425,14 +426,9 @@ impl Runner {
                     println!("#{} {}: {what}: {}", claim.number, claim.title, reason.lines().next().unwrap_or(""));
                     let max_attempts = args.max_attempts.unwrap_or(2);
                     if matches!(outcome, Outcome::Failed(_))
-                        && limits::trip_breaker(api, &claim.issue_id, max_attempts).await?
+                        && let Some(what) = limits::trip_breaker(api, &claim.issue_id, max_attempts).await?
                     {
-                        println!(
-                            "#{} {}: {max_attempts} attempts failed: labelled {} and moved to the backlog",
-                            claim.number,
-                            claim.title,
-                            limits::NEEDS_HUMAN
-                        );
+                        println!("#{} {}: {max_attempts} attempts failed: {what}", claim.number, claim.title);
                     }
                     if self.keep_going && in_a_row >= max_in_a_row {
                         return Err(CliError::failed(format!(
