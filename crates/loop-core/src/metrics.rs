@@ -1,9 +1,9 @@
 //! Loop metrics: how fast signals become validated outcomes (loop velocity, per stage), how
 //! often hypotheses hold (hit rate), how well each agent works, and how much gets done per day.
 //!
-//! Computed here from the rows the store reads for a period: one outcome row per resolved
-//! hypothesis (written when it is resolved, so the event log is never scanned), the sessions
-//! claimed in the period, and done issues counted per day.
+//! Computed here from what the store reads for a period: one outcome row per resolved
+//! hypothesis (written when it is resolved, so the event log is never scanned), per-agent
+//! counts of the sessions claimed in the period, and done issues counted per day.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::Timestamp;
 use crate::hypothesis::HypothesisStatus;
-use crate::session::{AgentSession, SessionOutcome};
 
 /// A resolved hypothesis and the times of the chain that led to it (milliseconds).
 #[derive(Debug, Clone, PartialEq)]
@@ -167,7 +166,7 @@ impl LoopMetrics {
     pub fn compute(
         period: Period,
         outcomes: &[OutcomeRow],
-        sessions: &[AgentSession],
+        agents: Vec<AgentTally>,
         done_per_day: &[(i64, u64)],
     ) -> Self {
         LoopMetrics {
@@ -175,7 +174,7 @@ impl LoopMetrics {
             until: period.until,
             velocity: velocity(outcomes),
             hit_rate: hit_rates(outcomes),
-            agents: agents(sessions),
+            agents: agents.into_iter().map(AgentEfficiency::of).collect(),
             throughput: done_per_day
                 .iter()
                 .map(|(day, n)| DayCount {
@@ -233,51 +232,98 @@ fn hit_rates(outcomes: &[OutcomeRow]) -> HitRates {
     }
 }
 
-fn agents(sessions: &[AgentSession]) -> Vec<AgentEfficiency> {
-    // The first session of each issue in the period, to tell first attempts.
-    let mut first: BTreeMap<&str, &AgentSession> = BTreeMap::new();
-    for s in sessions {
-        let e = first.entry(s.issue_id.as_str()).or_insert(s);
-        if s.claimed_at < e.claimed_at {
-            *e = s;
+impl AgentEfficiency {
+    /// From what the store counted for one agent over the period.
+    pub fn of(t: AgentTally) -> Self {
+        let share = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
+        // Only what sessions reported: no report is no figure, not zero.
+        let per_issue = |total: Option<f64>| total.filter(|_| t.completed > 0).map(|x| x / t.completed as f64);
+        AgentEfficiency {
+            agent: t.agent,
+            sessions: t.sessions,
+            success_rate: share(t.done, t.ended),
+            first_attempt_success: share(t.first_done, t.firsts),
+            median_duration_ms: Spread::of(t.durations).median_ms,
+            completed_issues: t.completed,
+            tokens_per_completed_issue: per_issue(t.tokens),
+            cost_usd_per_completed_issue: per_issue(t.cost_usd),
         }
     }
-    let mut by_agent: BTreeMap<&str, Vec<&AgentSession>> = BTreeMap::new();
-    for s in sessions {
-        by_agent.entry(s.agent.as_str()).or_default().push(s);
-    }
-    let share = |part: usize, whole: usize| (whole > 0).then(|| part as f64 / whole as f64);
-    by_agent
-        .into_iter()
-        .map(|(agent, mine)| {
-            let ended: Vec<_> = mine.iter().filter(|s| s.outcome.is_some()).collect();
-            let done: Vec<_> = ended.iter().filter(|s| s.outcome == Some(SessionOutcome::Done)).collect();
-            let firsts: Vec<_> = first.values().filter(|s| s.agent == agent).collect();
-            let first_done = firsts.iter().filter(|s| s.outcome == Some(SessionOutcome::Done)).count();
-            let durations = ended
-                .iter()
-                .filter_map(|s| s.duration_ms.or_else(|| Some(s.ended_at?.millis() - s.claimed_at.millis())))
-                .collect();
-            let completed: std::collections::BTreeSet<&str> = done.iter().map(|s| s.issue_id.as_str()).collect();
-            // Only what sessions reported: no report is no figure, not zero.
-            let per_issue = |reported: Vec<f64>| {
-                (!completed.is_empty() && !reported.is_empty())
-                    .then(|| reported.iter().sum::<f64>() / completed.len() as f64)
-            };
-            let tokens = per_issue(mine.iter().filter_map(|s| s.tokens.map(|t| t as f64)).collect());
-            let cost = per_issue(mine.iter().filter_map(|s| s.cost_usd).collect());
-            AgentEfficiency {
-                agent: agent.to_owned(),
-                sessions: mine.len() as u64,
-                success_rate: share(done.len(), ended.len()),
-                first_attempt_success: share(first_done, firsts.len()),
-                median_duration_ms: Spread::of(durations).median_ms,
-                completed_issues: completed.len() as u64,
-                tokens_per_completed_issue: tokens,
-                cost_usd_per_completed_issue: cost,
+}
+
+/// One session claimed in the period: only what agent efficiency needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionFacts {
+    pub agent: String,
+    pub issue_id: String,
+    /// How long it took, once it ended.
+    pub took_ms: Option<i64>,
+    pub done: bool,
+    pub tokens: Option<i64>,
+    pub cost_usd: Option<f64>,
+}
+
+impl AgentTally {
+    /// Each agent's tally of `sessions` (in claim order); the first session of each issue in
+    /// the period is its first attempt.
+    pub fn of_sessions(sessions: &[SessionFacts]) -> Vec<AgentTally> {
+        let mut first: BTreeMap<&str, &SessionFacts> = BTreeMap::new();
+        for s in sessions {
+            first.entry(s.issue_id.as_str()).or_insert(s);
+        }
+        let mut tallies: BTreeMap<&str, (AgentTally, std::collections::BTreeSet<&str>)> = BTreeMap::new();
+        let add = |sum: &mut Option<f64>, x: Option<f64>| {
+            if let Some(x) = x {
+                *sum = Some(sum.unwrap_or(0.0) + x);
             }
-        })
-        .collect()
+        };
+        for s in sessions {
+            let (t, completed) = tallies.entry(s.agent.as_str()).or_insert_with(|| {
+                (AgentTally { agent: s.agent.clone(), ..AgentTally::default() }, Default::default())
+            });
+            t.sessions += 1;
+            if let Some(took) = s.took_ms {
+                t.ended += 1;
+                t.durations.push(took);
+            }
+            if s.done {
+                t.done += 1;
+                completed.insert(s.issue_id.as_str());
+            }
+            if std::ptr::eq(first[s.issue_id.as_str()], s) {
+                t.firsts += 1;
+                t.first_done += s.done as u64;
+            }
+            add(&mut t.tokens, s.tokens.map(|n| n as f64));
+            add(&mut t.cost_usd, s.cost_usd);
+        }
+        tallies
+            .into_values()
+            .map(|(mut t, completed)| {
+                t.completed = completed.len() as u64;
+                t
+            })
+            .collect()
+    }
+}
+
+/// What the store counts for one agent over a period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentTally {
+    pub agent: String,
+    pub sessions: u64,
+    pub ended: u64,
+    pub done: u64,
+    /// Distinct issues its sessions finished.
+    pub completed: u64,
+    /// Issues whose first session in the period was this agent's, and those it finished.
+    pub firsts: u64,
+    pub first_done: u64,
+    /// Sums of what sessions reported, `None` when none did.
+    pub tokens: Option<f64>,
+    pub cost_usd: Option<f64>,
+    /// The durations of its ended sessions.
+    pub durations: Vec<i64>,
 }
 
 #[cfg(test)]
@@ -316,5 +362,31 @@ mod tests {
                 .map(|s| s.median_ms.unwrap()),
             [10, 10, 10, 30, 40]
         );
+    }
+
+    #[test]
+    fn agents_are_tallied_with_first_attempts_and_reported_costs_only() {
+        let s = |agent: &str, issue: &str, took: Option<i64>, done: bool, cost: Option<f64>| SessionFacts {
+            agent: agent.into(),
+            issue_id: issue.into(),
+            took_ms: took,
+            done,
+            tokens: None,
+            cost_usd: cost,
+        };
+        let sessions = [
+            s("a", "i1", Some(10), false, Some(1.0)),
+            s("b", "i1", Some(30), true, Some(2.0)),
+            s("a", "i2", Some(20), true, None),
+            s("a", "i2", None, false, None),
+        ];
+        let t = AgentTally::of_sessions(&sessions);
+        let a = AgentEfficiency::of(t[0].clone());
+        assert_eq!((a.sessions, a.completed_issues, a.success_rate), (3, 1, Some(0.5)));
+        assert_eq!(a.first_attempt_success, Some(0.5), "first on i1 (failed) and i2 (done)");
+        assert_eq!((a.median_duration_ms, a.cost_usd_per_completed_issue), (Some(10), Some(1.0)));
+        assert_eq!(a.tokens_per_completed_issue, None, "no session reported tokens");
+        let b = AgentEfficiency::of(t[1].clone());
+        assert_eq!((b.first_attempt_success, b.success_rate), (None, Some(1.0)), "b never went first");
     }
 }

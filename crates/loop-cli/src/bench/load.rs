@@ -24,6 +24,9 @@ pub enum Kind {
     Working,
     /// Create an issue with a label; every second one is blocked by the client's previous one.
     Create,
+    /// Read the loop metrics of the last 30 days, as the dashboard's metrics page does: its cost
+    /// follows the sessions and outcomes of the period, not the history.
+    Metrics,
 }
 
 impl Kind {
@@ -33,12 +36,13 @@ impl Kind {
             Kind::Cycle => "cycle",
             Kind::Working => "working",
             Kind::Create => "create",
+            Kind::Metrics => "metrics",
         }
     }
 
     /// Whether each unit takes an issue from the ready queue (so a cell is limited by it).
     pub fn claims(self) -> bool {
-        self != Kind::Create
+        !matches!(self, Kind::Create | Kind::Metrics)
     }
 }
 
@@ -148,6 +152,10 @@ impl Client {
             } else {
                 tally.last_created = Some(id);
             }
+            return Ok(true);
+        }
+        if kind == Kind::Metrics {
+            self.send(tally, "metrics", Method::GET, "/api/metrics", None).await?;
             return Ok(true);
         }
         let Some((issue, session)) = self.claim(tally).await? else { return Ok(false) };
