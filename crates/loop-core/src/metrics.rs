@@ -37,6 +37,11 @@ pub struct Spread {
     pub p90_ms: Option<i64>,
 }
 
+/// A duration as the metrics show it: "3.5 h", or "12 min" under an hour.
+pub fn duration_text(ms: i64) -> String {
+    if ms >= 3_600_000 { format!("{:.1} h", ms as f64 / 3_600_000.0) } else { format!("{} min", ms / 60_000) }
+}
+
 impl Spread {
     pub fn of(mut values: Vec<i64>) -> Self {
         values.sort_unstable();

@@ -48,6 +48,14 @@ impl ApiError {
             .with_details(json!({ "field": param }))
     }
 
+    /// A domain error about a query parameter (a filter, a period): a 400 naming it.
+    pub fn from_query(e: loop_core::Error) -> Self {
+        match e {
+            loop_core::Error::Invalid { field, message, .. } => Self::query(&field, message),
+            other => other.into(),
+        }
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }

@@ -43,9 +43,11 @@ pub async fn sweep(state: AppState) {
                 state.changed();
             }
             Ok(_) => {}
-            Err(_) if state.store.is_closed() => return,
-            Err(e) if e.is_storage_fault() => state.health.failed(&e),
-            Err(e) => tracing::error!(error = %e, "hypothesis sweep failed"),
+            Err(e) => {
+                if stopped(&state, &e, "hypothesis sweep") {
+                    return;
+                }
+            }
         }
         if let Some(days) = state.config.stale_after_days {
             match state.store.close_stale(days).await {
@@ -55,9 +57,11 @@ pub async fn sweep(state: AppState) {
                     state.changed();
                 }
                 Ok(_) => {}
-                Err(_) if state.store.is_closed() => return,
-                Err(e) if e.is_storage_fault() => state.health.failed(&e),
-                Err(e) => tracing::error!(error = %e, "stale sweep failed"),
+                Err(e) => {
+                    if stopped(&state, &e, "stale sweep") {
+                        return;
+                    }
+                }
             }
         }
         match state.store.expire_leases().await {
@@ -69,10 +73,26 @@ pub async fn sweep(state: AppState) {
                 state.changed();
             }
             Ok(_) => {}
-            Err(_) if state.store.is_closed() => return,
-            // Logged once per episode by the health tracker.
-            Err(e) if e.is_storage_fault() => state.health.failed(&e),
-            Err(e) => tracing::error!(error = %e, "lease sweep failed"),
+            Err(e) => {
+                if stopped(&state, &e, "lease sweep") {
+                    return;
+                }
+            }
         }
     }
+}
+
+/// A step of the sweep failed: true when the store was closed for shutdown (the sweep ends
+/// quietly); otherwise the failure is reported (a storage fault once per episode, by the
+/// health tracker) and the sweep goes on.
+fn stopped(state: &AppState, e: &loop_core::Error, step: &str) -> bool {
+    if state.store.is_closed() {
+        return true;
+    }
+    if e.is_storage_fault() {
+        state.health.failed(e);
+    } else {
+        tracing::error!(error = %e, "{step} failed");
+    }
+    false
 }

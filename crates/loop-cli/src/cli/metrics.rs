@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use clap::{Args, ValueEnum};
 use loop_core::Timestamp;
 use loop_core::changelog::{self, ChangeGroup};
-use loop_core::metrics::Spread;
+use loop_core::metrics::{Spread, duration_text as hours};
 use serde_json::{Value, json};
 
 use super::Ctx;
@@ -139,11 +139,6 @@ pub async fn metrics(a: MetricsArgs, ctx: &Ctx) -> Result<(), CliError> {
     }
     emit(&o);
     Ok(())
-}
-
-/// Milliseconds as "3.5 h" or "12 min".
-fn hours(ms: i64) -> String {
-    if ms >= 3_600_000 { format!("{:.1} h", ms as f64 / 3_600_000.0) } else { format!("{} min", ms / 60_000) }
 }
 
 pub async fn changelog(a: ChangelogArgs, ctx: &Ctx) -> Result<(), CliError> {

@@ -177,9 +177,9 @@ fn when(raw: &str, now: chrono::DateTime<chrono::Utc>) -> Result<String, CliErro
     if let Some(h) = relative {
         return Ok((now + chrono::Duration::hours(h)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     }
-    match loop_core::Timestamp::parse(raw).or_else(|| loop_core::Timestamp::parse(&format!("{raw}T00:00:00Z"))) {
-        Some(t) => Ok(t.to_string()),
-        None => Err(CliError::Usage(format!(
+    match loop_core::metrics::Period::parse_time("until", raw) {
+        Ok(t) => Ok(t.to_string()),
+        Err(_) => Err(CliError::Usage(format!(
             "--until {raw:?}: expected a duration from now (12h, 3d, 2w), a day (2026-12-24) or an RFC 3339 time"
         ))),
     }

@@ -50,9 +50,14 @@ pub(crate) fn issue_filter(params: &Params, default_sort: IssueSort) -> Result<I
             .get("status")
             .map(IssueFilter::parse_statuses)
             .transpose()
-            .map_err(query_error)?
+            .map_err(ApiError::from_query)?
             .unwrap_or_default(),
-        types: params.get("type").map(IssueFilter::parse_types).transpose().map_err(query_error)?.unwrap_or_default(),
+        types: params
+            .get("type")
+            .map(IssueFilter::parse_types)
+            .transpose()
+            .map_err(ApiError::from_query)?
+            .unwrap_or_default(),
         project_id: params.text("projectId"),
         label_id: params.text("labelId"),
         priority: match params.text("priority") {
@@ -63,21 +68,14 @@ pub(crate) fn issue_filter(params: &Params, default_sort: IssueSort) -> Result<I
         },
         parent_id: params.text("parentId"),
         waiting: params.bool("waiting")?,
-        search: params.get("q").map(IssueFilter::parse_search).transpose().map_err(query_error)?.flatten(),
+        search: params.get("q").map(IssueFilter::parse_search).transpose().map_err(ApiError::from_query)?.flatten(),
         sort: params
             .text("sort")
             .map(|s| IssueSort::parse(&s))
             .transpose()
-            .map_err(query_error)?
+            .map_err(ApiError::from_query)?
             .unwrap_or(default_sort),
     })
-}
-
-fn query_error(e: loop_core::Error) -> ApiError {
-    match e {
-        loop_core::Error::Invalid { field, message, .. } => ApiError::query(&field, message),
-        other => other.into(),
-    }
 }
 
 /// Create an issue. `parentId` must name a live root issue (1-level hierarchy); a child

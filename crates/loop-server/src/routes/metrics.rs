@@ -4,9 +4,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use loop_core::Timestamp;
 use loop_core::changelog::{self, ChangeGroup};
 use loop_core::metrics::{LoopMetrics, Period};
-use loop_core::{Error, Timestamp};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, body = Data<LoopMetrics>), (status = 400, description = "Bad time")))]
 async fn loop_metrics(State(s): State<AppState>, params: Params) -> ApiResult<Json<Data<LoopMetrics>>> {
     let (since, until) = (time(&params, "since")?, time(&params, "until")?);
-    Ok(ok(s.store.loop_metrics(since, until).await.map_err(query_error)?))
+    Ok(ok(s.store.loop_metrics(since, until).await.map_err(ApiError::from_query)?))
 }
 
 /// Every change completed since `since` (default: 30 days ago; done issues with commits or
@@ -45,7 +45,7 @@ async fn changelog(State(s): State<AppState>, params: Params) -> ApiResult<Respo
         Some("md") => true,
         Some(_) => return Err(ApiError::query("format", "must be json or md")),
     };
-    let groups = s.store.changelog(since).await.map_err(query_error)?;
+    let groups = s.store.changelog(since).await.map_err(ApiError::from_query)?;
     if markdown {
         let since =
             since.unwrap_or_else(|| groups.first().map_or(Timestamp::from_millis(0), |g| g.changes[0].completed_at));
@@ -66,13 +66,5 @@ enum ChangelogFormat {
 
 /// A time parameter; given but empty is an error, as any other bad value.
 fn time(params: &Params, field: &str) -> Result<Option<Timestamp>, ApiError> {
-    params.get(field).map(|raw| Period::parse_time(field, raw)).transpose().map_err(query_error)
-}
-
-/// Period errors are about query parameters: a 400 naming the parameter.
-fn query_error(e: Error) -> ApiError {
-    match e {
-        Error::Invalid { field, message, .. } => ApiError::query(&field, message),
-        other => other.into(),
-    }
+    params.get(field).map(|raw| Period::parse_time(field, raw)).transpose().map_err(ApiError::from_query)
 }

@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::get;
-use loop_core::metrics::{HitRate, Period, Spread};
+use loop_core::metrics::{HitRate, Period, Spread, duration_text};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -26,7 +26,7 @@ struct Since {
 
 async fn page(State(s): State<AppState>, viewer: Viewer, Query(q): Query<Since>) -> WebResult<Markup> {
     let since = match q.since.as_deref().filter(|v| !v.trim().is_empty()) {
-        Some(raw) => Some(Period::parse_time("since", raw).map_err(|e| ApiError::query("since", e))?),
+        Some(raw) => Some(Period::parse_time("since", raw).map_err(ApiError::from_query)?),
         None => None,
     };
     let (metrics, changes, cursor) =
@@ -98,11 +98,7 @@ fn day(t: &str) -> String {
 }
 
 fn hours(ms: Option<i64>) -> String {
-    match ms {
-        Some(ms) if ms >= 3_600_000 => format!("{:.1} h", ms as f64 / 3_600_000.0),
-        Some(ms) => format!("{} min", ms / 60_000),
-        None => "—".into(),
-    }
+    ms.map_or("—".into(), duration_text)
 }
 
 fn spread(s: &Spread) -> String {
