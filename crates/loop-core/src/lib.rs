@@ -11,6 +11,7 @@ pub mod changelog;
 pub mod comment;
 pub mod dashboard;
 pub mod dispatch;
+pub mod duration_histogram;
 pub mod error;
 pub mod event;
 pub mod goal;

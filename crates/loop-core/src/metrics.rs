@@ -3,13 +3,14 @@
 //!
 //! Computed here from what the store reads for a period: one outcome row per resolved
 //! hypothesis (written when it is resolved, so the event log is never scanned), per-agent
-//! counts of the sessions claimed in the period, and done issues counted per day.
+//! tallies kept by claim day as sessions end, and done issues counted per day.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::Timestamp;
+use crate::duration_histogram::DurationHistogram;
 use crate::hypothesis::HypothesisStatus;
 
 /// A resolved hypothesis and the times of the chain that led to it (milliseconds).
@@ -135,6 +136,7 @@ pub struct LoopMetrics {
     pub until: Timestamp,
     pub velocity: Velocity,
     pub hit_rate: HitRates,
+    /// Sessions by the UTC day they were claimed, over every day the period touches.
     pub agents: Vec<AgentEfficiency>,
     pub throughput: Vec<DayCount>,
 }
@@ -156,6 +158,12 @@ impl Period {
         let until = until.unwrap_or(now.plus_millis(1));
         let since = since.unwrap_or(until.plus_millis(-Self::DEFAULT_DAYS * crate::dispatch::DAY_MS));
         Self { since, until }
+    }
+
+    /// The UTC days (as days since 1970) the period touches: `[first, last)`.
+    pub fn days(&self) -> (i64, i64) {
+        let day = crate::dispatch::DAY_MS;
+        (self.since.millis().div_euclid(day), (self.until.millis() + day - 1).div_euclid(day))
     }
 
     /// A day (`2026-11-01`, midnight UTC) or an instant (RFC 3339).
@@ -242,93 +250,81 @@ impl AgentEfficiency {
     pub fn of(t: AgentTally) -> Self {
         let share = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
         // Only what sessions reported: no report is no figure, not zero.
-        let per_issue = |total: Option<f64>| total.filter(|_| t.completed > 0).map(|x| x / t.completed as f64);
+        let per_issue = |total: f64, reported: u64| (reported > 0 && t.done > 0).then(|| total / t.done as f64);
         AgentEfficiency {
             agent: t.agent,
-            sessions: t.sessions,
+            sessions: t.ended + t.open,
             success_rate: share(t.done, t.ended),
             first_attempt_success: share(t.first_done, t.firsts),
-            median_duration_ms: Spread::of(t.durations).median_ms,
-            completed_issues: t.completed,
-            tokens_per_completed_issue: per_issue(t.tokens),
-            cost_usd_per_completed_issue: per_issue(t.cost_usd),
+            median_duration_ms: t.durations.median(),
+            completed_issues: t.done,
+            tokens_per_completed_issue: per_issue(t.tokens as f64, t.tokens_reported),
+            cost_usd_per_completed_issue: per_issue(t.cost_usd, t.cost_reported),
         }
     }
 }
 
-/// One session claimed in the period: only what agent efficiency needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SessionFacts {
+/// What one agent's sessions added up to on the days of a period, for durations in one bucket
+/// (see [`crate::duration_histogram`]): the rows the store keeps as sessions end.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentDayRow {
     pub agent: String,
-    pub issue_id: String,
-    /// How long it took, once it ended.
-    pub took_ms: Option<i64>,
-    pub done: bool,
-    pub tokens: Option<i64>,
-    pub cost_usd: Option<f64>,
+    pub took_bucket: i64,
+    pub ended: u64,
+    pub done: u64,
+    pub firsts: u64,
+    pub first_done: u64,
+    pub tokens: i64,
+    pub tokens_reported: u64,
+    pub cost_usd: f64,
+    pub cost_reported: u64,
 }
 
-impl AgentTally {
-    /// Each agent's tally of `sessions` (in claim order); the first session of each issue in
-    /// the period is its first attempt.
-    pub fn of_sessions(sessions: &[SessionFacts]) -> Vec<AgentTally> {
-        let mut first: BTreeMap<&str, &SessionFacts> = BTreeMap::new();
-        for s in sessions {
-            first.entry(s.issue_id.as_str()).or_insert(s);
-        }
-        let mut tallies: BTreeMap<&str, (AgentTally, std::collections::BTreeSet<&str>)> = BTreeMap::new();
-        let add = |sum: &mut Option<f64>, x: Option<f64>| {
-            if let Some(x) = x {
-                *sum = Some(sum.unwrap_or(0.0) + x);
-            }
-        };
-        for s in sessions {
-            let (t, completed) = tallies.entry(s.agent.as_str()).or_insert_with(|| {
-                (AgentTally { agent: s.agent.clone(), ..AgentTally::default() }, Default::default())
-            });
-            t.sessions += 1;
-            if let Some(took) = s.took_ms {
-                t.ended += 1;
-                t.durations.push(took);
-            }
-            if s.done {
-                t.done += 1;
-                completed.insert(s.issue_id.as_str());
-            }
-            if std::ptr::eq(first[s.issue_id.as_str()], s) {
-                t.firsts += 1;
-                t.first_done += s.done as u64;
-            }
-            add(&mut t.tokens, s.tokens.map(|n| n as f64));
-            add(&mut t.cost_usd, s.cost_usd);
-        }
-        tallies
-            .into_values()
-            .map(|(mut t, completed)| {
-                t.completed = completed.len() as u64;
-                t
-            })
-            .collect()
-    }
-}
-
-/// What the store counts for one agent over a period.
+/// What the store counted for one agent over a period.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AgentTally {
     pub agent: String,
-    pub sessions: u64,
+    /// Sessions still open, and those that ended.
+    pub open: u64,
     pub ended: u64,
+    /// Sessions that ended done: each completed its issue.
     pub done: u64,
-    /// Distinct issues its sessions finished.
-    pub completed: u64,
-    /// Issues whose first session in the period was this agent's, and those it finished.
+    /// Sessions that were their issue's first attempt, and those of them that ended done.
     pub firsts: u64,
     pub first_done: u64,
-    /// Sums of what sessions reported, `None` when none did.
-    pub tokens: Option<f64>,
-    pub cost_usd: Option<f64>,
-    /// The durations of its ended sessions.
-    pub durations: Vec<i64>,
+    /// Sums of what sessions reported, and how many reported.
+    pub tokens: i64,
+    pub tokens_reported: u64,
+    pub cost_usd: f64,
+    pub cost_reported: u64,
+    pub durations: DurationHistogram,
+}
+
+impl AgentTally {
+    /// Each agent's tally, by name, from its rows and its count of open sessions.
+    pub fn of_rows(rows: &[AgentDayRow], open: &[(String, u64)]) -> Vec<AgentTally> {
+        let mut tallies: BTreeMap<&str, AgentTally> = BTreeMap::new();
+        for r in rows {
+            let t = tallies.entry(r.agent.as_str()).or_insert_with(|| AgentTally::named(&r.agent));
+            t.ended += r.ended;
+            t.done += r.done;
+            t.firsts += r.firsts;
+            t.first_done += r.first_done;
+            t.tokens += r.tokens;
+            t.tokens_reported += r.tokens_reported;
+            t.cost_usd += r.cost_usd;
+            t.cost_reported += r.cost_reported;
+            t.durations.add(r.took_bucket, r.ended);
+        }
+        for (agent, n) in open {
+            tallies.entry(agent.as_str()).or_insert_with(|| AgentTally::named(agent)).open += n;
+        }
+        tallies.into_values().filter(|t| t.ended + t.open > 0).collect()
+    }
+
+    fn named(agent: &str) -> Self {
+        AgentTally { agent: agent.to_owned(), ..AgentTally::default() }
+    }
 }
 
 #[cfg(test)]
@@ -370,28 +366,36 @@ mod tests {
     }
 
     #[test]
-    fn agents_are_tallied_with_first_attempts_and_reported_costs_only() {
-        let s = |agent: &str, issue: &str, took: Option<i64>, done: bool, cost: Option<f64>| SessionFacts {
+    fn agents_are_tallied_from_their_rows_with_reported_costs_only() {
+        use crate::duration_histogram::bucket_of;
+        let row = |agent: &str, took: i64, ended, done, firsts, first_done, cost: Option<f64>| AgentDayRow {
             agent: agent.into(),
-            issue_id: issue.into(),
-            took_ms: took,
+            took_bucket: bucket_of(took),
+            ended,
             done,
-            tokens: None,
-            cost_usd: cost,
+            firsts,
+            first_done,
+            cost_usd: cost.unwrap_or(0.0),
+            cost_reported: cost.is_some() as u64,
+            ..AgentDayRow::default()
         };
-        let sessions = [
-            s("a", "i1", Some(10), false, Some(1.0)),
-            s("b", "i1", Some(30), true, Some(2.0)),
-            s("a", "i2", Some(20), true, None),
-            s("a", "i2", None, false, None),
+        let rows = [
+            row("a", 60_000, 1, 0, 1, 0, Some(1.0)),
+            row("a", 600_000, 1, 1, 1, 1, None),
+            row("b", 60_000, 1, 1, 0, 0, Some(2.0)),
+            row("a", 60_000, 0, 0, 0, 0, None),
         ];
-        let t = AgentTally::of_sessions(&sessions);
+        let t = AgentTally::of_rows(&rows, &[("a".into(), 1), ("c".into(), 2)]);
+        assert_eq!(t.iter().map(|t| t.agent.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
         let a = AgentEfficiency::of(t[0].clone());
-        assert_eq!((a.sessions, a.completed_issues, a.success_rate), (3, 1, Some(0.5)));
-        assert_eq!(a.first_attempt_success, Some(0.5), "first on i1 (failed) and i2 (done)");
-        assert_eq!((a.median_duration_ms, a.cost_usd_per_completed_issue), (Some(10), Some(1.0)));
+        assert_eq!((a.sessions, a.completed_issues, a.success_rate), (3, 1, Some(0.5)), "one still open");
+        assert_eq!(a.first_attempt_success, Some(0.5), "first on two issues, one done");
+        assert_eq!(a.median_duration_ms, Some(65_000), "the shorter of two, within its bucket");
+        assert_eq!(a.cost_usd_per_completed_issue, Some(1.0));
         assert_eq!(a.tokens_per_completed_issue, None, "no session reported tokens");
         let b = AgentEfficiency::of(t[1].clone());
         assert_eq!((b.first_attempt_success, b.success_rate), (None, Some(1.0)), "b never went first");
+        let c = AgentEfficiency::of(t[2].clone());
+        assert_eq!((c.sessions, c.success_rate, c.median_duration_ms), (2, None, None), "open sessions only");
     }
 }

@@ -117,6 +117,7 @@ macro_rules! conformance_suite {
             shipped_templates_are_seeded_and_upgraded,
             hypotheses_are_validated_by_data_after_their_window,
             a_window_without_readings_is_inconclusive_and_resolutions_are_final,
+            agent_efficiency_is_tallied_as_sessions_end,
             triage_folds_duplicates_and_snoozes,
             the_stale_policy_closes_only_what_nobody_touched,
             settings_name_the_system_labels_and_thresholds,

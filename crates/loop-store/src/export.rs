@@ -31,6 +31,7 @@ pub const EXPORT_TABLES: &[(&str, &str)] = &[
     ("session_records", "session_id"),
     ("hypothesis_watch", "issue_id"),
     ("hypothesis_outcomes", "issue_id"),
+    ("agent_days", "day, agent, took_bucket"),
     ("settings", "id"),
 ];
 

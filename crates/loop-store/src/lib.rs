@@ -17,6 +17,7 @@ pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 
+mod agent_days;
 mod claiming;
 mod comments;
 mod common;

@@ -1,6 +1,6 @@
 //! Loop metrics and the changelog: the rows of a period, read through indexes on time
-//! (`hypothesis_outcomes_resolved`, `sessions_claimed`, `issues_done`), so their cost follows
-//! the period, not the size of the history.
+//! (`hypothesis_outcomes_resolved`, `issues_done`) and the agents' day tallies
+//! (`agent_days`), so their cost follows the period, not the size of the history.
 
 use std::collections::BTreeMap;
 
@@ -8,14 +8,14 @@ use async_trait::async_trait;
 use loop_core::changelog::{Cause, Change, ChangeGroup};
 use loop_core::dispatch::DAY_MS;
 use loop_core::issue::{Issue, IssueType};
-use loop_core::metrics::{AgentTally, LoopMetrics, OutcomeRow, Period, SessionFacts};
+use loop_core::metrics::{LoopMetrics, OutcomeRow, Period};
 use loop_core::store::MetricsStore;
 use loop_core::{Result, Timestamp};
 
 use crate::common::find_issue;
 use crate::db::{Db, DbExt};
 use crate::rows::{self, ISSUE_COLUMNS};
-use crate::{Backend, SqlStore, args, hypotheses};
+use crate::{Backend, SqlStore, agent_days, args, hypotheses};
 
 #[async_trait]
 impl<B: Backend> MetricsStore for SqlStore<B> {
@@ -57,7 +57,8 @@ async fn metrics(db: &mut impl Db, p: Period) -> Result<LoopMetrics> {
             shipped_at: rows::get(&row, "shipped_at")?,
         });
     }
-    let agents = agents(db, since, until).await?;
+    let (first_day, last_day) = p.days();
+    let agents = agent_days::tallies(db, first_day, last_day).await?;
     let sql = format!(
         "SELECT completed_at / {DAY_MS} AS day, count(*) AS n FROM issues WHERE status = 'done' \
          AND deleted_at IS NULL AND completed_at >= ? AND completed_at < ? GROUP BY completed_at / {DAY_MS} ORDER BY day"
@@ -67,25 +68,6 @@ async fn metrics(db: &mut impl Db, p: Period) -> Result<LoopMetrics> {
         per_day.push((rows::get::<i64>(&row, "day")?, rows::get::<i64>(&row, "n")? as u64));
     }
     Ok(LoopMetrics::compute(p, &outcomes, agents, &per_day))
-}
-
-/// Each agent's sessions claimed in `[since, until)`, read through `sessions_claimed` with
-/// only the columns agent efficiency needs.
-async fn agents(db: &mut impl Db, since: i64, until: i64) -> Result<Vec<AgentTally>> {
-    let sql = "SELECT agent, issue_id, COALESCE(duration_ms, ended_at - claimed_at) AS took, \
-         outcome, tokens, cost_usd FROM agent_sessions WHERE claimed_at >= ? AND claimed_at < ? ORDER BY claimed_at";
-    let mut sessions = Vec::new();
-    for row in db.all(sql, &args![since, until]).await? {
-        sessions.push(SessionFacts {
-            agent: rows::get(&row, "agent")?,
-            issue_id: rows::get(&row, "issue_id")?,
-            took_ms: rows::get(&row, "took")?,
-            done: rows::get::<Option<String>>(&row, "outcome")?.as_deref() == Some("done"),
-            tokens: rows::get(&row, "tokens")?,
-            cost_usd: rows::get(&row, "cost_usd")?,
-        });
-    }
-    Ok(AgentTally::of_sessions(&sessions))
 }
 
 async fn changelog(db: &mut impl Db, since: Timestamp) -> Result<Vec<ChangeGroup>> {

@@ -5,7 +5,7 @@ use loop_core::session::{AgentSession, NewSessionRecord, SessionOutcome, Session
 use loop_core::{Error, Result, Timestamp};
 
 use crate::db::{Db, DbExt, Write};
-use crate::{args, improvement, rows};
+use crate::{agent_days, args, improvement, rows};
 
 /// The session holding an issue's lease, if any.
 pub(crate) const OPEN_SESSION: &str =
@@ -34,7 +34,8 @@ pub(crate) struct Ended {
 /// Ends the open session `column = key` names (`id`, or `issue_id`: an issue has at most one
 /// open session); returns it, ended, or `None` when there is none. Ending is conditional on
 /// `ended_at IS NULL`, so a session ends exactly once, whichever node asks. The version its
-/// prompt came from counts the outcome, in [`Ended::writes`], for the caller's last batch.
+/// prompt came from and its agent's day count the outcome, in [`Ended::writes`], for the
+/// caller's last batch.
 pub(crate) async fn end(
     db: &mut impl Db,
     column: &str,
@@ -59,27 +60,39 @@ pub(crate) async fn end(
         key,
     ];
     let Some(session) = db.first(&sql, &args, rows::session).await? else { return Ok(None) };
-    let writes = session.template_version_id.as_deref().map(|v| improvement::session_ended(v, &session));
+    let version = session.template_version_id.as_deref().map(|v| improvement::session_ended(v, &session));
+    let writes = version.into_iter().chain(agent_days::count(&session, 1)).collect();
     let event = NewEvent::session_ended(&session.issue_id, &session.id, outcome);
-    Ok(Some(Ended { writes: writes.into_iter().collect(), event, session }))
+    Ok(Some(Ended { writes, event, session }))
 }
 
 /// Keeps `record` for session `id` (replacing an earlier one) and puts its tokens, cost and
-/// duration on the session, where budgets count them.
+/// duration on the session, where budgets count them; an ended session moves in its agent's
+/// day tally.
 pub(crate) async fn record(
     db: &mut impl Db,
     id: String,
     record: NewSessionRecord,
     now: Timestamp,
 ) -> Result<SessionRecord> {
-    require(db, &id).await?;
+    // Locks the row before reading it, so what is taken out of the tally is what was counted,
+    // even when the session ends at the same moment on another node.
+    let locked = "UPDATE agent_sessions SET id = id WHERE id = ? RETURNING *";
+    let before = db.first(locked, &args![&id], rows::session).await?.ok_or_else(|| Error::not_found("Session", &id))?;
     let attestation = serde_json::to_string(&record.attestation).map_err(Error::internal)?;
-    db.run(
-        "UPDATE agent_sessions SET tokens = COALESCE(?, tokens), cost_usd = COALESCE(?, cost_usd), \
-         duration_ms = COALESCE(?, duration_ms) WHERE id = ?",
-        &args![record.tokens.map(|t| t as i64), record.cost_usd, record.duration_ms.map(|d| d as i64), &id],
-    )
-    .await?;
+    let after = db
+        .first(
+            "UPDATE agent_sessions SET tokens = COALESCE(?, tokens), cost_usd = COALESCE(?, cost_usd), \
+             duration_ms = COALESCE(?, duration_ms) WHERE id = ? RETURNING *",
+            &args![record.tokens.map(|t| t as i64), record.cost_usd, record.duration_ms.map(|d| d as i64), &id],
+            rows::session,
+        )
+        .await?
+        .ok_or_else(|| Error::not_found("Session", &id))?;
+    // One at a time: on PostgreSQL a batch is one statement, which may touch a row only once.
+    for moved in agent_days::count(&before, -1).into_iter().chain(agent_days::count(&after, 1)) {
+        db.run_writes(&[moved]).await?;
+    }
     let sql = "INSERT INTO session_records (session_id, attestation, transcript, recorded_at) VALUES (?, ?, ?, ?) \
                ON CONFLICT (session_id) DO UPDATE SET attestation = excluded.attestation, \
                transcript = excluded.transcript, recorded_at = excluded.recorded_at RETURNING *";

@@ -142,3 +142,52 @@ pub async fn a_window_without_readings_is_inconclusive_and_resolutions_are_final
         "hypothesis_not_found",
     );
 }
+
+/// Agent efficiency is tallied by claim day as sessions end: first attempts, open sessions, and
+/// a record arriving after the end moving its session's tokens, cost and duration.
+pub async fn agent_efficiency_is_tallied_as_sessions_end(h: &Harness) {
+    use loop_core::session::{NewSessionRecord, SessionOutcome, SessionReport};
+    const MINUTE: i64 = 60_000;
+    let todo = |title: &str| json!({"title": title, "type": "task", "status": "todo"});
+    let (t1, t2) = (create_issue(h, todo("first")).await, create_issue(h, todo("second")).await);
+    let tried = ok(h.store.claim_issue(&t1.id, &request("a"), Arc::new(NoTemplates)).await);
+    h.clock.advance_millis(MINUTE);
+    let report = SessionReport { tokens: Some(100), cost_usd: Some(0.5), ..SessionReport::default() };
+    ok(h.store
+        .end_session(&tried.session.id, SessionOutcome::Failed, report, &loop_core::actor::Actor::agent("a"))
+        .await);
+    let finished = ok(h.store.claim_issue(&t1.id, &request("b"), Arc::new(NoTemplates)).await);
+    h.clock.advance_millis(10 * MINUTE);
+    ok(h.store.update_issue(&t1.id, input(json!({"status": "done"})), &loop_core::actor::Actor::agent("b")).await);
+    ok(h.store.claim_issue(&t2.id, &request("a"), Arc::new(NoTemplates)).await);
+    let by = |m: &loop_core::metrics::LoopMetrics, name: &str| m.agents.iter().find(|a| a.agent == name).cloned();
+
+    let m = ok(h.store.loop_metrics(None, None).await);
+    let a = by(&m, "a").expect("a worked");
+    assert_eq!((a.sessions, a.success_rate, a.first_attempt_success), (2, Some(0.0), Some(0.0)), "{a:?}");
+    assert_eq!((a.completed_issues, a.tokens_per_completed_issue), (0, None), "nothing completed");
+    assert_eq!(a.median_duration_ms, Some(65_000), "one minute, within 60–70 s");
+    let b = by(&m, "b").expect("b worked");
+    assert_eq!((b.sessions, b.success_rate, b.first_attempt_success), (1, Some(1.0), None), "b went second");
+    assert_eq!(b.median_duration_ms, Some(650_000));
+    assert_eq!(b.tokens_per_completed_issue, None, "b reported nothing yet");
+
+    // The runner's record arrives after the end: the session moves to its new duration.
+    let record = NewSessionRecord {
+        attestation: serde_json::Map::new(),
+        transcript: None,
+        tokens: Some(1_000),
+        cost_usd: Some(1.0),
+        duration_ms: Some(20 * MINUTE as u64),
+    };
+    ok(h.store.record_session(&finished.session.id, record.clone()).await);
+    ok(h.store.record_session(&finished.session.id, record).await);
+    let b = by(&ok(h.store.loop_metrics(None, None).await), "b").unwrap();
+    assert_eq!((b.sessions, b.completed_issues), (1, 1), "recording twice counts once");
+    assert_eq!(b.median_duration_ms, Some(1_300_000), "20 min, within 1.2–1.4 M ms");
+    assert_eq!((b.tokens_per_completed_issue, b.cost_usd_per_completed_issue), (Some(1_000.0), Some(1.0)));
+
+    // The next day is not in a period that starts then.
+    let tomorrow = crate::START.plus_millis(loop_core::dispatch::DAY_MS);
+    assert!(ok(h.store.loop_metrics(Some(tomorrow), None).await).agents.is_empty());
+}

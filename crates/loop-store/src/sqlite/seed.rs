@@ -157,7 +157,7 @@ impl SqliteStore {
 
 /// `sessions` ended sessions, spread over `issues` and over the active template versions,
 /// each with its claim, end and comment events and a comment; the versions' running totals
-/// are then brought up to date, as the store keeps them.
+/// and the agents' day tallies are then brought up to date, as the store keeps them.
 fn seed_history(
     conn: &Connection,
     sessions: u64,
@@ -208,6 +208,10 @@ fn seed_history(
         }
         comment.execute(params![new_id(), issue, agent, claimed + took / 2]).map_err(sqlite)?;
     }
+    // The agents' day tallies, filled from the sessions as the migration that made them does.
+    let migration = include_str!("../../migrations/sqlite/0014_agent_days.sql");
+    let fill = migration.find("INSERT INTO agent_days").expect("the migration fills agent_days");
+    conn.execute_batch(&migration[fill..]).map_err(sqlite)?;
     conn.execute_batch(
         "UPDATE prompt_versions SET \
            usage_count = usage_count + (SELECT count(*) FROM agent_sessions s WHERE s.template_version_id = prompt_versions.id), \
