@@ -248,44 +248,26 @@ fn hit_rates(outcomes: &[OutcomeRow]) -> HitRates {
 impl AgentEfficiency {
     /// From what the store counted for one agent over the period.
     pub fn of(t: AgentTally) -> Self {
+        let c = &t.counts;
         let share = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
         // Only what sessions reported: no report is no figure, not zero.
-        let per_issue = |total: f64, reported: u64| (reported > 0 && t.done > 0).then(|| total / t.done as f64);
+        let per_issue = |total: f64, reported: u64| (reported > 0 && c.done > 0).then(|| total / c.done as f64);
         AgentEfficiency {
-            agent: t.agent,
-            sessions: t.ended + t.open,
-            success_rate: share(t.done, t.ended),
-            first_attempt_success: share(t.first_done, t.firsts),
+            sessions: c.ended + t.open,
+            success_rate: share(c.done, c.ended),
+            first_attempt_success: share(c.first_done, c.firsts),
             median_duration_ms: t.durations.median(),
-            completed_issues: t.done,
-            tokens_per_completed_issue: per_issue(t.tokens as f64, t.tokens_reported),
-            cost_usd_per_completed_issue: per_issue(t.cost_usd, t.cost_reported),
+            completed_issues: c.done,
+            tokens_per_completed_issue: per_issue(c.tokens as f64, c.tokens_reported),
+            cost_usd_per_completed_issue: per_issue(c.cost_usd, c.cost_reported),
+            agent: t.agent,
         }
     }
 }
 
-/// What one agent's sessions added up to on the days of a period, for durations in one bucket
-/// (see [`crate::duration_histogram`]): the rows the store keeps as sessions end.
+/// What ended sessions add up to.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct AgentDayRow {
-    pub agent: String,
-    pub took_bucket: i64,
-    pub ended: u64,
-    pub done: u64,
-    pub firsts: u64,
-    pub first_done: u64,
-    pub tokens: i64,
-    pub tokens_reported: u64,
-    pub cost_usd: f64,
-    pub cost_reported: u64,
-}
-
-/// What the store counted for one agent over a period.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AgentTally {
-    pub agent: String,
-    /// Sessions still open, and those that ended.
-    pub open: u64,
+pub struct SessionCounts {
     pub ended: u64,
     /// Sessions that ended done: each completed its issue.
     pub done: u64,
@@ -297,6 +279,37 @@ pub struct AgentTally {
     pub tokens_reported: u64,
     pub cost_usd: f64,
     pub cost_reported: u64,
+}
+
+impl SessionCounts {
+    fn add(&mut self, other: &SessionCounts) {
+        self.ended += other.ended;
+        self.done += other.done;
+        self.firsts += other.firsts;
+        self.first_done += other.first_done;
+        self.tokens += other.tokens;
+        self.tokens_reported += other.tokens_reported;
+        self.cost_usd += other.cost_usd;
+        self.cost_reported += other.cost_reported;
+    }
+}
+
+/// What one agent's sessions added up to on the days of a period, for durations in one bucket
+/// (see [`crate::duration_histogram`]): the rows the store keeps as sessions end.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentDayRow {
+    pub agent: String,
+    pub took_bucket: i64,
+    pub counts: SessionCounts,
+}
+
+/// What the store counted for one agent over a period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentTally {
+    pub agent: String,
+    /// Sessions still open.
+    pub open: u64,
+    pub counts: SessionCounts,
     pub durations: DurationHistogram,
 }
 
@@ -306,20 +319,13 @@ impl AgentTally {
         let mut tallies: BTreeMap<&str, AgentTally> = BTreeMap::new();
         for r in rows {
             let t = tallies.entry(r.agent.as_str()).or_insert_with(|| AgentTally::named(&r.agent));
-            t.ended += r.ended;
-            t.done += r.done;
-            t.firsts += r.firsts;
-            t.first_done += r.first_done;
-            t.tokens += r.tokens;
-            t.tokens_reported += r.tokens_reported;
-            t.cost_usd += r.cost_usd;
-            t.cost_reported += r.cost_reported;
-            t.durations.add(r.took_bucket, r.ended);
+            t.counts.add(&r.counts);
+            t.durations.add(r.took_bucket, r.counts.ended);
         }
         for (agent, n) in open {
             tallies.entry(agent.as_str()).or_insert_with(|| AgentTally::named(agent)).open += n;
         }
-        tallies.into_values().filter(|t| t.ended + t.open > 0).collect()
+        tallies.into_values().filter(|t| t.counts.ended + t.open > 0).collect()
     }
 
     fn named(agent: &str) -> Self {
@@ -371,13 +377,15 @@ mod tests {
         let row = |agent: &str, took: i64, ended, done, firsts, first_done, cost: Option<f64>| AgentDayRow {
             agent: agent.into(),
             took_bucket: bucket_of(took),
-            ended,
-            done,
-            firsts,
-            first_done,
-            cost_usd: cost.unwrap_or(0.0),
-            cost_reported: cost.is_some() as u64,
-            ..AgentDayRow::default()
+            counts: SessionCounts {
+                ended,
+                done,
+                firsts,
+                first_done,
+                cost_usd: cost.unwrap_or(0.0),
+                cost_reported: cost.is_some() as u64,
+                ..SessionCounts::default()
+            },
         };
         let rows = [
             row("a", 60_000, 1, 0, 1, 0, Some(1.0)),

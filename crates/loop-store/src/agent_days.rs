@@ -6,7 +6,7 @@
 use loop_core::Result;
 use loop_core::dispatch::DAY_MS;
 use loop_core::duration_histogram::bucket_of;
-use loop_core::metrics::{AgentDayRow, AgentTally};
+use loop_core::metrics::{AgentDayRow, AgentTally, SessionCounts};
 use loop_core::session::{AgentSession, SessionOutcome};
 
 use crate::db::{Db, Write};
@@ -65,14 +65,16 @@ pub(crate) async fn tallies(db: &mut impl Db, first_day: i64, last_day: i64) -> 
         days.push(AgentDayRow {
             agent: rows::get(&row, "agent")?,
             took_bucket: rows::get(&row, "took_bucket")?,
-            ended: count(&row, "ended")?,
-            done: count(&row, "done")?,
-            firsts: count(&row, "firsts")?,
-            first_done: count(&row, "first_done")?,
-            tokens: rows::get(&row, "tokens")?,
-            tokens_reported: count(&row, "tokens_reported")?,
-            cost_usd: rows::get(&row, "cost_usd")?,
-            cost_reported: count(&row, "cost_reported")?,
+            counts: SessionCounts {
+                ended: count(&row, "ended")?,
+                done: count(&row, "done")?,
+                firsts: count(&row, "firsts")?,
+                first_done: count(&row, "first_done")?,
+                tokens: rows::get(&row, "tokens")?,
+                tokens_reported: count(&row, "tokens_reported")?,
+                cost_usd: rows::get(&row, "cost_usd")?,
+                cost_reported: count(&row, "cost_reported")?,
+            },
         });
     }
     // Open sessions are few (one per lease): SQLite is told to read them through the index of
