@@ -6,14 +6,17 @@ cannot express, both answered 422 by the server as the contract says:
   code `…_not_found`): the request is well-formed, the database has no such row;
 - promoting the version that is already active (`already_active`): its state refuses it;
 - a list whose items must differ by one field (`duplicate`: skill files named twice): JSON
-  Schema's uniqueItems compares whole items.
+  Schema's uniqueItems compares whole items;
+- a field one role of token takes and the others do not (`not_ingest`: a project or widget
+  origins on a token that is not `ingest`), and the shape of a widget origin
+  (`invalid_origin`: scheme://host[:port]) inside a list of strings.
 """
 
 import schemathesis
 from schemathesis.core.failures import Failure
 
 ACCEPTED = {401, 403, 404, 409, 429}
-STATE_CODES = {"already_active", "duplicate"}
+STATE_CODES = {"already_active", "duplicate", "not_ingest", "invalid_origin"}
 
 
 class ValidRequestRefused(Failure):

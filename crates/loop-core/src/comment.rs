@@ -63,13 +63,13 @@ impl NewComment {
     }
 }
 
-/// The name an author goes by: the one given, else the acting agent's, else (the master key
-/// acting for someone unnamed) the author type itself, `agent` or `human`.
+/// The name an author goes by: the one given, else the actor's (an agent, a named token),
+/// else (the master key acting for someone unnamed) the author type itself, `agent` or `human`.
 pub fn author_name(given: Option<&str>, actor: &Actor, author_type: AuthorType) -> String {
     match (given, actor.kind) {
         (Some(n), _) => n.to_owned(),
-        (None, ActorKind::Agent) => actor.name.clone(),
-        (None, ActorKind::Human) => author_type.as_str().to_owned(),
+        (None, ActorKind::Human) if *actor == Actor::human() => author_type.as_str().to_owned(),
+        (None, _) => actor.name.clone(),
     }
 }
 

@@ -140,6 +140,16 @@ pub struct ClaimRequest {
     /// again" cannot be told from a second agent; a lost response is covered by the lease.
     pub idempotency_key: Option<String>,
     pub lease_ttl_ms: i64,
+    /// The claims the caller's token may hold at once, when it is limited.
+    pub limit: Option<ClaimLimit>,
+}
+
+/// A token that may hold only `most` claims at once: those of its agent `holder` and of the
+/// workers under it (`holder/…`, named by `X-Loop-Agent`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimLimit {
+    pub holder: String,
+    pub most: u32,
 }
 
 /// The result of a successful claim.

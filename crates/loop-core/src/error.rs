@@ -17,6 +17,11 @@ pub enum Error {
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
 
+    /// The caller is at a limit it was given (the claims a token may hold at once): it must
+    /// finish something before it asks again.
+    #[error("{message}")]
+    Limited { code: &'static str, message: String },
+
     /// The database could not take the work just now: it aborted a transaction to break a lock
     /// conflict, or no connection came free in time. Nothing was written; the same request may
     /// well succeed when retried.

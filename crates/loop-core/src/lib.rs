@@ -34,6 +34,7 @@ pub mod store;
 pub mod template;
 pub mod text;
 pub mod time;
+pub mod token;
 
 pub use actor::Actor;
 pub use error::{Error, Result};

@@ -30,6 +30,7 @@ use crate::template::{
     ActiveTemplate, NewReview, NewTemplate, NewVersion, PromptReview, PromptTemplate, PromptVersion, Seeded,
     SelectionContext, TemplateChooser, TemplateDetail, TemplatePatch, TemplateSeed,
 };
+use crate::token::{ApiToken, NewToken};
 use crate::{Actor, Page, Paged, Result, Timestamp};
 
 #[async_trait]
@@ -229,6 +230,23 @@ pub trait SettingsStore {
     async fn update_settings(&self, patch: SettingsPatch) -> Result<Settings>;
 }
 
+#[async_trait]
+pub trait TokenStore {
+    /// Keeps a new named token with the hash of its secret (never the secret); `Conflict`
+    /// (`name_taken`) while a token of that name is not revoked.
+    async fn create_token(&self, input: NewToken, secret_hash: String) -> Result<ApiToken>;
+    /// Every token, revoked and expired ones too.
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>>;
+    /// Revokes the live token of that name, at once for every node.
+    async fn revoke_token(&self, name: &str) -> Result<ApiToken>;
+    /// The token whose secret hashes to `hash`, live or not.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>>;
+    /// The token with this id, live or not.
+    async fn get_token(&self, id: &str) -> Result<Option<ApiToken>>;
+    /// Notes that the token was used now (written at most once a minute).
+    async fn touch_token(&self, token: &ApiToken) -> Result<()>;
+}
+
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -271,6 +289,7 @@ pub trait Store:
     + MetricsStore
     + TriageStore
     + SettingsStore
+    + TokenStore
     + Send
     + Sync
     + 'static

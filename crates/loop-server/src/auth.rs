@@ -1,51 +1,50 @@
 //! Bearer authentication for `/api/*`.
 //!
 //! - The master key (compared in constant time) acts as `human` and may do anything.
+//! - A named token (`loopk_…`, found by the hash of its secret) acts under its name, within
+//!   its role (see [`crate::roles`]) and its request rate.
 //! - A claim's scoped token (see [`crate::token`]) acts as the claiming agent, within the
 //!   limits of its [`Scope`].
 //!
-//! The caller's [`Actor`] (and [`Scope`] for scoped tokens) reach handlers as extensions.
+//! The [`Caller`], its [`Actor`] (and [`Scope`] for scoped tokens) reach handlers as extensions.
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use loop_core::Actor;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::scope::Scope;
-use crate::token;
+use crate::{named_token, token};
+use loop_core::token::ApiToken;
 
 pub async fn require_bearer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let (actor, scope) = match authenticate(&state, bearer(&req)).await {
+    let caller = match authenticate(&state, bearer(&req)).await {
         Ok(who) => who,
         Err(refused) => return refused,
     };
-    if let Some(scope) = scope {
-        if !scope.allows(req.method(), req.uri().path()) {
-            if scope.ended {
-                return unauthorized(
-                    "This token's claim has ended (its lease expired or the work was reported); \
-                     for a day it may still post its one review of the prompt (POST /api/prompt-reviews)",
-                );
-            }
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!(
-                    "this token is scoped to the claim of issue #{}: it cannot {} {}",
-                    scope.issue_number,
-                    req.method(),
-                    req.uri().path()
-                ),
-            )
-            .into_response();
-        }
-        req.extensions_mut().insert(scope);
+    if let Err(refused) = caller.may(&state, req.method(), req.uri().path()).await {
+        return refused;
+    }
+    if let Caller::Named(token) = &caller
+        && let Err(wait) = state.rates.take(&token.id, token.rate_per_minute, std::time::Instant::now())
+    {
+        let message =
+            format!("token {} may send {} requests a minute; wait and retry", token.name, token.rate_per_minute);
+        return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).retry_after(wait).into_response();
+    }
+    let actor = match caller.actor(req.headers()) {
+        Ok(actor) => actor,
+        Err(refused) => return refused.into_response(),
+    };
+    if let Caller::Claim(scope) = &caller {
+        req.extensions_mut().insert(scope.clone());
     }
     req.extensions_mut().insert(actor);
+    req.extensions_mut().insert(caller);
     next.run(req).await
 }
 
@@ -58,23 +57,47 @@ pub async fn require_credentials(State(state): State<AppState>, req: Request, ne
     }
 }
 
-/// Who the request's Bearer credentials are: the master key (`human`), or a live claim's
-/// token (its agent, within its scope).
-async fn authenticate(state: &AppState, bearer: Option<String>) -> Result<(Actor, Option<Scope>), Response> {
+/// Who the request's Bearer credentials are: the master key, a live named token, or a live
+/// claim's token.
+pub(crate) async fn authenticate(state: &AppState, bearer: Option<String>) -> Result<Caller, Response> {
     let Some(bearer) = bearer else {
         return Err(unauthorized("Missing or malformed Authorization header: send Authorization: Bearer <key>"));
     };
     if state.config.api_key.is_valid(&bearer) {
-        return Ok((Actor::human(), None));
+        return Ok(Caller::Master);
+    }
+    if bearer.starts_with(named_token::PREFIX) {
+        return match named(state, &bearer).await {
+            Ok(token) => Ok(Caller::Named(token)),
+            Err(refused) => Err(refused),
+        };
     }
     let Some(session_id) = token::session_of(&state.config.api_key, &bearer) else {
         return Err(unauthorized("Invalid API key"));
     };
     match scope_of(state, &session_id).await {
-        Ok(Some(scope)) => Ok((Actor::agent(scope.agent.clone()), Some(scope))),
+        Ok(Some(scope)) => Ok(Caller::Claim(scope)),
         Ok(None) => Err(unauthorized("This token's claim has ended (its lease expired or the work was reported)")),
         Err(e) => Err(e.into_response()),
     }
+}
+
+/// The live named token whose secret this is, looked up by its hash on every request, so a
+/// revocation holds at once on every node. Its use is noted (at most once a minute).
+pub(crate) async fn named(state: &AppState, secret: &str) -> Result<ApiToken, Response> {
+    let found =
+        state.store.token_by_hash(&named_token::hash(secret)).await.map_err(|e| ApiError::from(e).into_response())?;
+    let Some(token) = found else { return Err(unauthorized("Invalid API key")) };
+    if let Some(why) = token.dead(loop_core::Clock::now(&loop_core::SystemClock)) {
+        return Err(unauthorized(&format!("Token {} was {why}: ask an admin for a new one", token.name)));
+    }
+    let (store, used) = (state.store.clone(), token.clone());
+    tokio::spawn(async move {
+        if let Err(e) = store.touch_token(&used).await {
+            tracing::warn!(token = %used.name, error = %e, "could not note when a token was last used");
+        }
+    });
+    Ok(token)
 }
 
 /// The credentials of `Authorization: Bearer …`.

@@ -89,12 +89,18 @@ impl Connections {
 }
 
 /// `app` for one connection, marking the connection busy while a request is answered.
+/// The address a request's connection came from (what sign-in attempts are counted by).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::IpAddr);
+
 pub fn track(
     entry: Arc<Entry>,
     app: Router,
+    peer: PeerAddr,
 ) -> impl tower::Service<Request<hyper::body::Incoming>, Response = Response, Error = Infallible, Future: Send> + Clone
 {
-    tower::service_fn(move |req: Request<hyper::body::Incoming>| {
+    tower::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(peer);
         let entry = entry.clone();
         entry.busy.store(true, Ordering::Relaxed);
         let answer = app.clone().oneshot(req.map(Body::new));

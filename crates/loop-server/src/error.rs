@@ -37,6 +37,13 @@ impl ApiError {
         self
     }
 
+    /// `Retry-After`, in whole seconds (at least one).
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        self.headers.push((axum::http::header::RETRY_AFTER, HeaderValue::from(seconds)));
+        self
+    }
+
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = details;
         self
@@ -70,6 +77,7 @@ impl From<Error> for ApiError {
                     .with_details(json!({ "field": field }))
             }
             Error::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            Error::Limited { code, message } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message),
             Error::Busy(cause) => {
                 tracing::warn!(%cause, "database busy; answered 503");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "The database is busy; retry in a moment")

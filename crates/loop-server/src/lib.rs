@@ -2,6 +2,7 @@
 //! in the envelope the existing clients expect (`{data}` or `{data, total}`).
 
 mod auth;
+mod caller;
 mod closing;
 mod connections;
 mod error;
@@ -10,8 +11,11 @@ mod health;
 mod leases;
 mod mcp;
 pub mod model_hints;
+mod named_token;
 mod openapi;
 mod prompting;
+mod rate_limit;
+mod roles;
 mod routes;
 mod scope;
 mod token;
@@ -119,6 +123,10 @@ pub struct AppState {
     pub logouts: Arc<web::Revoked>,
     /// Whether writes are failing for want of storage (see `health.rs`).
     pub health: Arc<health::StorageHealth>,
+    /// Requests per named token, on this node.
+    pub rates: Arc<rate_limit::RateLimiter>,
+    /// Attempts per address (sign-ins, widget feedback), on this node.
+    pub per_address: Arc<rate_limit::RateLimiter>,
 }
 
 impl AppState {
@@ -148,6 +156,8 @@ pub fn app(store: Arc<dyn Store>, config: ServerConfig) -> Router {
         templates: Arc::new(prompting::TemplateCache::default()),
         logouts: Arc::new(web::Revoked::default()),
         health: Arc::new(health::StorageHealth::default()),
+        rates: Arc::default(),
+        per_address: Arc::default(),
     };
     tokio::spawn(leases::sweep(state.clone()));
     let follower = state.clone();
@@ -236,9 +246,9 @@ pub async fn serve(
     let connections = Arc::new(connections::Connections::default());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, peer)) => (stream, peer),
                 Err(e) => {
                     // Out of file descriptors, say: make room, and wait a moment rather than spin.
                     let shed = connections.shed_idle(connections.open() / 8 + 1);
@@ -256,7 +266,7 @@ pub async fn serve(
         }
         let _ = stream.set_nodelay(true);
         let (entry, guard) = connections.add();
-        let service = connections::track(entry.clone(), app.clone());
+        let service = connections::track(entry.clone(), app.clone(), connections::PeerAddr(peer.ip()));
         let connection =
             http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
         tokio::spawn(async move {

@@ -98,7 +98,7 @@ async fn the_dashboard_in_a_real_browser() {
     b.screenshot(&shots.join("login.png")).await;
     b.type_into("#key", "loop_wrong").await;
     b.click("button[type=submit]").await;
-    b.wait_for_text("main", "not this server's API key", 5).await;
+    b.wait_for_text("main", "neither this server's API key", 5).await;
     b.type_into("#key", common::KEY).await;
     b.click("button[type=submit]").await;
     b.wait_for_text("h1", "Issues", 5).await;
@@ -208,3 +208,4 @@ async fn the_dashboard_in_a_real_browser() {
     b.goto(&format!("{url}/issues")).await;
     assert!(b.url().await.contains("/login"));
 }
+

@@ -91,7 +91,7 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_never_shows_the_key() {
     assert_eq!(location(&wrong), "/login?error=1&next=%2Fgoals");
     assert!(wrong.headers().get(SET_COOKIE).is_none());
     let login_page = web.page("/login?error=1", "").await;
-    assert!(login_page.contains("not this server's API key"));
+    assert!(login_page.contains("neither this server's API key"));
 
     // Browsers drop tabs and newlines from a Location: "/\t/evil.example" would lead off-site.
     for next in ["/\t/evil.example", "/\n/evil.example", "/issues\r\nSet-Cookie: x=1"] {

@@ -37,6 +37,7 @@ pub(crate) async fn claim_next(
     if let Some(claim) = replay(db, req).await? {
         return Ok(Some(claim));
     }
+    within_limit(db, req, now).await?;
     // SQLite is told the index: with statistics it would otherwise pick the status index and
     // sort every todo issue on each claim. The selection context is read for the one row
     // taken, not for every row skipped.
@@ -73,6 +74,7 @@ pub(crate) async fn claim_issue(
         }
         return Err(key_reused(&format!("issue #{}", earlier.issue.number)));
     }
+    within_limit(db, req, now).await?;
     let blockers = db.each(OPEN_BLOCKERS, &args![&issue.id], rows::issue).await?;
     let lease = sessions::open_for_issue(db, &issue.id).await?;
     let reasons = dispatch::ineligibility(&issue, &blockers, lease.as_ref());
@@ -94,6 +96,37 @@ async fn one_claim_per_key(db: &mut impl Db, req: &ClaimRequest) -> Result<()> {
         db.run("SELECT pg_advisory_xact_lock(hashtext(?), hashtext(?))", &args![&req.agent, key]).await?;
     }
     Ok(())
+}
+
+/// A token that may hold only so many claims gets no more: on PostgreSQL its claims wait for
+/// each other here (SQLite has one writer), so two at once cannot both pass the count.
+async fn within_limit(db: &mut impl Db, req: &ClaimRequest, now: Timestamp) -> Result<()> {
+    let Some(limit) = &req.limit else { return Ok(()) };
+    if db.dialect() == Dialect::Postgres {
+        db.run("SELECT pg_advisory_xact_lock(hashtext('loop claim limit'), hashtext(?))", &args![&limit.holder])
+            .await?;
+    }
+    // The holder's own name, and its workers' (`holder/…`, which sort between `holder/` and `holder0`).
+    let sql = "SELECT i.number FROM agent_sessions s JOIN issues i ON i.id = s.issue_id \
+               WHERE s.ended_at IS NULL AND s.lease_expires_at > ? AND (s.agent = ? OR (s.agent > ? AND s.agent < ?)) \
+               ORDER BY i.number";
+    let (workers, past) = (format!("{}/", limit.holder), format!("{}0", limit.holder));
+    let args = args![now.millis(), &limit.holder, &workers, &past];
+    let held = db.each(sql, &args, |row| rows::get::<i64>(row, "number")).await?;
+    if held.len() < limit.most as usize {
+        return Ok(());
+    }
+    let list: Vec<String> = held.iter().map(|n| format!("#{n}")).collect();
+    Err(Error::Limited {
+        code: "claim_limit",
+        message: format!(
+            "token {} may hold {} claim(s) at once and holds {} ({}): report or release one before claiming another",
+            limit.holder,
+            limit.most,
+            held.len(),
+            list.join(", ")
+        ),
+    })
 }
 
 /// A retried request (the same `Idempotency-Key` from the same agent) gets its earlier claim back.

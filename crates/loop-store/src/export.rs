@@ -32,6 +32,7 @@ pub const EXPORT_TABLES: &[(&str, &str)] = &[
     ("hypothesis_watch", "issue_id"),
     ("hypothesis_outcomes", "issue_id"),
     ("agent_days", "day, agent, took_bucket"),
+    ("api_tokens", "id"),
     ("settings", "id"),
 ];
 

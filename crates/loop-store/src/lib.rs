@@ -38,6 +38,7 @@ mod settings;
 mod signals;
 mod skills;
 mod templates;
+mod tokens;
 mod triage;
 
 use std::sync::Arc;

@@ -38,8 +38,13 @@ async fn end_sessions(store: &dyn Store, clock: &ManualClock) {
             .unwrap();
         for attempt in 0..2 {
             let agent = format!("agent-{}", (n + attempt) % 3);
-            let request =
-                ClaimRequest { agent: agent.clone(), project_id: None, idempotency_key: None, lease_ttl_ms: 60_000 };
+            let request = ClaimRequest {
+                agent: agent.clone(),
+                project_id: None,
+                idempotency_key: None,
+                lease_ttl_ms: 60_000,
+                limit: None,
+            };
             let claim = store.claim_issue(&issue.id, &request, Arc::new(NoTemplates)).await.unwrap();
             clock.advance_millis(1_000);
             let report = SessionReport {

@@ -18,6 +18,7 @@ mod sessions;
 mod skills;
 mod status;
 mod templates;
+mod tokens;
 mod triage;
 
 use std::io::IsTerminal;
@@ -112,6 +113,8 @@ pub enum Command {
     Goals(projects::GoalsArgs),
     /// Labels: list, create, update, delete.
     Labels(projects::LabelsArgs),
+    /// Named tokens for agents, people and integrations: list, create, revoke (admin).
+    Tokens(tokens::TokensArgs),
     /// Prompt templates with their review scores; versions, promotion, previews.
     Templates(templates::TemplatesArgs),
     /// Preview the dispatch queue: what `dispatch` would hand out, with score breakdowns. Claims nothing.
@@ -292,6 +295,7 @@ async fn dispatch_command(command: Command, ctx: &Ctx) -> Result<(), CliError> {
         Command::Comment(a) => issues::comment(a, ctx).await,
         Command::Signal(a) => triage::signal(a, ctx).await,
         Command::Triage(a) => triage::run(a, ctx).await,
+        Command::Tokens(a) => tokens::run(a, ctx).await,
         Command::Projects(a) => projects::projects(a, ctx).await,
         Command::Goals(a) => projects::goals(a, ctx).await,
         Command::Labels(a) => projects::labels(a, ctx).await,

@@ -4,12 +4,14 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use loop_core::Actor;
-use loop_core::comment::{Comment, NewComment, ThreadedComment};
+use loop_core::actor::ActorKind;
+use loop_core::comment::{AuthorType, Comment, NewComment, ThreadedComment};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Data, created, ok};
 use crate::AppState;
+use crate::caller::Caller;
 use crate::error::ApiResult;
 use crate::extract::{JsonBody, Path};
 use crate::scope::Scope;
@@ -35,12 +37,17 @@ async fn list_comments(
 async fn create_comment(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
+    Extension(caller): Extension<Caller>,
     scope: Option<Extension<Scope>>,
     Path(id): Path<String>,
     JsonBody(mut input): JsonBody<NewComment>,
 ) -> ApiResult<(StatusCode, axum::Json<Data<Comment>>)> {
     if let Some(Extension(scope)) = &scope {
         scope.author_comment(&mut input);
+    } else if caller.is_named() {
+        // A named token writes under its own name, as what it is.
+        input.author_name = None;
+        input.author_type = Some(if actor.kind == ActorKind::Human { AuthorType::Human } else { AuthorType::Agent });
     }
     Ok(created(s.store.create_comment(&id, input, &actor).await?))
 }

@@ -18,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Data, ok};
+use crate::caller::{Caller, header_text, worker};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Params, Path};
 use crate::{AppState, prompting};
@@ -84,30 +85,25 @@ async fn respond(state: &AppState, mut claim: Claim) -> Dispatched {
     Dispatched(DispatchBody { issue: claim.issue, prompt, meta, session: claim.session, token })
 }
 
-/// Who is claiming: the caller's name, refined by an `X-Loop-Agent` header.
+/// Who is claiming: the caller's name; under the master key, an `X-Loop-Agent` header names
+/// the agent (a named token's workers are already in its actor's name).
 fn claim_request(
     state: &AppState,
+    caller: &Caller,
     actor: &Actor,
     headers: &HeaderMap,
     project_id: Option<String>,
 ) -> ApiResult<ClaimRequest> {
-    let header = |name: &str| -> ApiResult<Option<String>> {
-        match headers.get(name).map(|v| v.to_str()) {
-            None => Ok(None),
-            Some(Ok(v)) if !v.trim().is_empty() && v.len() <= 200 => Ok(Some(v.trim().to_owned())),
-            Some(_) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_header",
-                format!("{name}: must be 1–200 visible ASCII characters"),
-            )),
-        }
+    let agent = match caller {
+        Caller::Master => worker(headers)?.unwrap_or_else(|| actor.name.clone()),
+        _ => actor.name.clone(),
     };
-    let agent = header("x-loop-agent")?.unwrap_or_else(|| actor.name.clone());
     Ok(ClaimRequest {
         agent,
         project_id,
-        idempotency_key: header("idempotency-key")?,
+        idempotency_key: header_text(headers, "Idempotency-Key")?,
         lease_ttl_ms: state.config.lease_ttl.as_millis() as i64,
+        limit: caller.claim_limit(),
     })
 }
 
@@ -119,7 +115,7 @@ fn claim_request(
     params(
         ("projectId" = Option<String>, Query, description = "Only issues of this project (alias: project)"),
         ("wait" = Option<u64>, Query, description = "Seconds to wait for work when the queue is empty (max 60)"),
-        ("X-Loop-Agent" = Option<String>, Header, description = "Agent identity; defaults to the token's name"),
+        ("X-Loop-Agent" = Option<String>, Header, description = "Under the master key, the agent's name; under an agent token, a worker (recorded as token/worker)"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key get the same claim"),
     ),
     responses((status = 200, body = DispatchResponse), (status = 204, description = "Nothing eligible"),
@@ -127,6 +123,7 @@ fn claim_request(
 async fn next(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
+    Extension(caller): Extension<Caller>,
     method: Method,
     headers: HeaderMap,
     params: Params,
@@ -141,7 +138,7 @@ async fn next(
         Some(w) if (0..=MAX_WAIT_SECS as i64).contains(&w) => w as u64,
         Some(w) => return Err(ApiError::query("wait", format!("must be 0 to {MAX_WAIT_SECS} seconds, got {w}"))),
     };
-    let req = claim_request(&s, &actor, &headers, project)?;
+    let req = claim_request(&s, &caller, &actor, &headers, project)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let mut changes = s.changes.subscribe();
     loop {
@@ -177,10 +174,11 @@ fn head_would_claim() -> ApiError {
 async fn claim_issue(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Dispatched> {
-    let req = claim_request(&s, &actor, &headers, None)?;
+    let req = claim_request(&s, &caller, &actor, &headers, None)?;
     let chooser = prompting::chooser(&s).await;
     let claim = s.store.claim_issue(&id, &req, chooser).await?;
     Ok(respond(&s, claim).await)

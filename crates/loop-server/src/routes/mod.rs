@@ -15,6 +15,7 @@ pub mod settings;
 pub mod signals;
 pub mod system;
 pub mod templates;
+pub mod tokens;
 pub mod triage;
 pub mod webhooks;
 
@@ -47,6 +48,7 @@ pub fn api(state: AppState) -> OpenApiRouter<AppState> {
         .merge(dashboard::router())
         .merge(metrics::router())
         .merge(settings::router())
+        .merge(tokens::router())
         .route_layer(from_fn_with_state(state, crate::auth::require_bearer))
         // Webhooks are authenticated by their provider's signature, never by Bearer.
         .merge(webhooks::router())

@@ -11,7 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::ApiResult;
+use crate::caller::Caller;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Params};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -28,9 +29,23 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn create_signal(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
+    Extension(caller): Extension<Caller>,
     JsonBody(input): JsonBody<SignalInput>,
 ) -> ApiResult<Response> {
     let mut signal = input.into_new();
+    if let Some(project) = caller.project() {
+        // An ingest token limited to a project sends there, and only there.
+        match &signal.project_id {
+            Some(given) if given != project => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!("projectId: this token sends signals to project {project} only"),
+                ));
+            }
+            _ => signal.project_id = Some(project.to_owned()),
+        }
+    }
     if s.config.auto_triage {
         signal.status = loop_core::issue::IssueStatus::Todo;
     }

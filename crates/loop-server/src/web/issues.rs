@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use loop_core::comment::ThreadedComment;
 use loop_core::issue::{Issue, IssueDetail, IssueSort, IssueStatus, IssueType, SortKey};
 use loop_core::relation::RelationType;
-use loop_core::{Actor, Clock, Page, SystemClock, Timestamp};
+use loop_core::{Clock, Page, SystemClock, Timestamp};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
@@ -535,7 +535,7 @@ async fn update(
     }
     if !patch.is_empty() {
         let patch = input(serde_json::Value::Object(patch))?;
-        s.store.update_issue(&current.id, patch, &Actor::human()).await?;
+        s.store.update_issue(&current.id, patch, &viewer.actor).await?;
     }
     Ok(back_to(&format!("/issues/{}", current.number)))
 }
@@ -557,7 +557,7 @@ async fn comment(
     check_form(&viewer, &headers, &f.csrf)?;
     let issue = s.store.get_issue(&number).await?;
     let new_comment = input(json!({ "body": f.body, "authorType": "human" }))?;
-    s.store.create_comment(&issue.id, new_comment, &Actor::human()).await?;
+    s.store.create_comment(&issue.id, new_comment, &viewer.actor).await?;
     Ok(back_to(&format!("/issues/{}#comments", issue.number)))
 }
 
@@ -597,11 +597,11 @@ async fn triage(
     };
     if let Some(days) = snooze_days {
         let until = SystemClock.now().plus_millis(days * loop_core::dispatch::DAY_MS);
-        s.store.update_issue(&issue.id, input(json!({ "notBefore": until }))?, &Actor::human()).await?;
+        s.store.update_issue(&issue.id, input(json!({ "notBefore": until }))?, &viewer.actor).await?;
         return Ok(back_to("/issues?status=triage&waiting=false"));
     }
     if f.decision == "duplicate" {
-        s.store.mark_duplicate(&issue.id, f.of.trim().trim_start_matches('#'), &Actor::human()).await?;
+        s.store.mark_duplicate(&issue.id, f.of.trim().trim_start_matches('#'), &viewer.actor).await?;
         return Ok(back_to(&format!("/issues/{}", issue.number)));
     }
     let status = match f.decision.as_str() {
@@ -620,11 +620,11 @@ async fn triage(
         }
     };
     let patch = input(json!({ "status": status }))?;
-    s.store.update_issue(&issue.id, patch, &Actor::human()).await?;
+    s.store.update_issue(&issue.id, patch, &viewer.actor).await?;
     let reason = f.reason.trim();
     if status == "canceled" && !reason.is_empty() {
         let body = json!({ "body": format!("Declined in triage: {reason}"), "authorType": "human" });
-        s.store.create_comment(&issue.id, input(body)?, &Actor::human()).await?;
+        s.store.create_comment(&issue.id, input(body)?, &viewer.actor).await?;
     }
     Ok(back_to(&format!("/issues/{}", issue.number)))
 }

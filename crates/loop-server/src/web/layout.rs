@@ -13,6 +13,7 @@ pub enum Section {
     Goals,
     Metrics,
     Prompts,
+    Settings,
 }
 
 /// A whole page. `live_after` is the event id the page was rendered at: the page script asks
@@ -25,6 +26,8 @@ pub fn page(viewer: &Viewer, section: Section, title: &str, live_after: i64, bod
         (Section::Metrics, "/metrics", "Metrics"),
         (Section::Prompts, "/prompts", "Prompts"),
     ];
+    // Token administration is for admins; the link is shown to them only.
+    let settings = viewer.admin.then_some((Section::Settings, "/settings/tokens", "Tokens"));
     html! {
         (DOCTYPE)
         html lang="en" data-theme=[viewer.theme] {
@@ -33,12 +36,15 @@ pub fn page(viewer: &Viewer, section: Section, title: &str, live_after: i64, bod
                 header.top {
                     a.brand href="/issues" { span.logo aria-hidden="true" { "◎" } " Loop" }
                     nav {
-                        @for (s, href, label) in nav {
+                        @for (s, href, label) in nav.into_iter().chain(settings) {
                             a href=(href) aria-current=[(s == section).then_some("page")] { (label) }
                         }
                     }
                     span.live title="Live updates" aria-live="polite" {}
                     button.theme type="button" title="Switch between light and dark" aria-label="Switch theme" { "◐" }
+                    span.who title="Signed in as" {
+                        @if viewer.actor == loop_core::Actor::human() { "master key" } @else { (viewer.actor.name) }
+                    }
                     form.logout method="post" action="/logout" {
                         (csrf(viewer))
                         button type="submit" { "Log out" }

@@ -13,16 +13,18 @@ mod markdown;
 mod metrics;
 mod prompts;
 pub mod session;
+mod tokens;
 
-use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use maud::html;
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::connections::PeerAddr;
 use crate::error::ApiError;
 
 pub use session::Revoked;
@@ -39,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(goals::router())
         .merge(metrics::router())
         .merge(prompts::router())
+        .merge(tokens::router())
         .layer(axum::middleware::map_response(harden))
 }
 
@@ -136,10 +139,10 @@ async fn login_page(Query(q): Query<NextQuery>) -> Response {
         html! {
             section.card.narrow.login {
                 h1 { span.logo aria-hidden="true" { "◎" } " Loop" }
-                p.muted { "Sign in with the API key that " code { "loop serve" } " printed when it first started (also in "
-                    code { "api-key" } " in its data directory)." }
+                p.muted { "Sign in with your own token (" code { "loop tokens create NAME --role member" } "), or with the API key that "
+                    code { "loop serve" } " printed when it first started (also in " code { "api-key" } " in its data directory)." }
                 @if q.error.is_some() {
-                    p.error role="alert" { "That key is not this server's API key." }
+                    p.error role="alert" { "That is neither this server's API key nor a live member or admin token." }
                 }
                 form method="post" action="/login" {
                     input type="hidden" name="next" value=(next);
@@ -159,15 +162,41 @@ struct LoginForm {
     next: Option<String>,
 }
 
-async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> WebResult {
+/// Sign-in attempts an address may make per minute.
+const SIGN_INS_PER_MINUTE: u32 = 10;
+
+async fn login(
+    State(s): State<AppState>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> WebResult {
     same_origin(&headers, &s.config.public_url)?;
+    let address = peer.map_or_else(|| "unknown".to_owned(), |Extension(PeerAddr(ip))| ip.to_string());
+    if let Err(wait) = s.per_address.take(&format!("sign-in {address}"), SIGN_INS_PER_MINUTE, std::time::Instant::now())
+    {
+        let message = format!("Too many sign-in attempts from this address: try again in {} s", wait.as_secs().max(1));
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).retry_after(wait).into());
+    }
     let next = session::local_path(f.next.as_deref());
-    if !s.config.api_key.is_valid(f.key.trim()) {
+    let key = f.key.trim();
+    // The master key, or a person's (member or admin) named token.
+    let signed_in = if s.config.api_key.is_valid(key) {
+        Some(None)
+    } else if key.starts_with(crate::named_token::PREFIX) {
+        match crate::auth::named(&s, key).await {
+            Ok(t) if t.role.is_person() => Some(Some(t.id)),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let Some(token) = signed_in else {
         let to = format!("/login?error=1&next={}", session::url_encode(&next));
         return Ok(Redirect::to(&to).into_response());
-    }
+    };
     let now = loop_core::Clock::now(&loop_core::SystemClock).millis();
-    let cookie = session::set_cookie(Some(&session::issue(&s.config.api_key, now)), secure(&s));
+    let cookie = session::set_cookie(Some(&session::issue(&s.config.api_key, now, token.as_deref())), secure(&s));
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
 }
 

@@ -7,7 +7,7 @@ use axum::extract::{Form, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use loop_core::template::{PromptVersion, TemplateDetail, VersionStatus};
-use loop_core::{Actor, Clock, Page, SystemClock};
+use loop_core::{Clock, Page, SystemClock};
 use loop_prompts::PromptMeta;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -289,7 +289,7 @@ async fn save_version(
     if !f.changelog.trim().is_empty() {
         body["changelog"] = json!(f.changelog.trim());
     }
-    s.store.create_version(&id, input(body)?, &Actor::human()).await?;
+    s.store.create_version(&id, input(body)?, &viewer.actor).await?;
     Ok(back_to(&format!("/prompts/{id}")))
 }
 

@@ -1,7 +1,10 @@
-//! Dashboard sign-in. The browser holds `loop_session=<issued ms>.<nonce>.<HMAC(master key, …)>`
-//! in an HttpOnly, SameSite=Strict cookie: checked without storing anything, valid on every
-//! node, and void once the master key changes. The key itself is only ever posted once, to
-//! `/login`; it never appears in a page. Forms carry a CSRF token derived from the cookie.
+//! Dashboard sign-in. The browser holds
+//! `loop_session=<issued ms>.<nonce>.<token id>.<HMAC(master key, …)>` in an HttpOnly,
+//! SameSite=Strict cookie: valid on every node, and void once the master key changes. Signed
+//! in with the master key, the token id is empty and nothing is stored; signed in with a
+//! member or admin token, that token is looked up on every request, so its revocation signs
+//! the browser out at once. A key is only ever posted once, to `/login`; it never appears in a
+//! page. Forms carry a CSRF token derived from the cookie.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,6 +16,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+use loop_core::Actor;
+use loop_core::actor::ActorKind;
+use loop_core::token::TokenRole;
 
 use crate::AppState;
 use crate::auth::ApiKey;
@@ -31,6 +38,10 @@ pub struct Viewer {
     pub theme: Option<&'static str>,
     /// `--public-url`: forms may come from its origin as well as from the request's host.
     pub public_url: String,
+    /// Who signed in: what they do is recorded under this name.
+    pub actor: Actor,
+    /// Signed in with the master key or an admin token: may administer tokens.
+    pub admin: bool,
 }
 
 impl Viewer {
@@ -64,9 +75,9 @@ impl Revoked {
     }
 }
 
-/// A new session cookie value.
-pub fn issue(key: &ApiKey, now_ms: i64) -> String {
-    let body = format!("{now_ms}.{}", loop_core::id::new_id());
+/// A new session cookie value, for the master key (`token` `None`) or a named token's id.
+pub fn issue(key: &ApiKey, now_ms: i64, token: Option<&str>) -> String {
+    let body = format!("{now_ms}.{}.{}", loop_core::id::new_id(), token.unwrap_or(""));
     format!("{body}.{}", hex::encode(mac(key, b"loop dashboard session\0", &body)))
 }
 
@@ -81,18 +92,26 @@ pub fn set_cookie(value: Option<&str>, secure: bool) -> String {
 
 /// Ends the session in `headers`, if any.
 pub fn revoke(state: &AppState, headers: &HeaderMap, now_ms: i64) {
-    if let Some((issued, nonce)) = cookie(headers, COOKIE).and_then(|v| verify(&state.config.api_key, v)) {
-        state.logouts.revoke(nonce, issued + LIFETIME_MS, now_ms);
+    if let Some(c) = cookie(headers, COOKIE).and_then(|v| verify(&state.config.api_key, v)) {
+        state.logouts.revoke(c.nonce, c.issued + LIFETIME_MS, now_ms);
     }
 }
 
-/// `(issued ms, nonce)` of a genuine session cookie value.
-fn verify<'a>(key: &ApiKey, value: &'a str) -> Option<(i64, &'a str)> {
+/// What a genuine session cookie says.
+struct Signed<'a> {
+    issued: i64,
+    nonce: &'a str,
+    /// The named token signed in with; `None` for the master key.
+    token: Option<&'a str>,
+}
+
+fn verify<'a>(key: &ApiKey, value: &'a str) -> Option<Signed<'a>> {
     let (body, mac_hex) = value.rsplit_once('.')?;
-    let (issued, nonce) = body.split_once('.')?;
+    let mut parts = body.splitn(3, '.');
+    let (issued, nonce, token) = (parts.next()?, parts.next()?, parts.next()?);
     let given = hex::decode(mac_hex).ok()?;
     let genuine = bool::from(given.ct_eq(&mac(key, b"loop dashboard session\0", body)));
-    genuine.then_some((issued.parse().ok()?, nonce))
+    genuine.then_some(Signed { issued: issued.parse().ok()?, nonce, token: (!token.is_empty()).then_some(token) })
 }
 
 fn csrf_for(key: &ApiKey, session: &str) -> String {
@@ -161,9 +180,19 @@ impl FromRequestParts<AppState> for Viewer {
         let value = cookie(&parts.headers, COOKIE).ok_or_else(|| SignInFirst(here.clone()))?;
         match verify(&state.config.api_key, value) {
             // A minute of grace for another node's clock running ahead of this one.
-            Some((issued, nonce))
-                if issued <= now + 60_000 && now < issued + LIFETIME_MS && !state.logouts.contains(nonce) =>
-            {
+            Some(c) if c.issued <= now + 60_000 && now < c.issued + LIFETIME_MS && !state.logouts.contains(c.nonce) => {
+                let (actor, admin) = match c.token {
+                    None => (Actor::human(), true),
+                    Some(id) => match state.store.get_token(id).await {
+                        Ok(Some(t))
+                            if t.role.is_person() && t.dead(loop_core::Timestamp::from_millis(now)).is_none() =>
+                        {
+                            let admin = t.role == TokenRole::Admin;
+                            (Actor { name: t.name, kind: ActorKind::Human }, admin)
+                        }
+                        _ => return Err(SignInFirst(here)),
+                    },
+                };
                 let theme = match cookie(&parts.headers, "loop_theme") {
                     Some("light") => Some("light"),
                     Some("dark") => Some("dark"),
@@ -173,6 +202,8 @@ impl FromRequestParts<AppState> for Viewer {
                     csrf: csrf_for(&state.config.api_key, value),
                     theme,
                     public_url: state.config.public_url.clone(),
+                    actor,
+                    admin,
                 })
             }
             _ => Err(SignInFirst(here)),
@@ -187,13 +218,16 @@ mod tests {
     #[test]
     fn sessions_verify_only_with_their_key_and_intact() {
         let key = ApiKey::new("loop_secret");
-        let value = issue(&key, 1000);
+        let value = issue(&key, 1000, None);
         assert!(!value.contains("loop_secret"));
-        assert_eq!(verify(&key, &value).map(|(t, _)| t), Some(1000));
+        assert_eq!(verify(&key, &value).map(|c| (c.issued, c.token)), Some((1000, None)));
+        let named = issue(&key, 1000, Some("tok1"));
+        assert_eq!(verify(&key, &named).and_then(|c| c.token), Some("tok1"));
+        assert!(verify(&key, &named.replacen("tok1", "tok2", 1)).is_none());
         assert!(verify(&ApiKey::new("loop_other"), &value).is_none());
         assert!(verify(&key, &value.replacen("1000", "9000", 1)).is_none());
         assert!(verify(&key, "1000.x.zz").is_none());
-        assert_ne!(csrf_for(&key, &value), csrf_for(&key, &issue(&key, 1000)));
+        assert_ne!(csrf_for(&key, &value), csrf_for(&key, &issue(&key, 1000, None)));
     }
 
     #[test]

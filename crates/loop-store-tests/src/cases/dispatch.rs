@@ -38,12 +38,13 @@ fn fresh(agent: &str) -> ClaimRequest {
         project_id: None,
         idempotency_key: Some(format!("key-{}", KEYS.fetch_add(1, Ordering::Relaxed))),
         lease_ttl_ms: TTL,
+        limit: None,
     }
 }
 
 /// A request without an idempotency key.
 fn keyless(agent: &str) -> ClaimRequest {
-    ClaimRequest { agent: agent.to_string(), project_id: None, idempotency_key: None, lease_ttl_ms: TTL }
+    ClaimRequest { agent: agent.to_string(), project_id: None, idempotency_key: None, lease_ttl_ms: TTL, limit: None }
 }
 
 async fn claim(h: &Harness, req: &ClaimRequest) -> Option<Claim> {

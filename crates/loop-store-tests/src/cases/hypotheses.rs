@@ -17,7 +17,7 @@ use crate::support::*;
 const HOUR: i64 = 3_600_000;
 
 fn request(agent: &str) -> ClaimRequest {
-    ClaimRequest { agent: agent.into(), project_id: None, idempotency_key: None, lease_ttl_ms: 60_000 }
+    ClaimRequest { agent: agent.into(), project_id: None, idempotency_key: None, lease_ttl_ms: 60_000, limit: None }
 }
 
 /// A signal with a hypothesis (criteria on `metric`, `window` hours), a task and a monitor the
