@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod duration_histogram;
 pub mod error;
 pub mod event;
+pub mod feedback;
 pub mod goal;
 pub mod hydration;
 pub mod hypothesis;

@@ -20,6 +20,7 @@ mod routes;
 mod scope;
 mod token;
 mod web;
+mod widget;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,6 +172,7 @@ pub fn app(store: Arc<dyn Store>, config: ServerConfig) -> Router {
     let routes = routes::system::router(openapi_json)
         .merge(api)
         .merge(web::router())
+        .merge(widget::router())
         .fallback(routes::system::not_found)
         .method_not_allowed_fallback(routes::system::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), leases::wake_on_write))

@@ -209,3 +209,66 @@ async fn the_dashboard_in_a_real_browser() {
     assert!(b.url().await.contains("/login"));
 }
 
+/// Serves `html` at `/` on a free loopback port: another site. Returns its origin.
+async fn site(html: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(html) }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    origin
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feedback_widget_on_another_site() {
+    let Some((chromium, driver)) = webdriver::binaries() else {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the browser tests");
+        eprintln!("SKIPPED: no chromium/chromedriver here");
+        return;
+    };
+    let server = common::start().await;
+    let page = |token: &str| {
+        format!(
+            "<!doctype html><html style=\"color-scheme: dark\"><body><h1>Shop</h1>\
+             <script src=\"{}/widget.js\" data-token=\"{token}\" async></script></body></html>",
+            server.url
+        )
+    };
+    // The token allows one site; a second site embeds the same token but is not allowed.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let allowed = format!("http://{}", listener.local_addr().unwrap());
+    let made: Value = server
+        .client
+        .post("/api/tokens", &json!({ "name": "shop", "role": "ingest", "allowedOrigins": [allowed] }))
+        .await
+        .unwrap();
+    let token = made["data"]["secret"].as_str().unwrap().to_owned();
+    let html = page(&token);
+    let app = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(html) }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let elsewhere = site(page(&token)).await;
+
+    let b = Browser::start(&chromium, &driver).await;
+    b.goto(&format!("{allowed}/")).await;
+    b.click("#loop-fb .open").await;
+    assert!(
+        b.script("return document.getElementById('loop-fb').className").await.as_str().unwrap().contains("dark"),
+        "the widget follows the page's dark scheme"
+    );
+    b.choose("#loop-fb-kind", "friction").await;
+    b.type_into("#loop-fb-message", "The pay button hides behind the banner").await;
+    b.click("#loop-fb .send").await;
+    b.wait_for_text("#loop-fb .status", "Thanks", 5).await;
+    b.screenshot(&screenshots().join("widget.png")).await;
+    let signals: Value = server.client.get("/api/signals").await.unwrap();
+    let signal = &signals["data"][0];
+    assert_eq!((signal["source"].as_str(), signal["type"].as_str()), (Some("widget"), Some("friction")));
+    assert_eq!(signal["payload"]["pageUrl"], format!("{allowed}/"));
+
+    b.goto(&format!("{elsewhere}/")).await;
+    b.click("#loop-fb .open").await;
+    b.type_into("#loop-fb-message", "From a site that is not allowed").await;
+    b.click("#loop-fb .send").await;
+    b.wait_for_text("#loop-fb .status", "could not be sent", 5).await;
+    let signals: Value = server.client.get("/api/signals").await.unwrap();
+    assert_eq!(signals["total"], 1, "nothing came from the other site");
+}
