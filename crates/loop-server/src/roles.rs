@@ -36,14 +36,15 @@ pub fn access(role: TokenRole, method: &Method, path: &str) -> Access {
             ("GET", _) => Access::Allowed,
             ("POST", ["api", "issues"]) => Access::Allowed,
             ("POST", ["api", "issues", _, "comments" | "relations" | "dispatch"]) => Access::Allowed,
+            ("POST", ["api", "prompt-reviews"]) => Access::Allowed,
             ("PATCH", ["api", "issues", id]) => Access::HoldsClaimOn((*id).to_owned()),
             ("POST", ["api", "sessions", id, "heartbeat" | "release" | "fail"]) => {
                 Access::OwnsSession((*id).to_owned())
             }
             ("PUT", ["api", "sessions", id, "record"]) => Access::OwnsSession((*id).to_owned()),
             _ => Access::Refused(
-                "an agent token claims work, reads, creates issues, comments and relations, changes the issues it \
-                 holds and reports on its own sessions; its claim's token (in the prompt) reviews the prompt",
+                "an agent token claims work, reads, creates issues, comments and relations, reviews prompts, \
+                 changes the issues it holds and reports on its own sessions",
             ),
         },
     }

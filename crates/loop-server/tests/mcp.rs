@@ -327,3 +327,27 @@ async fn prompts_render_templates_and_issues_are_resources() {
     let (_, body) = rpc(&s, Some(KEY), "resources/read", json!({ "uri": "loop://issues/999" })).await;
     assert!(body["error"].is_object(), "{body}");
 }
+
+#[tokio::test]
+async fn an_agent_token_works_over_mcp_under_its_own_name() {
+    let s = common::start().await;
+    let task = s.issue_with(json!({ "title": "fix it", "type": "task", "status": "todo" })).await;
+    let made: Value = s.client.post("/api/tokens", &json!({ "name": "fleet", "role": "agent" })).await.unwrap();
+    let ctx = context(&s, made["data"]["secret"].as_str().unwrap());
+
+    let claim = ok(call(&ctx, "loop_get_next_task", json!({})).await);
+    assert_eq!(claim["issue"]["id"], task.id.as_str());
+    let review = json!({ "clarity": 4, "completeness": 4, "relevance": 4, "feedback": "clear" });
+    ok(call(&ctx, "loop_submit_review", review).await);
+    let done = ok(call(&ctx, "loop_complete_task", json!({ "issueId": task.id, "outcome": "Fixed" })).await);
+    assert_eq!(done["issue"]["status"], "done");
+    let sessions: Value = s.client.get(&format!("/api/issues/{}/sessions", task.id)).await.unwrap();
+    assert_eq!(sessions["data"][0]["agent"], "fleet/mcp-test", "the token's worker: {sessions}");
+    assert_eq!(done["comment"]["authorName"], "fleet/mcp-test");
+
+    // An ingest token reads nothing, over MCP as over the API.
+    let made: Value = s.client.post("/api/tokens", &json!({ "name": "hook", "role": "ingest" })).await.unwrap();
+    let ingest = context(&s, made["data"]["secret"].as_str().unwrap());
+    let refused = call(&ingest, "loop_list_issues", json!({})).await;
+    assert!(refused.is_error && refused.text.contains("ingest"), "{}", refused.text);
+}

@@ -49,6 +49,7 @@ fn expected(role: &str, method: &str, path: &str) -> Option<bool> {
             ("GET", _) => Some(true),
             ("POST", ["api", "issues"]) => Some(true),
             ("POST", ["api", "issues", _, "comments" | "relations" | "dispatch"]) => Some(true),
+            ("POST", ["api", "prompt-reviews"]) => Some(true),
             ("PATCH", ["api", "issues", _]) => None,
             ("POST", ["api", "sessions", _, _]) | ("PUT", ["api", "sessions", _, "record"]) => None,
             _ => Some(false),

@@ -189,6 +189,9 @@ async fn create_review(
 ) -> ApiResult<(StatusCode, axum::Json<Data<PromptReview>>)> {
     if let Some(Extension(scope)) = &scope {
         scope.author_review(&mut input)?;
+    } else if actor.kind == loop_core::actor::ActorKind::Agent {
+        // An agent token reviews as the agent it is.
+        input.author_type = Some(loop_core::comment::AuthorType::Agent);
     }
     Ok(created(s.store.create_review(input, &actor).await?))
 }
