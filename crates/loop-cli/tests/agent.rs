@@ -497,3 +497,21 @@ fn the_runner_syncs_the_projects_skills_before_it_starts() {
     assert!(f.mark("prompt").contains("Keep checkout fast."), "the agent's prompt carries the skill");
     assert_eq!(f.show(&n)["status"], "done");
 }
+
+#[test]
+fn under_an_agent_token_the_runner_works_and_counts_its_sessions_under_the_tokens_name() {
+    let mut f = Fixture::new();
+    let made = f.cli.json(&["tokens", "create", "runner", "--role", "agent"]);
+    let secret = made["secret"].as_str().expect("the secret").to_owned();
+    let cli = std::mem::replace(&mut f.cli, Cli::new());
+    f.cli = cli.env("LOOP_API_KEY", &secret);
+    let first = f.issue("First");
+    let run = f.tick(SUCCEEDS, &["--max-runs-per-hour", "1"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(f.show(&first)["status"], "done");
+    assert_eq!(f.sessions(&first)[0]["agent"], "runner/test-agent", "the token's worker");
+    let second = f.issue("Second");
+    let run = f.tick(SUCCEEDS, &["--max-runs-per-hour", "1"]);
+    assert!(run.stderr.contains("over budget: 1 runs in the last hour"), "{}", run.stderr);
+    assert_eq!(f.show(&second)["status"], "todo", "nothing was claimed");
+}

@@ -28,8 +28,10 @@ pub fn access(role: TokenRole, method: &Method, path: &str) -> Access {
         TokenRole::Member if tokens => Access::Refused("a member token does not administer tokens; an admin does"),
         TokenRole::Member => Access::Allowed,
         TokenRole::Ingest => match (method, parts.as_slice()) {
-            ("POST", ["api", "signals"]) => Access::Allowed,
-            _ => Access::Refused("an ingest token only sends signals (POST /api/signals)"),
+            ("POST", ["api", "signals"]) | ("GET", ["api", "me"]) => Access::Allowed,
+            _ => Access::Refused(
+                "an ingest token only sends signals (POST /api/signals) and asks who it is (GET /api/me)",
+            ),
         },
         TokenRole::Agent if tokens => Access::Refused("an agent token does not administer tokens"),
         TokenRole::Agent => match (method, parts.as_slice()) {

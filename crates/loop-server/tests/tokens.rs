@@ -43,7 +43,7 @@ fn expected(role: &str, method: &str, path: &str) -> Option<bool> {
     match role {
         "admin" => Some(true),
         "member" => Some(!tokens),
-        "ingest" => Some(method == "POST" && path == "/api/signals"),
+        "ingest" => Some((method == "POST" && path == "/api/signals") || (method == "GET" && path == "/api/me")),
         "agent" if tokens => Some(false),
         "agent" => match (method, segments.as_slice()) {
             ("GET", _) => Some(true),
@@ -118,6 +118,9 @@ async fn actions_are_recorded_under_the_token_and_its_workers() {
     assert_eq!(st, StatusCode::CREATED);
     assert_eq!((c["data"]["authorName"].as_str(), c["data"]["authorType"].as_str()), (Some("ann"), Some("human")));
 
+    let me = reqwest::Client::new().get(format!("{}/api/me", s.url)).bearer_auth(&builder).header("X-Loop-Agent", "w1");
+    let me: Value = me.send().await.unwrap().json().await.unwrap();
+    assert_eq!((me["data"]["role"].as_str(), me["data"]["agentName"].as_str()), (Some("agent"), Some("builder/w1")));
     let (st, claimed) = claim(&s, &builder, Some("w1")).await;
     assert_eq!(st, StatusCode::OK, "{claimed}");
     assert_eq!(claimed["session"]["agent"], "builder/w1");

@@ -7,6 +7,7 @@ pub mod goals;
 pub mod hypotheses;
 pub mod issues;
 pub mod labels;
+pub mod me;
 pub mod metrics;
 pub mod projects;
 pub mod relations;
@@ -49,6 +50,7 @@ pub fn api(state: AppState) -> OpenApiRouter<AppState> {
         .merge(metrics::router())
         .merge(settings::router())
         .merge(tokens::router())
+        .merge(me::router())
         .route_layer(from_fn_with_state(state, crate::auth::require_bearer))
         // Webhooks are authenticated by their provider's signature, never by Bearer.
         .merge(webhooks::router())

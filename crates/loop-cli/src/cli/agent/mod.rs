@@ -208,6 +208,9 @@ pub async fn run(a: AgentArgs, ctx: &Ctx) -> Result<(), CliError> {
         None => None,
     };
     let api = ctx.api.clone().with_agent(&settings.name)?;
+    // Sessions are recorded under the name the server gives this runner (under an agent token,
+    // `<token>/<name>`): budgets and leftovers are counted under it.
+    let settings = Settings { name: recorded_name(&api, &settings.name).await?, ..settings };
     release_leftovers(&api, &settings.name).await?;
     // The prompts of the project's issues carry its skills as the repository has them now.
     if let Some(project) = &args.project {
@@ -318,6 +321,18 @@ fn host() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+/// The agent name this runner's claims are recorded under; a server without `/api/me` records
+/// the name it sends.
+async fn recorded_name(api: &Api, name: &str) -> Result<String, CliError> {
+    match api.get("/api/me").await {
+        Ok(me) => Ok(me["data"]["agentName"].as_str().unwrap_or(name).to_owned()),
+        Err(CliError::Api(f)) if matches!(f.err, loop_client::ClientError::Api { status: 404, .. }) => {
+            Ok(name.to_owned())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Sessions of this agent still open from a runner that crashed: their issues go back.
