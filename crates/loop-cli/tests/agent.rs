@@ -514,4 +514,23 @@ fn under_an_agent_token_the_runner_works_and_counts_its_sessions_under_the_token
     let run = f.tick(SUCCEEDS, &["--max-runs-per-hour", "1"]);
     assert!(run.stderr.contains("over budget: 1 runs in the last hour"), "{}", run.stderr);
     assert_eq!(f.show(&second)["status"], "todo", "nothing was claimed");
+
+    // The breaker still hands an issue that keeps failing to a person: the token last held it.
+    for attempt in 1..=2 {
+        let run = f.tick("echo x > broken", &["--max-attempts", "2"]);
+        assert_eq!(run.code, 1, "attempt {attempt}: {run:?}");
+    }
+    let issue = f.show(&second);
+    assert_eq!(issue["status"], "backlog", "{issue}");
+    // An agent token makes no labels; a person does, and then the breaker applies it.
+    let third = f.issue("Third");
+    let admin = Cli::new().env("LOOP_API_URL", &f.server.url).env("LOOP_API_KEY", KEY);
+    admin.ok(&["labels", "create", "needs-human-review"]);
+    for _ in 1..=2 {
+        f.tick("echo x > broken", &["--max-attempts", "2"]);
+    }
+    let labels = f.show(&third)["labels"].clone();
+    let names: Vec<&str> = labels.as_array().unwrap().iter().filter_map(|l| l["name"].as_str()).collect();
+    assert!(names.contains(&"needs-human-review"), "{names:?}");
+    assert!(names.contains(&"auto-generated"), "an agent made it: {names:?}");
 }

@@ -50,10 +50,14 @@ impl Caller {
                     Access::HoldsClaimOn(key) => {
                         let sessions =
                             state.store.issue_sessions(&key).await.map_err(|e| ApiError::from(e).into_response())?;
-                        if sessions.iter().any(|s| s.is_open() && holds(&token.name, &s.agent)) {
+                        // Its open claim, or the last claim on the issue (its runner wraps up
+                        // a failed attempt: a label, back to the backlog).
+                        let held = sessions.iter().any(|s| s.is_open() && holds(&token.name, &s.agent))
+                            || sessions.last().is_some_and(|s| holds(&token.name, &s.agent));
+                        if held {
                             Ok(())
                         } else {
-                            Err(refuse("an agent token changes only the issues it holds a claim on"))
+                            Err(refuse("an agent token changes only the issues it holds or last held a claim on"))
                         }
                     }
                     Access::OwnsSession(id) => match state.store.get_session(&id).await {

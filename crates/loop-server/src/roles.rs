@@ -11,7 +11,7 @@ pub enum Access {
     Allowed,
     /// Refused, with what the role is for.
     Refused(&'static str),
-    /// Allowed if the caller holds an open claim on this issue (id or number).
+    /// Allowed if the caller holds an open claim on this issue (id or number), or held its last.
     HoldsClaimOn(String),
     /// Allowed if the session is one of the caller's.
     OwnsSession(String),
@@ -46,7 +46,7 @@ pub fn access(role: TokenRole, method: &Method, path: &str) -> Access {
             ("PUT", ["api", "sessions", id, "record"]) => Access::OwnsSession((*id).to_owned()),
             _ => Access::Refused(
                 "an agent token claims work, reads, creates issues, comments and relations, reviews prompts, \
-                 changes the issues it holds and reports on its own sessions",
+                 changes the issues it holds (or last held) and reports on its own sessions",
             ),
         },
     }

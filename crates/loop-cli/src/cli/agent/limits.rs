@@ -94,19 +94,27 @@ pub async fn trip_breaker(api: &Api, issue_id: &str, max_attempts: u32) -> Resul
     };
     let issue = data(api.get(&path).await?);
     let mut ids: Vec<Value> = issue["labels"].as_array().into_iter().flatten().map(|l| l["id"].clone()).collect();
+    let mut labelled = None;
     if let Some(name) = &name {
         let label = match api.label(name).await {
-            Ok(l) => l,
-            Err(_) => data(api.post("/api/labels", json!({ "name": name, "color": "#c92a2a" })).await?),
+            Ok(l) => Some(l),
+            // A key that may not make labels (an agent token) moves the issue without it.
+            Err(_) => api.post("/api/labels", json!({ "name": name, "color": "#c92a2a" })).await.ok().map(data),
         };
-        if !ids.contains(&label["id"]) {
-            ids.push(label["id"].clone());
+        if let Some(label) = label {
+            if !ids.contains(&label["id"]) {
+                ids.push(label["id"].clone());
+            }
+            labelled = Some(name);
         }
     }
     api.patch(&path, json!({ "status": "backlog", "labelIds": ids })).await?;
-    let what = match &name {
-        Some(n) => format!("moved to the backlog with the label {n}"),
-        None => "moved to the backlog".to_owned(),
+    let what = match (&name, labelled) {
+        (_, Some(n)) => format!("moved to the backlog with the label {n}"),
+        (Some(n), None) => {
+            format!("moved to the backlog (no label {n}: it does not exist and this key may not make it)")
+        }
+        (None, None) => "moved to the backlog".to_owned(),
     };
     let body = format!(
         "The last {failed_in_a_row} attempts failed (--max-attempts {max_attempts}): {what}. Move it back to \
