@@ -12,6 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use loop_core::token::ApiToken;
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
@@ -19,22 +20,22 @@ use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::scope::Scope;
 use crate::{named_token, token};
-use loop_core::token::ApiToken;
 
 pub async fn require_bearer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let caller = match authenticate(&state, bearer(&req)).await {
         Ok(who) => who,
         Err(refused) => return refused,
     };
-    if let Err(refused) = caller.may(&state, req.method(), req.uri().path()).await {
-        return refused;
-    }
+    // The rate first: it costs nothing, and what a role may do can take a lookup.
     if let Caller::Named(token) = &caller
         && let Err(wait) = state.rates.take(&token.id, token.rate_per_minute, std::time::Instant::now())
     {
         let message =
             format!("token {} may send {} requests a minute; wait and retry", token.name, token.rate_per_minute);
         return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).retry_after(wait).into_response();
+    }
+    if let Err(refused) = caller.may(&state, req.method(), req.uri().path()).await {
+        return refused;
     }
     let actor = match caller.actor(req.headers()) {
         Ok(actor) => actor,
