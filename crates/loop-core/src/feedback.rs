@@ -36,7 +36,7 @@ impl FeedbackKind {
 pub struct Feedback {
     /// The site's ingest token (safe to publish: it only sends signals, from its origins).
     pub token: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::input::reference")]
     pub project_id: Option<String>,
     pub kind: FeedbackKind,
     pub message: String,

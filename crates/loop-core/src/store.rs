@@ -243,7 +243,7 @@ pub trait TokenStore {
     async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>>;
     /// The token with this id, live or not.
     async fn get_token(&self, id: &str) -> Result<Option<ApiToken>>;
-    /// Notes that the token was used now (written at most once a minute).
+    /// Notes that the token was used now (unless a note under a minute old is there).
     async fn touch_token(&self, token: &ApiToken) -> Result<()>;
 }
 

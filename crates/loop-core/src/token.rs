@@ -79,7 +79,15 @@ pub struct ApiToken {
     pub last_used_at: Option<Timestamp>,
 }
 
+/// How often a token's `last_used_at` is written: not on every request.
+pub const NOTE_USE_EVERY_MS: i64 = 60_000;
+
 impl ApiToken {
+    /// Whether its use at `now` is worth writing down (the last note is a minute old or more).
+    pub fn use_to_note(&self, now: Timestamp) -> bool {
+        self.last_used_at.is_none_or(|at| now.millis() - at.millis() >= NOTE_USE_EVERY_MS)
+    }
+
     /// Why it no longer works at `now`, if it does not.
     pub fn dead(&self, now: Timestamp) -> Option<&'static str> {
         if self.revoked_at.is_some() {

@@ -89,15 +89,18 @@ pub(crate) async fn named(state: &AppState, secret: &str) -> Result<ApiToken, Re
     let found =
         state.store.token_by_hash(&named_token::hash(secret)).await.map_err(|e| ApiError::from(e).into_response())?;
     let Some(token) = found else { return Err(unauthorized("Invalid API key")) };
-    if let Some(why) = token.dead(loop_core::Clock::now(&loop_core::SystemClock)) {
+    let now = loop_core::Clock::now(&loop_core::SystemClock);
+    if let Some(why) = token.dead(now) {
         return Err(unauthorized(&format!("Token {} was {why}: ask an admin for a new one", token.name)));
     }
-    let (store, used) = (state.store.clone(), token.clone());
-    tokio::spawn(async move {
-        if let Err(e) = store.touch_token(&used).await {
-            tracing::warn!(token = %used.name, error = %e, "could not note when a token was last used");
-        }
-    });
+    if token.use_to_note(now) {
+        let (store, used) = (state.store.clone(), token.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_token(&used).await {
+                tracing::warn!(token = %used.name, error = %e, "could not note when a token was last used");
+            }
+        });
+    }
     Ok(token)
 }
 

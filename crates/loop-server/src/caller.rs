@@ -85,6 +85,15 @@ impl Caller {
         })
     }
 
+    /// The agent name a claim with these credentials is recorded under: under the master key,
+    /// `X-Loop-Agent` names the agent; otherwise the actor's name (with its worker) is it.
+    pub fn claim_agent(&self, actor: &Actor, headers: &HeaderMap) -> Result<String, ApiError> {
+        match self {
+            Caller::Master => Ok(worker(headers)?.unwrap_or_else(|| actor.name.clone())),
+            _ => Ok(actor.name.clone()),
+        }
+    }
+
     /// Whether the caller acts under a name Loop gave it (a named token, a claim): then what it
     /// writes is attributed to that name, whatever the body says.
     pub fn is_named(&self) -> bool {
@@ -108,8 +117,22 @@ impl Caller {
     }
 }
 
+/// Where a signal an ingest token sends goes: its own project when it has one (asking for
+/// another is refused), else the one asked for.
+pub fn signal_project(own: Option<&str>, asked: Option<String>) -> Result<Option<String>, ApiError> {
+    match (own, asked) {
+        (Some(own), Some(asked)) if own != asked => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("projectId: this token sends signals to project {own} only"),
+        )),
+        (Some(own), _) => Ok(Some(own.to_owned())),
+        (None, asked) => Ok(asked),
+    }
+}
+
 /// The `X-Loop-Agent` header.
-pub fn worker(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+fn worker(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     header_text(headers, "X-Loop-Agent")
 }
 

@@ -93,6 +93,14 @@ impl Connections {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub std::net::IpAddr);
 
+impl PeerAddr {
+    /// What a request's attempts are counted under: its address, or `unknown` when it did not
+    /// come through a socket (in-process calls).
+    pub fn name(peer: Option<axum::Extension<PeerAddr>>) -> String {
+        peer.map_or_else(|| "unknown".to_owned(), |axum::Extension(PeerAddr(ip))| ip.to_string())
+    }
+}
+
 pub fn track(
     entry: Arc<Entry>,
     app: Router,

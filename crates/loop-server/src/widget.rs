@@ -16,6 +16,7 @@ use loop_core::feedback::Feedback;
 use loop_core::token::TokenRole;
 
 use crate::AppState;
+use crate::caller::signal_project;
 use crate::connections::PeerAddr;
 use crate::error::ApiError;
 use crate::extract::parse_json;
@@ -60,7 +61,7 @@ async fn accept(
     origin: &str,
     body: &[u8],
 ) -> Result<(), (ApiError, bool)> {
-    let address = peer.map_or_else(|| "unknown".to_owned(), |Extension(PeerAddr(ip))| ip.to_string());
+    let address = PeerAddr::name(peer);
     if let Err(wait) =
         s.per_address.take(&format!("widget {address}"), PER_ADDRESS_PER_MINUTE, std::time::Instant::now())
     {
@@ -89,26 +90,12 @@ async fn accept(
         return Err((e.retry_after(wait), true));
     }
     input.check().map_err(|e| (ApiError::from(e), true))?;
-    let project = match (&token.project_id, &input.project_id) {
-        (Some(own), Some(asked)) if own != asked => {
-            return Err((
-                ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "forbidden",
-                    "projectId: this token sends to its own project only",
-                ),
-                true,
-            ));
-        }
-        (Some(own), _) => Some(own.clone()),
-        (None, asked) => asked.clone().filter(|p| !p.is_empty()),
-    };
+    let project = signal_project(token.project_id.as_deref(), input.project_id.clone()).map_err(|e| (e, true))?;
     let actor = Actor::agent(token.name.clone());
     s.store
         .ingest_signal(input.into_signal(project), None, None, &actor)
         .await
         .map_err(|e| (ApiError::from(e), true))?;
-    s.changed();
     Ok(())
 }
 

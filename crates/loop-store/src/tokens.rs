@@ -3,16 +3,13 @@
 
 use async_trait::async_trait;
 use loop_core::store::TokenStore;
-use loop_core::token::{ApiToken, NewToken};
+use loop_core::token::{ApiToken, NOTE_USE_EVERY_MS, NewToken};
 use loop_core::{Error, Result, id::new_id};
 
 use crate::common::check_ref;
 use crate::db::{Db, DbExt, unique_as};
 use crate::rows::{self, Cols};
 use crate::{Backend, SqlStore, args};
-
-/// How often a token's `last_used_at` is written: not on every request.
-const TOUCH_EVERY_MS: i64 = 60_000;
 
 #[async_trait]
 impl<B: Backend> TokenStore for SqlStore<B> {
@@ -91,13 +88,10 @@ impl<B: Backend> TokenStore for SqlStore<B> {
 
     async fn touch_token(&self, token: &ApiToken) -> Result<()> {
         let now = self.now();
-        if token.last_used_at.is_some_and(|at| now.millis() - at.millis() < TOUCH_EVERY_MS) {
-            return Ok(());
-        }
         self.write(token.id.clone(), move |db, id| {
             Box::pin(async move {
                 let sql = "UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)";
-                db.run(sql, &args![now.millis(), &id, now.millis() - TOUCH_EVERY_MS]).await?;
+                db.run(sql, &args![now.millis(), &id, now.millis() - NOTE_USE_EVERY_MS]).await?;
                 Ok(())
             })
         })

@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Data, ok};
-use crate::caller::{Caller, header_text, worker};
+use crate::caller::{Caller, header_text};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Params, Path};
 use crate::{AppState, prompting};
@@ -94,12 +94,8 @@ fn claim_request(
     headers: &HeaderMap,
     project_id: Option<String>,
 ) -> ApiResult<ClaimRequest> {
-    let agent = match caller {
-        Caller::Master => worker(headers)?.unwrap_or_else(|| actor.name.clone()),
-        _ => actor.name.clone(),
-    };
     Ok(ClaimRequest {
-        agent,
+        agent: caller.claim_agent(actor, headers)?,
         project_id,
         idempotency_key: header_text(headers, "Idempotency-Key")?,
         lease_ttl_ms: state.config.lease_ttl.as_millis() as i64,

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::{Data, ok};
 use crate::AppState;
-use crate::caller::{Caller, worker};
+use crate::caller::Caller;
 use crate::error::ApiResult;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -39,10 +39,11 @@ async fn me(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
 ) -> ApiResult<axum::Json<Data<Me>>> {
-    let (role, agent_name) = match &caller {
-        Caller::Master => ("master".to_owned(), worker(&headers)?.unwrap_or_else(|| actor.name.clone())),
-        Caller::Claim(_) => ("claim".to_owned(), actor.name.clone()),
-        Caller::Named(t) => (t.role.as_str().to_owned(), actor.name.clone()),
+    let role = match &caller {
+        Caller::Master => "master",
+        Caller::Claim(_) => "claim",
+        Caller::Named(t) => t.role.as_str(),
     };
-    Ok(ok(Me { name: actor.name, role, agent_name }))
+    let agent_name = caller.claim_agent(&actor, &headers)?;
+    Ok(ok(Me { name: actor.name, role: role.to_owned(), agent_name }))
 }

@@ -11,8 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::caller::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::caller::{Caller, signal_project};
+use crate::error::ApiResult;
 use crate::extract::{JsonBody, Params};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,19 +33,7 @@ async fn create_signal(
     JsonBody(input): JsonBody<SignalInput>,
 ) -> ApiResult<Response> {
     let mut signal = input.into_new();
-    if let Some(project) = caller.project() {
-        // An ingest token limited to a project sends there, and only there.
-        match &signal.project_id {
-            Some(given) if given != project => {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "forbidden",
-                    format!("projectId: this token sends signals to project {project} only"),
-                ));
-            }
-            _ => signal.project_id = Some(project.to_owned()),
-        }
-    }
+    signal.project_id = signal_project(caller.project(), signal.project_id.take())?;
     if s.config.auto_triage {
         signal.status = loop_core::issue::IssueStatus::Todo;
     }

@@ -172,7 +172,7 @@ async fn login(
     Form(f): Form<LoginForm>,
 ) -> WebResult {
     same_origin(&headers, &s.config.public_url)?;
-    let address = peer.map_or_else(|| "unknown".to_owned(), |Extension(PeerAddr(ip))| ip.to_string());
+    let address = PeerAddr::name(peer);
     if let Err(wait) = s.per_address.take(&format!("sign-in {address}"), SIGN_INS_PER_MINUTE, std::time::Instant::now())
     {
         let message = format!("Too many sign-in attempts from this address: try again in {} s", wait.as_secs().max(1));
