@@ -121,7 +121,12 @@ pub fn ineligibility(issue: &Issue, open_blockers: &[Issue], lease: Option<&Agen
         });
     }
     for b in open_blockers {
-        reasons.push(format!("blocked by #{} ({}): {}", b.number, b.status, b.title));
+        let waiting =
+            if b.status == IssueStatus::Done { "done, its pull request not merged yet" } else { b.status.as_str() };
+        reasons.push(format!("blocked by #{} ({waiting}): {}", b.number, b.title));
+    }
+    if issue.awaiting_input {
+        reasons.push("awaits a person's answer to an agent's question (GET /api/questions?open=true)".to_string());
     }
     if let Some(t) = issue.not_before {
         reasons.push(format!("waits until {t} (its not-before time, e.g. its hypothesis's observation window)"));

@@ -32,6 +32,10 @@ pub struct PromptInputs {
     pub improvement: Option<ImprovementInputs>,
     /// The skills of the issue's project, by name.
     pub skills: Vec<crate::skill::Skill>,
+    /// The questions its agents asked, with the answers, oldest first.
+    pub questions: Vec<crate::question::Question>,
+    /// The feedback that sent its finished work back, not yet addressed, oldest first.
+    pub rework: Vec<crate::rework::Rework>,
 }
 
 /// The template version an improvement issue is about, with its reviews.

@@ -181,6 +181,18 @@ pub struct Issue {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub not_before: Option<Timestamp>,
+    /// An agent asked a question a person has not answered yet: not dispatched until then
+    /// (`GET /api/questions`).
+    #[serde(default)]
+    pub awaiting_input: bool,
+    /// When its pull request was approved (the merge queue lands approved work).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub approved_at: Option<Timestamp>,
+    /// When its pull request was merged.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub merged_at: Option<Timestamp>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub completed_at: Option<Timestamp>,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
@@ -545,6 +557,9 @@ impl Issue {
             commits: None,
             pull_requests: None,
             not_before: input.not_before.filter(|t| *t > now),
+            awaiting_input: false,
+            approved_at: None,
+            merged_at: None,
             completed_at: (input.status == IssueStatus::Done).then_some(now),
             created_at: now,
             updated_at: now,

@@ -20,6 +20,10 @@ pub struct Relation {
     /// The subject: `{issueId} {type} {relatedIssueId}`, e.g. "A blocks B".
     pub issue_id: String,
     pub related_issue_id: String,
+    /// For a block: the blocker counts as finished only once its pull request is merged,
+    /// not when it is done. Sent only when true: a relation keeps the contract's shape.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub until_merged: bool,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }
@@ -50,6 +54,10 @@ pub struct NewRelation {
     #[serde(rename = "type")]
     pub relation_type: RelationType,
     pub related_issue_id: String,
+    /// For `blocks` and `blocked_by`: the blocker counts as finished only once its pull
+    /// request is merged, so the dependant starts on code that is on the base branch.
+    #[serde(default)]
+    pub until_merged: bool,
 }
 
 /// The direction-free identity of a relation: two relations with the same edge are duplicates.
@@ -97,6 +105,13 @@ pub fn check_new_relation(issue_id: &str, input: &NewRelation, related_exists: b
     if input.related_issue_id == issue_id {
         return Err(Error::invalid("relatedIssueId", "self_relation", "an issue cannot be related to itself"));
     }
+    if input.until_merged && !matches!(input.relation_type, RelationType::Blocks | RelationType::BlockedBy) {
+        return Err(Error::invalid(
+            "untilMerged",
+            "not_a_block",
+            "applies to blocks and blocked_by only: only a blocker can be waited for",
+        ));
+    }
     if !related_exists {
         return Err(Error::invalid(
             "relatedIssueId",
@@ -132,6 +147,7 @@ mod tests {
             relation_type: t,
             issue_id: a.into(),
             related_issue_id: b.into(),
+            until_merged: false,
             created_at: crate::Timestamp::from_millis(0),
         };
         let seen = |rel: Relation, from: &str| {

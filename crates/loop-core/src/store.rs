@@ -21,7 +21,9 @@ use crate::issue::{Issue, IssueDetail, IssueFilter, IssuePatch, NewIssue, PullRe
 use crate::label::{Label, LabelPatch, LabelRef, NewLabel};
 use crate::metrics::LoopMetrics;
 use crate::project::{NewProject, Project, ProjectDetail, ProjectPatch};
+use crate::question::{NewAnswer, NewQuestion, Question};
 use crate::relation::{NewRelation, Relation};
+use crate::rework::{FeedbackOutcome, Merge, MergeSlot, NewRework, PullRequestFeedback, Rework, SlotRequest};
 use crate::session::{AgentSession, NewSessionRecord, SessionFilter, SessionOutcome, SessionRecord, SessionReport};
 use crate::settings::{Settings, SettingsPatch};
 use crate::signal::{Delivery, Ingested, MetricReading, NewSignal, Signal};
@@ -273,6 +275,44 @@ pub trait DashboardStore {
 }
 
 /// A complete backend.
+/// What happens after an agent's pull request: questions to a person, rework from reviews and
+/// CI, approval, merges, and the merge slot one runner holds while it lands work.
+#[async_trait]
+pub trait HandoffStore {
+    /// Ends the open session with a question: the issue returns to `todo` but waits (an open
+    /// question counts as a blocker) until a person answers.
+    async fn ask_question(&self, session_id: &str, input: NewQuestion, actor: &Actor) -> Result<Question>;
+    /// Answers an open question; the issue is dispatchable again once none is open.
+    async fn answer_question(&self, question_id: &str, input: NewAnswer, actor: &Actor) -> Result<Question>;
+    /// Questions, oldest first: only the open ones with `open_only`; only one issue's with `issue`.
+    async fn list_questions(&self, open_only: bool, issue: Option<&str>, page: Page) -> Result<Paged<Question>>;
+    /// Sends finished work back: keeps the feedback and returns a `done` issue to `todo` (an
+    /// issue being worked or waiting keeps its status; a canceled one is refused).
+    async fn add_rework(&self, issue_key: &str, input: NewRework, actor: &Actor) -> Result<(Rework, Issue)>;
+    /// Pending rework of an issue, oldest first.
+    async fn pending_rework(&self, issue_key: &str) -> Result<Vec<Rework>>;
+    /// Marks the issue's pull request approved (or not): the merge queue lands approved work.
+    async fn set_approval(&self, issue_key: &str, approved: bool, actor: &Actor) -> Result<Issue>;
+    /// Records the merge of the issue's pull request: done if it was not, `mergedAt` set, and
+    /// dependants that wait for the merge freed. Recording it again changes nothing.
+    async fn record_merge(&self, issue_key: &str, merge: Merge, actor: &Actor) -> Result<Issue>;
+    /// Done issues approved and not merged, oldest approval first.
+    async fn merge_queue(&self, project_id: Option<&str>) -> Result<Vec<Issue>>;
+    /// Applies a webhook delivery about a Loop pull request, once per delivery: only when the
+    /// issue it names has that pull request (by number or branch).
+    async fn pull_request_feedback(
+        &self,
+        feedback: PullRequestFeedback,
+        delivery: Delivery,
+        actor: &Actor,
+    ) -> Result<FeedbackOutcome>;
+    /// Takes (or renews, for its holder) the merge slot of `scope`; `Conflict` while another
+    /// holder's lease runs.
+    async fn take_merge_slot(&self, scope: &str, req: SlotRequest) -> Result<MergeSlot>;
+    /// Frees the slot if `holder` holds it.
+    async fn free_merge_slot(&self, scope: &str, holder: &str) -> Result<()>;
+}
+
 #[async_trait]
 pub trait Store:
     IssueStore
@@ -290,6 +330,7 @@ pub trait Store:
     + TriageStore
     + SettingsStore
     + TokenStore
+    + HandoffStore
     + Send
     + Sync
     + 'static

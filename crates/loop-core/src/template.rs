@@ -62,6 +62,9 @@ pub struct Conditions {
     pub project_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub has_failed_sessions: Option<bool>,
+    /// Review, CI or the merge queue sent the issue's finished work back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_rework: Option<bool>,
     /// The least `hypothesis.confidence` (0 to 1) an issue must have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hypothesis_confidence: Option<crate::issue::Confidence>,
@@ -406,6 +409,8 @@ pub struct SelectionContext {
     pub project_id: Option<String>,
     /// The issue itself has an earlier failed, expired or released session.
     pub has_failed_sessions: bool,
+    /// The issue has rework not yet addressed.
+    pub has_rework: bool,
     pub hypothesis_confidence: Option<f64>,
 }
 
@@ -417,6 +422,7 @@ impl Conditions {
             && self.labels.as_ref().is_none_or(|ls| ls.iter().all(|l| ctx.labels.contains(l)))
             && self.project_id.as_ref().is_none_or(|p| ctx.project_id.as_ref() == Some(p))
             && self.has_failed_sessions.is_none_or(|f| ctx.has_failed_sessions == f)
+            && self.has_rework.is_none_or(|r| ctx.has_rework == r)
             && self.hypothesis_confidence.is_none_or(|min| ctx.hypothesis_confidence.is_some_and(|c| c >= min.value()))
     }
 }

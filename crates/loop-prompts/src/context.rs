@@ -11,6 +11,8 @@
 //! | `previousSessions` | earlier attempts: `{status, outcome, agentSummary, summary, agent, claimedAt, endedAt}` |
 //! | `loopUrl`, `loopToken` | where to call back, with a token scoped to this claim (never the master key) |
 //! | `skills`, `skillsOmitted` | the project's skill files `{name, content, version}` that fit the cap, and the names left out |
+//! | `questions` | questions agents asked about the issue: `{question, askedBy, askedAt, answer, answeredBy, answeredAt}` |
+//! | `rework` | feedback that sent its work back, pending: `{kind, author, body, path, line, url, createdAt}` |
 //! | `meta.*` | `templateId`, `templateSlug`, `versionId`, `versionNumber`, `sessionId`, `leaseExpiresAt`, `reviewUrl` |
 //!
 //! An issue that asks for a template to be improved also gets `template`, `currentVersion`
@@ -57,6 +59,8 @@ pub const ROOTS: &[&str] = &[
     "loopToken",
     "skills",
     "skillsOmitted",
+    "questions",
+    "rework",
     "meta",
     // prompt-improvement
     "template",
@@ -107,6 +111,8 @@ pub fn hydrate(inputs: &PromptInputs, meta: &PromptMeta, loop_url: &str, loop_to
     let (skills, omitted) = capped_skills(&inputs.skills);
     ctx["skills"] = json!(skills);
     ctx["skillsOmitted"] = json!(omitted);
+    ctx["questions"] = json!(inputs.questions);
+    ctx["rework"] = json!(inputs.rework);
     if let Some(imp) = &inputs.improvement {
         add_improvement(&mut ctx, imp);
     }

@@ -4,13 +4,14 @@
 use serde_json::{Value, json};
 
 /// Partials every template may use.
-pub const PARTIALS: [(&str, &str); 6] = [
+pub const PARTIALS: [(&str, &str); 7] = [
     ("api_reference", include_str!("../templates/partials/api_reference.hbs")),
     ("review_instructions", include_str!("../templates/partials/review_instructions.hbs")),
     ("parent_context", include_str!("../templates/partials/parent_context.hbs")),
     ("sibling_context", include_str!("../templates/partials/sibling_context.hbs")),
     ("project_and_goal_context", include_str!("../templates/partials/project_and_goal_context.hbs")),
     ("project_skills", include_str!("../templates/partials/project_skills.hbs")),
+    ("questions_and_answers", include_str!("../templates/partials/questions_and_answers.hbs")),
 ];
 
 /// A template Loop ships.
@@ -47,7 +48,7 @@ macro_rules! template {
     };
 }
 
-pub const TEMPLATES: [DefaultTemplate; 10] = [
+pub const TEMPLATES: [DefaultTemplate; 11] = [
     template!(
         "signal-triage",
         "signal_triage",
@@ -96,6 +97,14 @@ pub const TEMPLATES: [DefaultTemplate; 10] = [
         "Implement a task that failed before, learning from the earlier attempts.",
         20,
         json!({"type": "task", "hasFailedSessions": true})
+    ),
+    template!(
+        "task-rework",
+        "task_rework",
+        "Task Rework",
+        "Change a task's pull request as its review, CI or the merge queue asks.",
+        30,
+        json!({"type": "task", "hasRework": true})
     ),
     template!(
         "plan-decomposition",

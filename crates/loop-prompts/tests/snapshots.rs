@@ -141,6 +141,8 @@ fn inputs(issue: Issue) -> PromptInputs {
         // prompt-improvement's keys are added to the hydrated JSON instead (see below).
         improvement: None,
         skills: vec![],
+        questions: vec![],
+        rework: vec![],
     }
 }
 
@@ -311,6 +313,40 @@ fn retry() -> PromptInputs {
     i
 }
 
+/// Fixture 4b: A task whose pull request came back: a review comment on a line, a red check,
+/// and a question an earlier run asked and a person answered.
+fn rework() -> PromptInputs {
+    let mut i = inputs(issue(json!({
+        "id": "iss-41",
+        "number": 41,
+        "title": "Cache the exchange rates for an hour",
+        "status": "todo",
+        "agentSummary": "Added an hourly cache in front of the rates client, with a test.",
+        "pullRequests": [{"number": 12, "url": "https://github.com/acme/shop/pull/12", "branch": "loop/41-cache-the-exchange-rates-for-an-hour"}],
+    })));
+    let question = json!({
+        "id": "q-1", "issueId": "iss-41", "issueNumber": 41, "issueTitle": "Cache the exchange rates for an hour",
+        "sessionId": "ses-q", "question": "Should a failed refresh keep serving the stale rates, or fail?",
+        "askedBy": "claude-code", "askedAt": ts(T0 - DAY), "answer": "Serve stale for up to a day, and log it.",
+        "answeredBy": "dana", "answeredAt": ts(T0 - DAY + HOUR),
+    });
+    i.questions = vec![serde_json::from_value(question).unwrap()];
+    let item = |fields: Value| serde_json::from_value(fields).expect("fixture rework deserialises");
+    i.rework = vec![
+        item(json!({
+            "id": "rw-1", "issueId": "iss-41", "kind": "comment", "author": "dana",
+            "body": "This TTL should come from the config, not a constant.", "path": "src/rates.rs", "line": 42,
+            "url": "https://github.com/acme/shop/pull/12#discussion_r1", "createdAt": ts(T0 - HOUR), "addressedAt": null,
+        })),
+        item(json!({
+            "id": "rw-2", "issueId": "iss-41", "kind": "check", "author": "ci / test",
+            "body": "test rates::tests::expires_after_an_hour ... FAILED", "path": null, "line": null,
+            "url": "https://github.com/acme/shop/actions/runs/9", "createdAt": ts(T0 - HOUR), "addressedAt": null,
+        })),
+    ];
+    i
+}
+
 /// Fixture 5a: A PostHog signal.
 fn signal_posthog() -> PromptInputs {
     let mut i = inputs(issue(json!({
@@ -461,6 +497,7 @@ fn fixture(name: &str) -> PromptInputs {
         "child" => child(),
         "blocked" => blocked(),
         "retry" => retry(),
+        "rework" => rework(),
         "signal_posthog" => signal_posthog(),
         "signal_sentry" => signal_sentry(),
         "signal_github" => signal_github(),
@@ -478,6 +515,7 @@ fn specific(slug: &str) -> &'static [&'static str] {
         "sentry-error-triage" => &["signal_sentry"],
         "github-event-triage" => &["signal_github"],
         "hypothesis-planning" => &["hypothesis", "hypothesis_root"],
+        "task-rework" | "task-execution" | "task-execute-retry" => &["rework"],
         _ => &[],
     }
 }

@@ -15,7 +15,7 @@ use crate::MAX_BODY_BYTES;
     tags(
         (name = "issues"), (name = "relations"), (name = "comments"), (name = "projects"),
         (name = "goals"), (name = "labels"), (name = "templates"), (name = "dispatch"),
-        (name = "sessions"), (name = "signals"), (name = "tokens"), (name = "system"),
+        (name = "sessions"), (name = "questions"), (name = "landing"), (name = "signals"), (name = "tokens"), (name = "system"),
     )
 )]
 pub struct ApiDoc;

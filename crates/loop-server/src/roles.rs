@@ -40,13 +40,18 @@ pub fn access(role: TokenRole, method: &Method, path: &str) -> Access {
             ("POST", ["api", "issues", _, "comments" | "relations" | "dispatch"]) => Access::Allowed,
             ("POST", ["api", "prompt-reviews"]) => Access::Allowed,
             ("PATCH", ["api", "issues", id]) => Access::HoldsClaimOn((*id).to_owned()),
-            ("POST", ["api", "sessions", id, "heartbeat" | "release" | "fail"]) => {
+            ("POST", ["api", "sessions", id, "heartbeat" | "release" | "fail" | "questions"]) => {
                 Access::OwnsSession((*id).to_owned())
             }
+            // A landing runner: the merge slot, and what it finds (a conflict, a red
+            // verification) or does (the merge). Approving stays with people.
+            ("POST" | "DELETE", ["api", "merge-slots", _]) => Access::Allowed,
+            ("POST", ["api", "issues", _, "rework" | "merged"]) => Access::Allowed,
             ("PUT", ["api", "sessions", id, "record"]) => Access::OwnsSession((*id).to_owned()),
             _ => Access::Refused(
                 "an agent token claims work, reads, creates issues, comments and relations, reviews prompts, \
-                 changes the issues it holds (or last held) and reports on its own sessions",
+                 changes the issues it holds (or last held), reports on its own sessions (and asks from them), \
+                 and lands approved work (merge slot, rework, merged)",
             ),
         },
     }

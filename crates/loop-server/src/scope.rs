@@ -75,7 +75,7 @@ impl Scope {
             ("POST", ["api", "issues", _, "hypothesis", "resolve"]) => true,
             ("POST", ["api", "prompt-reviews"]) => true,
             ("POST", ["api", "templates", _, "versions"]) => true,
-            ("POST", ["api", "sessions", id, "heartbeat" | "release" | "fail"]) => *id == self.session_id,
+            ("POST", ["api", "sessions", id, "heartbeat" | "release" | "fail" | "questions"]) => *id == self.session_id,
             _ => false,
         }
     }

@@ -234,6 +234,12 @@ async fn issue_for(s: &TestServer, slug: &str) -> String {
         }
         "plan-decomposition" => json!({"title": "Plan the rewrite", "type": "plan", "status": "todo"}),
         "task-execution" => json!({"title": "Fix the login", "type": "task", "status": "todo"}),
+        "task-rework" => {
+            let t = s.issue_with(json!({"title": "Cache the rates", "type": "task", "status": "done"})).await;
+            let item = json!({"kind": "review", "body": "Cache for a day"});
+            s.client.post::<Value>(&format!("/api/issues/{}/rework", t.id), &item).await.unwrap();
+            return t.id;
+        }
         "task-execute-retry" => {
             let t = s.issue_with(json!({"title": "Fix the flaky test", "type": "task", "status": "todo"})).await;
             let first = claim_issue(s, "earlier", &t.id).await;
@@ -282,10 +288,11 @@ async fn every_call_a_default_prompt_instructs_succeeds_with_its_token() {
         }
         let is_report = |c: &Instructed| c.method == Method::PATCH && c.path.ends_with(&issue);
         let is_fail = |c: &Instructed| c.path.ends_with("/fail");
+        let is_question = |c: &Instructed| c.path.ends_with("/questions");
         let is_review = |c: &Instructed| c.path == "/api/prompt-reviews";
 
         let mut created = Vec::new();
-        for c in calls.iter().filter(|c| !is_report(c) && !is_fail(c) && !is_review(c)) {
+        for c in calls.iter().filter(|c| !is_report(c) && !is_fail(c) && !is_question(c) && !is_review(c)) {
             if c.path.contains("{A}") {
                 // "make issue A wait for issue B": two issues of the prompt's own making.
                 while created.len() < 2 {
@@ -312,6 +319,13 @@ async fn every_call_a_default_prompt_instructs_succeeds_with_its_token() {
         let fail = instructed_calls(again["prompt"].as_str().unwrap(), &s.url);
         let fail = fail.iter().find(|c| is_fail(c)).unwrap_or_else(|| panic!("{}: no fail call", t.slug));
         run(&s, &token, t.slug, fail, ("", "")).await;
+        // Or ask a person instead of guessing.
+        let again = claim_issue(&s, "worker", &issue).await;
+        let token = token_in(again["prompt"].as_str().unwrap());
+        let ask = instructed_calls(again["prompt"].as_str().unwrap(), &s.url);
+        let ask = ask.iter().find(|c| is_question(c)).unwrap_or_else(|| panic!("{}: no question call", t.slug));
+        let asked = run(&s, &token, t.slug, ask, ("", "")).await;
+        assert_eq!(asked["data"]["issueId"], issue.as_str(), "{}", t.slug);
     }
 }
 

@@ -71,7 +71,7 @@ async fn prompts_report_health_with_numeric_averages() {
     let issue = s.task("reviewed").await;
     let body: Value = s.client.get("/api/dashboard/prompts").await.unwrap();
     let templates = body["data"].as_array().unwrap();
-    assert_eq!(templates.len(), 10, "the ten default templates");
+    assert_eq!(templates.len(), 11, "the eleven default templates");
     let execute = templates.iter().find(|t| t["template"]["slug"] == "task-execution").expect("task-execution");
     assert_eq!(execute["activeVersion"]["version"], 1);
     assert_eq!(execute["recentVersions"].as_array().unwrap().len(), 1);

@@ -366,3 +366,38 @@ async fn forms_from_the_public_url_pass_behind_a_proxy() {
     assert_eq!(public.status(), StatusCode::SEE_OTHER);
     assert_eq!(server.client.comments(&issue.id).await.unwrap().len(), 1, "only the public origin's form wrote");
 }
+
+#[tokio::test]
+async fn the_inbox_shows_agents_questions_and_an_answer_sends_the_issue_back_to_work() {
+    let server = common::start().await;
+    let web = Web::new(&server.url);
+    let cookie = web.sign_in().await;
+    assert!(web.page("/inbox", &cookie).await.contains("No agent is waiting"));
+    let issue = server.issue_with(json!({ "title": "Pick a <colour>", "type": "task", "status": "todo" })).await;
+    let claim: Value = server.client.get("/api/dispatch/next").await.unwrap();
+    let session = claim["session"]["id"].as_str().unwrap();
+    let asked: Value = server
+        .client
+        .post(&format!("/api/sessions/{session}/questions"), &json!({ "question": "Blue or <b>green</b>?" }))
+        .await
+        .unwrap();
+    let question = asked["data"]["id"].as_str().unwrap();
+
+    let page = web.page("/inbox", &cookie).await;
+    assert!(page.contains("Pick a &lt;colour&gt;") && page.contains("Blue or"), "{page}");
+    assert!(!page.contains("<b>green</b>"), "the question is escaped");
+    assert!(web.page(&format!("/issues/{}", issue.number), &cookie).await.contains("Waiting for a person"));
+    let token = web.csrf("/inbox", &cookie).await;
+    let empty =
+        web.post("/inbox", Some(&cookie), None, &[("_csrf", &token), ("question", question), ("answer", " ")]).await;
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY, "an empty answer says what to fix");
+    let form = [("_csrf", token.as_str()), ("question", question), ("answer", "Blue")];
+    let res = web.post("/inbox", Some(&cookie), None, &form).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(web.page("/inbox", &cookie).await.contains("No agent is waiting"));
+    let detail = server.client.issue(&issue.id).await.unwrap();
+    assert!(!detail.issue.awaiting_input);
+    let next: Value = server.client.get("/api/dispatch/next").await.unwrap();
+    assert_eq!(next["issue"]["id"], issue.id.as_str(), "answered, it is dispatched again");
+    assert!(next["prompt"].as_str().unwrap().contains("Blue"));
+}

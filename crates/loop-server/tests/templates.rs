@@ -14,7 +14,7 @@ async fn send(s: &TestServer, method: Method, path: &str, body: Option<Value>) -
 }
 
 /// The default templates every new server starts with.
-const SEEDED: u64 = 10;
+const SEEDED: u64 = 11;
 
 async fn template(s: &TestServer, slug: &str) -> PromptTemplate {
     s.client.create_template(&json!({"slug": slug, "name": slug})).await.expect("create template")

@@ -50,6 +50,8 @@ fn expected(role: &str, method: &str, path: &str) -> Option<bool> {
             ("POST", ["api", "issues"]) => Some(true),
             ("POST", ["api", "issues", _, "comments" | "relations" | "dispatch"]) => Some(true),
             ("POST", ["api", "prompt-reviews"]) => Some(true),
+            ("POST" | "DELETE", ["api", "merge-slots", _]) => Some(true),
+            ("POST", ["api", "issues", _, "rework" | "merged"]) => Some(true),
             ("PATCH", ["api", "issues", _]) => None,
             ("POST", ["api", "sessions", _, _]) | ("PUT", ["api", "sessions", _, "record"]) => None,
             _ => Some(false),

@@ -121,6 +121,11 @@ macro_rules! conformance_suite {
             triage_folds_duplicates_and_snoozes,
             the_stale_policy_closes_only_what_nobody_touched,
             settings_name_the_system_labels_and_thresholds,
+            a_question_holds_the_issue_until_it_is_answered,
+            rework_sends_done_work_back_until_it_is_done_again,
+            until_merged_blockers_wait_for_the_merge,
+            the_merge_queue_and_its_slot,
+            pull_request_feedback_applies_once_to_its_issue,
         );
     };
     (@cases $factory:path; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {

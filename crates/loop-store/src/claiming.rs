@@ -22,10 +22,11 @@ use crate::{args, hypotheses, sessions};
 pub(crate) const READY: &str = "status = 'todo' AND open_blockers = 0 AND deleted_at IS NULL";
 pub(crate) const READY_ORDER: &str = "dispatch_key DESC, todo_since, number";
 
-/// Live, non-terminal issues that block `?1`.
+/// Live issues that block `?1`: not terminal, or done but not merged where the relation waits
+/// for the merge.
 pub(crate) const OPEN_BLOCKERS: &str = "SELECT i.* FROM issue_relations r JOIN issues i ON i.id = r.edge_from \
-     WHERE r.edge_kind = 'block' AND r.edge_to = ?1 AND i.deleted_at IS NULL AND i.status NOT IN ('done', 'canceled') \
-     ORDER BY i.number";
+     WHERE r.edge_kind = 'block' AND r.edge_to = ?1 AND i.deleted_at IS NULL AND (i.status NOT IN ('done', 'canceled') \
+     OR (r.until_merged = 1 AND i.status = 'done' AND i.merged_at IS NULL)) ORDER BY i.number";
 
 pub(crate) async fn claim_next(
     db: &mut impl Db,

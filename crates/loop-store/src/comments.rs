@@ -1,7 +1,7 @@
 //! Comments, threaded to any depth.
 
 use async_trait::async_trait;
-use loop_core::comment::{self, Comment, NewComment, ThreadedComment};
+use loop_core::comment::{self, AuthorType, Comment, NewComment, ThreadedComment};
 use loop_core::event::NewEvent;
 use loop_core::store::CommentStore;
 use loop_core::{Actor, Error, Result, Timestamp, id::new_id};
@@ -61,6 +61,29 @@ pub(crate) async fn create(
     insert(db, &c).await?;
     record(db, &[NewEvent::comment_added(&issue.id, &c.id, &c.author_name)], &actor, now).await?;
     Ok(c)
+}
+
+/// A comment for something that happened to the issue (a question, an answer, rework, a
+/// merge), in its thread and its history.
+pub(crate) async fn note(
+    db: &mut impl Db,
+    issue_id: &str,
+    author: (&str, AuthorType),
+    body: String,
+    actor: &Actor,
+    now: Timestamp,
+) -> Result<()> {
+    let c = Comment {
+        id: new_id(),
+        body,
+        issue_id: issue_id.to_owned(),
+        author_name: author.0.to_owned(),
+        author_type: author.1,
+        parent_id: None,
+        created_at: now,
+    };
+    insert(db, &c).await?;
+    record(db, &[NewEvent::comment_added(issue_id, &c.id, &c.author_name)], actor, now).await
 }
 
 /// Writes a comment row.

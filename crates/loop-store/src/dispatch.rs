@@ -286,7 +286,7 @@ fn lease_lost(s: &AgentSession, outcome: SessionOutcome) -> Error {
 
 /// Ends a session as a failed attempt and, if its issue is still in progress, returns the issue
 /// to `todo`. Returns the ended session, the writes left to do and the events to record.
-async fn end_and_requeue(
+pub(crate) async fn end_and_requeue(
     db: &mut impl Db,
     s: &AgentSession,
     outcome: SessionOutcome,

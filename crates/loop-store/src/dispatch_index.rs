@@ -1,5 +1,8 @@
 //! Keeps the dispatch columns (`open_blockers`, `has_active_goal`, `dispatch_key`) of `todo`
-//! issues true. A not-before time counts as one more open blocker until the sweeper clears it. Every write that can change them calls one of these in its own transaction.
+//! issues true. A not-before time counts as one more open blocker until the sweeper clears it,
+//! and so does each open question; a done blocker of an `until_merged` relation stays open
+//! until its pull request is merged. Every write that can change them calls one of these in
+//! its own transaction.
 //!
 //! On PostgreSQL several nodes write at once (READ COMMITTED), so the columns are only
 //! computed under locks:
@@ -46,8 +49,10 @@ async fn refresh(db: &mut impl Db, clause: &str, bind: &str) -> Result<()> {
             open_blockers = (
                 SELECT count(*) FROM issue_relations r JOIN issues b ON b.id = r.edge_from
                 WHERE r.edge_kind = 'block' AND r.edge_to = issues.id
-                  AND b.deleted_at IS NULL AND b.status NOT IN ('done', 'canceled'))
-                + CASE WHEN not_before IS NULL THEN 0 ELSE 1 END,
+                  AND b.deleted_at IS NULL AND (b.status NOT IN ('done', 'canceled')
+                      OR (r.until_merged = 1 AND b.status = 'done' AND b.merged_at IS NULL)))
+                + CASE WHEN not_before IS NULL THEN 0 ELSE 1 END
+                + open_questions,
             has_active_goal = CASE WHEN EXISTS (
                 SELECT 1 FROM projects p JOIN goals g ON (g.id = p.goal_id OR g.project_id = p.id)
                 WHERE p.id = issues.project_id AND p.deleted_at IS NULL

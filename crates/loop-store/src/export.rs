@@ -21,6 +21,8 @@ pub const EXPORT_TABLES: &[(&str, &str)] = &[
     ("issue_relations", "id"),
     ("comments", "created_at, id"),
     ("issue_events", "id"),
+    ("questions", "asked_at, id"),
+    ("rework", "created_at, id"),
     ("signals", "id"),
     ("webhook_deliveries", "provider, delivery_id"),
     ("prompt_templates", "id"),
@@ -33,6 +35,7 @@ pub const EXPORT_TABLES: &[(&str, &str)] = &[
     ("hypothesis_outcomes", "issue_id"),
     ("agent_days", "day, agent, took_bucket"),
     ("api_tokens", "id"),
+    ("merge_slots", "scope"),
     ("settings", "id"),
 ];
 

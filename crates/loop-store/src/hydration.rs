@@ -14,17 +14,21 @@ use loop_core::template::SelectionContext;
 use serde_json::{Map, Value};
 
 use crate::db::{Db, DbExt};
+use crate::questions::{QUESTION_COLUMNS, QUESTIONS};
+use crate::rework::REWORK_COLUMNS;
 use crate::rows::{self, Cols, GOAL_COLUMNS, ISSUE_COLUMNS, LABEL_COLUMNS, PROJECT_COLUMNS, SESSION_COLUMNS, json_row};
 use crate::skills::SKILL_COLUMNS;
 use crate::{args, improvement, templates};
 
 /// What template conditions see beyond the issue's own columns, as two columns of a query
 /// whose rows are issues named `x`: its live labels' names (a JSON array) and whether an
-/// earlier session on it failed, expired or was released.
+/// earlier session on it failed, expired or was released, and whether it has rework pending.
 pub(crate) const CONTEXT_COLUMNS: &str = r#"(SELECT CAST(COALESCE(json_group_array(l.name ORDER BY l.name COLLATE "C"), '[]') AS TEXT)
        FROM issue_labels il JOIN labels l ON l.id = il.label_id WHERE il.issue_id = x.id AND l.deleted_at IS NULL) AS context_labels,
      CASE WHEN EXISTS (SELECT 1 FROM agent_sessions s WHERE s.issue_id = x.id
-       AND s.outcome IN ('failed', 'expired', 'released')) THEN 1 ELSE 0 END AS context_failed"#;
+       AND s.outcome IN ('failed', 'expired', 'released')) THEN 1 ELSE 0 END AS context_failed,
+     CASE WHEN EXISTS (SELECT 1 FROM rework w WHERE w.issue_id = x.id AND w.addressed_at IS NULL) THEN 1 ELSE 0 END
+       AS context_rework"#;
 
 /// What template conditions see for an issue read with [`CONTEXT_COLUMNS`].
 pub(crate) fn context_of(row: &impl Cols, issue: &Issue) -> Result<SelectionContext> {
@@ -34,6 +38,7 @@ pub(crate) fn context_of(row: &impl Cols, issue: &Issue) -> Result<SelectionCont
         labels: rows::json(row, "context_labels")?,
         project_id: issue.project_id.clone(),
         has_failed_sessions: rows::get::<i64>(row, "context_failed")? != 0,
+        has_rework: rows::get::<i64>(row, "context_rework")? != 0,
         hypothesis_confidence: issue.hypothesis.as_ref().map(|h| h.confidence.value()),
     })
 }
@@ -74,6 +79,7 @@ static HYDRATION: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {parent} AS parent, {family} AS family, {blocking} AS blocking, {blocked_by} AS blocked_by, \
          {project} AS project, {goal} AS goal, {labels} AS labels, {sessions} AS previous_sessions, {skills} AS skills, \
+         {questions} AS questions, {rework} AS rework, \
          CASE WHEN EXISTS (SELECT 1 FROM prompt_improvements WHERE issue_id = ?1) THEN 1 ELSE 0 END AS improves",
         parent = one(ISSUE_COLUMNS, "FROM issues x WHERE x.id = ?2 AND x.deleted_at IS NULL"),
         family = list(ISSUE_COLUMNS, &family, "x.number"),
@@ -96,6 +102,16 @@ static HYDRATION: LazyLock<String> = LazyLock::new(|| {
             SKILL_COLUMNS,
             &format!("SELECT {SKILL_COLUMNS} FROM project_skills WHERE project_id = ?3"),
             r#"x.name COLLATE "C""#
+        ),
+        questions = list(
+            QUESTION_COLUMNS,
+            &format!("{QUESTIONS} WHERE q.issue_id = ?1 ORDER BY q.asked_at LIMIT ?4"),
+            "x.asked_at"
+        ),
+        rework = list(
+            REWORK_COLUMNS,
+            "SELECT * FROM rework WHERE issue_id = ?1 AND addressed_at IS NULL ORDER BY created_at LIMIT ?4",
+            "x.created_at"
         ),
         sessions = list(
             SESSION_COLUMNS,
@@ -134,6 +150,8 @@ pub(crate) async fn prompt_inputs(db: &mut impl Db, issue: Issue) -> Result<Prom
         previous_sessions: list("previous_sessions")?.iter().map(rows::session).collect::<Result<_>>()?,
         improvement,
         skills: list("skills")?.iter().map(rows::skill).collect::<Result<_>>()?,
+        questions: list("questions")?.iter().map(rows::question).collect::<Result<_>>()?,
+        rework: list("rework")?.iter().map(rows::rework).collect::<Result<_>>()?,
         issue,
     })
 }

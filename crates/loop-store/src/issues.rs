@@ -354,6 +354,9 @@ pub(crate) async fn update(
     if new.status.is_terminal() != old.status.is_terminal() {
         refresh_blocked_by(db, &new.id).await?;
     }
+    if new.status == IssueStatus::Done && old.status != IssueStatus::Done {
+        crate::rework::address(db, &new.id, now).await?;
+    }
     if patch.hypothesis.is_some() {
         hypotheses::watch(db, &new.id, new.hypothesis.as_ref()).await?;
     }

@@ -80,11 +80,12 @@ pub(crate) async fn create(
         relation_type: input.relation_type,
         issue_id: issue.id.clone(),
         related_issue_id: input.related_issue_id.clone(),
+        until_merged: input.until_merged,
         created_at: now,
     };
     db.run(
-        "INSERT INTO issue_relations (id, type, issue_id, related_issue_id, edge_kind, edge_from, edge_to, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO issue_relations (id, type, issue_id, related_issue_id, edge_kind, edge_from, edge_to, until_merged, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         &args![
             &rel.id,
             rel.relation_type.as_str(),
@@ -93,6 +94,7 @@ pub(crate) async fn create(
             edge.kind.as_str(),
             &edge.from,
             &edge.to,
+            i64::from(rel.until_merged),
             now.millis(),
         ],
     )

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 /// The columns an issue is read from, in the order the stores select them.
 pub const ISSUE_COLUMNS: &str = "id, number, title, description, type, status, priority, parent_id, project_id, \
      signal_source, signal_payload, hypothesis, agent_session_id, agent_summary, commits, pull_requests, \
-     not_before, completed_at, created_at, updated_at, deleted_at";
+     not_before, completed_at, created_at, updated_at, deleted_at, open_questions, approved_at, merged_at";
 
 /// The columns of the other rows a prompt is hydrated from (see `hydration.rs`).
 pub const PROJECT_COLUMNS: &str = "id, name, description, status, health, goal_id, created_at, updated_at, deleted_at";
@@ -155,6 +155,9 @@ pub fn issue(row: &impl Cols) -> Result<Issue> {
         commits: opt_json(row, "commits")?,
         pull_requests: opt_json(row, "pull_requests")?,
         not_before: opt_ts(row, "not_before")?,
+        awaiting_input: get::<i64>(row, "open_questions")? > 0,
+        approved_at: opt_ts(row, "approved_at")?,
+        merged_at: opt_ts(row, "merged_at")?,
         completed_at: opt_ts(row, "completed_at")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
@@ -168,6 +171,7 @@ pub fn relation(row: &impl Cols) -> Result<Relation> {
         relation_type: parse(row, "type")?,
         issue_id: get(row, "issue_id")?,
         related_issue_id: get(row, "related_issue_id")?,
+        until_merged: get::<i64>(row, "until_merged")? != 0,
         created_at: ts(row, "created_at")?,
     })
 }
@@ -344,5 +348,44 @@ pub fn skill(row: &impl Cols) -> Result<loop_core::skill::Skill> {
         content: get(row, "content")?,
         version: get(row, "version")?,
         updated_at: ts(row, "updated_at")?,
+    })
+}
+
+pub fn question(row: &impl Cols) -> Result<loop_core::question::Question> {
+    Ok(loop_core::question::Question {
+        id: get(row, "id")?,
+        issue_id: get(row, "issue_id")?,
+        issue_number: get(row, "issue_number")?,
+        issue_title: get(row, "issue_title")?,
+        session_id: get(row, "session_id")?,
+        question: get(row, "body")?,
+        asked_by: get(row, "asked_by")?,
+        asked_at: ts(row, "asked_at")?,
+        answer: get(row, "answer")?,
+        answered_by: get(row, "answered_by")?,
+        answered_at: opt_ts(row, "answered_at")?,
+    })
+}
+
+pub fn rework(row: &impl Cols) -> Result<loop_core::rework::Rework> {
+    Ok(loop_core::rework::Rework {
+        id: get(row, "id")?,
+        issue_id: get(row, "issue_id")?,
+        kind: parse(row, "kind")?,
+        author: get(row, "author")?,
+        body: get(row, "body")?,
+        path: get(row, "path")?,
+        line: get(row, "line")?,
+        url: get(row, "url")?,
+        created_at: ts(row, "created_at")?,
+        addressed_at: opt_ts(row, "addressed_at")?,
+    })
+}
+
+pub fn merge_slot(row: &impl Cols) -> Result<loop_core::rework::MergeSlot> {
+    Ok(loop_core::rework::MergeSlot {
+        scope: get(row, "scope")?,
+        holder: get(row, "holder")?,
+        expires_at: ts(row, "expires_at")?,
     })
 }

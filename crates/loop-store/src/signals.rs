@@ -125,7 +125,7 @@ async fn ingest(
 }
 
 /// True the first time a delivery is seen (and records it).
-async fn first_delivery(db: &mut impl Db, d: &Delivery, now: Timestamp) -> Result<bool> {
+pub(crate) async fn first_delivery(db: &mut impl Db, d: &Delivery, now: Timestamp) -> Result<bool> {
     let sql =
         "INSERT INTO webhook_deliveries (provider, delivery_id, received_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING";
     Ok(db.run(sql, &args![&d.provider, &d.id, now.millis()]).await? == 1)

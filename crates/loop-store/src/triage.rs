@@ -45,7 +45,11 @@ async fn fold(db: &mut impl Db, key: String, of: String, actor: Actor, now: Time
             format!("#{} is already {}; reopen it first to fold it into #{}", dup.number, dup.status, original.number),
         ));
     }
-    let relation = NewRelation { relation_type: RelationType::Duplicate, related_issue_id: original.id.clone() };
+    let relation = NewRelation {
+        relation_type: RelationType::Duplicate,
+        related_issue_id: original.id.clone(),
+        until_merged: false,
+    };
     relations::create(db, dup.id.clone(), relation, actor.clone(), now).await?;
     let seen = db
         .one(

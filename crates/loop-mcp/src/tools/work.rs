@@ -91,6 +91,26 @@ pub(super) fn tools() -> Vec<(Tool, Run)> {
         ),
         (
             Tool {
+                name: "loop_ask_question",
+                description: "Ask a person a question you cannot answer yourself (a product decision, missing \
+                    access, an ambiguity the issue does not settle) instead of guessing. Your claim ends; the \
+                    issue waits until a person answers, and the next prompt carries the question and the answer.",
+                input_schema: object(
+                    json!({
+                        "sessionId": session_id(),
+                        "question": { "type": "string", "description": "What needs deciding, and the options you see" },
+                    }),
+                    &["question"],
+                ),
+                read_only: false,
+                destructive: false,
+                idempotent: false,
+                set: ToolSet::Core,
+            },
+            |ctx, args| Box::pin(ask_question(ctx, args)),
+        ),
+        (
+            Tool {
                 name: "loop_submit_review",
                 description: "Rate the prompt your claim came with (1-5 each for clarity, completeness, relevance), \
                     with feedback on what to improve: reviews improve the prompts. Defaults to this \
@@ -222,20 +242,35 @@ async fn complete_task(ctx: &Context, args: Args) -> Result<Output, ApiError> {
     Ok(Output::data(json!({ "issue": issue, "comment": comment, "unblockedIssues": unblocked })))
 }
 
-/// `heartbeat`, `release` or `fail` on a session: the one named, else the last claim's.
-async fn end_or_renew(ctx: &Context, args: Args, action: &str) -> Result<Output, ApiError> {
-    let session = match opt_text(&args, "sessionId")? {
-        Some(s) => s.to_owned(),
+/// The session named, else this connection's last claim's.
+fn session_of(ctx: &Context, args: &Args) -> Result<String, ApiError> {
+    match opt_text(args, "sessionId")? {
+        Some(s) => Ok(s.to_owned()),
         None => ctx.claimed().map(|c| c.session_id).ok_or_else(|| {
             ApiError::Arguments("sessionId is required: no claim was made through this connection".into())
-        })?,
-    };
+        }),
+    }
+}
+
+/// `heartbeat`, `release` or `fail` on a session: the one named, else the last claim's.
+async fn end_or_renew(ctx: &Context, args: Args, action: &str) -> Result<Output, ApiError> {
+    let session = session_of(ctx, &args)?;
     let body = opt_text(&args, "reason")?.map(|r| json!({ "summary": r }));
     let ended = ctx.data("POST", &format!("/api/sessions/{}/{action}", segment(&session)), body).await?;
     if action != "heartbeat" && ctx.claimed().is_some_and(|c| c.session_id == session) {
         ctx.remember(None);
     }
     Ok(Output::data(ended))
+}
+
+async fn ask_question(ctx: &Context, args: Args) -> Result<Output, ApiError> {
+    let session = session_of(ctx, &args)?;
+    let body = json!({ "question": text(&args, "question")? });
+    let asked = ctx.data("POST", &format!("/api/sessions/{}/questions", segment(&session)), Some(body)).await?;
+    if ctx.claimed().is_some_and(|c| c.session_id == session) {
+        ctx.remember(None);
+    }
+    Ok(Output::data(asked))
 }
 
 async fn submit_review(ctx: &Context, args: Args) -> Result<Output, ApiError> {

@@ -7,9 +7,11 @@ pub mod goals;
 pub mod hypotheses;
 pub mod issues;
 pub mod labels;
+pub mod landing;
 pub mod me;
 pub mod metrics;
 pub mod projects;
+pub mod questions;
 pub mod relations;
 pub mod sessions;
 pub mod settings;
@@ -50,6 +52,8 @@ pub fn api(state: AppState) -> OpenApiRouter<AppState> {
         .merge(metrics::router())
         .merge(settings::router())
         .merge(tokens::router())
+        .merge(questions::router())
+        .merge(landing::router())
         .merge(me::router())
         .route_layer(from_fn_with_state(state, crate::auth::require_bearer))
         // Webhooks are authenticated by their provider's signature, never by Bearer.

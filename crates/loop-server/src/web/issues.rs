@@ -260,6 +260,16 @@ async fn detail(State(s): State<AppState>, viewer: Viewer, Path(number): Path<St
         }
         div.detail {
             div.primary {
+                @if i.awaiting_input {
+                    section.card.waiting role="status" {
+                        p { strong { "Waiting for a person: " } "an agent asked a question. " a href="/inbox" { "Answer it in the inbox" } "." }
+                    }
+                }
+                @if let Some(at) = i.merged_at {
+                    p.muted { "Pull request merged " (ago(at, now)) "." }
+                } @else if let Some(at) = i.approved_at {
+                    p.muted { "Approved for landing " (ago(at, now)) "." }
+                }
                 @if i.status == IssueStatus::Triage {
                     section.card.triage aria-label="Triage" {
                         h2 { "Triage" }

@@ -9,6 +9,7 @@ use super::session::Viewer;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Issues,
+    Inbox,
     Activity,
     Goals,
     Metrics,
@@ -21,6 +22,7 @@ pub enum Section {
 pub fn page(viewer: &Viewer, section: Section, title: &str, live_after: i64, body: Markup) -> Markup {
     let nav = [
         (Section::Issues, "/issues", "Issues"),
+        (Section::Inbox, "/inbox", "Inbox"),
         (Section::Activity, "/activity", "Activity"),
         (Section::Goals, "/goals", "Goals"),
         (Section::Metrics, "/metrics", "Metrics"),

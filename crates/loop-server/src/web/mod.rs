@@ -6,6 +6,7 @@
 
 mod activity;
 mod goals;
+mod inbox;
 mod issues;
 mod layout;
 mod live;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/app.js", get(|| asset("text/javascript", include_str!("../../assets/app.js"))))
         .route("/events", get(live::stream))
         .merge(issues::router())
+        .merge(inbox::router())
         .route("/activity", get(activity::page))
         .merge(goals::router())
         .merge(metrics::router())

@@ -6,6 +6,7 @@
 mod comments;
 mod dashboard;
 mod dispatch;
+mod handoff;
 mod history;
 mod hypotheses;
 mod issues;
@@ -19,6 +20,7 @@ mod triage;
 pub use comments::*;
 pub use dashboard::*;
 pub use dispatch::*;
+pub use handoff::*;
 pub use history::*;
 pub use hypotheses::*;
 pub use issues::*;

@@ -9,6 +9,8 @@
 //!   that workflow and branch is closed, and its fix task canceled if nobody started it.
 //! - `pull_request` closed and merged, naming Loop issues (`loop#42`, `loop-42`) in its body or
 //!   branch → the PR is attached to those issues.
+//! - reviews, review comments, red checks, merges, closes and comments on the pull requests
+//!   Loop's runner opened → their issue (see `github_pulls`);
 //! - anything else → 202, ignored.
 
 use axum::extract::State;
@@ -16,10 +18,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use loop_core::comment::NewComment;
 use loop_core::issue::{IssuePatch, IssueStatus, IssueType, PullRequest};
+use loop_core::rework::FeedbackOutcome;
 use loop_core::signal::{Delivery, FollowUp, NewSignal, Severity, fingerprint, truncate};
 use serde_json::{Map, Value, json};
 
-use super::{actor, body_digest, header, ignored, json_body, secret, text, verify_hmac};
+use super::{actor, body_digest, github_pulls, header, ignored, json_body, secret, text, verify_hmac};
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::RawBody;
@@ -46,6 +49,19 @@ pub async fn receive(State(s): State<AppState>, headers: HeaderMap, RawBody(body
     let action = text(&payload, &["action"]).unwrap_or_default();
     let repo = text(&payload, &["repository", "full_name"]).unwrap_or_else(|| "unknown".into());
 
+    // Loop's own pull requests first: reviews, checks, merges and replies on them go to the
+    // issue they were opened for. Anything else falls through to the signals below.
+    let mut not_loops = None;
+    if let Some(feedback) = github_pulls::feedback(&event, &action, &payload) {
+        match s.store.pull_request_feedback(feedback, delivery.clone(), &actor("github")).await? {
+            FeedbackOutcome::Duplicate => return Ok(axum::Json(json!({ "duplicate": true })).into_response()),
+            FeedbackOutcome::Ignored(why) => return Ok(ignored(why)),
+            FeedbackOutcome::Applied(issue) => {
+                return Ok((StatusCode::OK, axum::Json(json!({ "data": { "issue": issue } }))).into_response());
+            }
+            FeedbackOutcome::NotLoops(why) => not_loops = Some(why),
+        }
+    }
     let signal = match (event.as_str(), action.as_str()) {
         ("ping", _) => return Ok(axum::Json(json!({ "ok": true, "zen": payload.get("zen") })).into_response()),
         ("issues", "labeled") => {
@@ -79,7 +95,10 @@ pub async fn receive(State(s): State<AppState>, headers: HeaderMap, RawBody(body
         ("pull_request", "closed") if payload["pull_request"]["merged"] == true => {
             return merged_pull_request(&s, &payload, delivery).await;
         }
-        _ => return Ok(ignored(format!("GitHub event {event}{} is not handled", suffix(&action)))),
+        _ => {
+            let why = not_loops.unwrap_or_else(|| format!("GitHub event {event}{} is not handled", suffix(&action)));
+            return Ok(ignored(why));
+        }
     };
     Ok(ingested(s.store.ingest_signal(signal, Some(delivery), None, &actor("github")).await?))
 }

@@ -5,6 +5,7 @@
 //! the server runs with `--insecure-webhooks` (local trials only; logged on every delivery).
 
 pub mod github;
+pub mod github_pulls;
 pub mod posthog;
 pub mod sentry;
 
