@@ -235,6 +235,10 @@ pub struct BlockArgs {
     pub blocker: IssueRef,
     /// The issue that must wait (number or id).
     pub blocked: IssueRef,
+    /// block only: the blocker counts as finished when its pull request is merged, not when
+    /// it is done, so the dependant starts on code that is on the base branch.
+    #[arg(long)]
+    pub until_merged: bool,
 }
 
 #[derive(Args, Debug)]
@@ -999,10 +1003,11 @@ pub async fn block(a: BlockArgs, ctx: &Ctx) -> Result<(), CliError> {
         ctx.api
             .post(
                 &format!("/api/issues/{}/relations", seg(s(&blocker, "id"))),
-                json!({ "type": "blocks", "relatedIssueId": s(&blocked, "id") }),
+                json!({ "type": "blocks", "relatedIssueId": s(&blocked, "id"), "untilMerged": a.until_merged }),
             )
             .await?,
     );
+    let until = if a.until_merged { "its pull request is merged (or it is canceled)" } else { "done or canceled" };
     match ctx.out.mode {
         Mode::Json => emit(&output::json(&rel)),
         Mode::Plain => emit(&format!("{}\t{}\tblocks\t{}", s(&rel, "id"), issue_no(&blocker), issue_no(&blocked))),
@@ -1010,10 +1015,8 @@ pub async fn block(a: BlockArgs, ctx: &Ctx) -> Result<(), CliError> {
             "{} now blocks {}\n{}",
             issue_title(&blocker, &ctx.out),
             issue_title(&blocked, &ctx.out),
-            ctx.out.note(
-                &format!("{} is not dispatched until {} is done or canceled.", issue_no(&blocked), issue_no(&blocker)),
-                2
-            )
+            ctx.out
+                .note(&format!("{} is not dispatched until {} is {until}.", issue_no(&blocked), issue_no(&blocker)), 2)
         )),
     }
     Ok(())

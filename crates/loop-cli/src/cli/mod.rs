@@ -8,6 +8,7 @@ mod compat;
 mod config;
 mod dispatch;
 mod error;
+mod inbox;
 mod issues;
 mod mcp;
 mod metrics;
@@ -115,6 +116,8 @@ pub enum Command {
     Labels(projects::LabelsArgs),
     /// Named tokens for agents, people and integrations: list, create, revoke (admin).
     Tokens(tokens::TokensArgs),
+    /// Questions agents asked that wait for a person; answer them.
+    Inbox(inbox::InboxArgs),
     /// Prompt templates with their review scores; versions, promotion, previews.
     Templates(templates::TemplatesArgs),
     /// Preview the dispatch queue: what `dispatch` would hand out, with score breakdowns. Claims nothing.
@@ -296,6 +299,7 @@ async fn dispatch_command(command: Command, ctx: &Ctx) -> Result<(), CliError> {
         Command::Signal(a) => triage::signal(a, ctx).await,
         Command::Triage(a) => triage::run(a, ctx).await,
         Command::Tokens(a) => tokens::run(a, ctx).await,
+        Command::Inbox(a) => inbox::run(a, ctx).await,
         Command::Projects(a) => projects::projects(a, ctx).await,
         Command::Goals(a) => projects::goals(a, ctx).await,
         Command::Labels(a) => projects::labels(a, ctx).await,

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod runner;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,18 +30,23 @@ impl Server {
 
     /// A server with extra `loop serve` arguments (e.g. `--database-url`).
     pub fn start_with(extra: &[&str]) -> Server {
-        Server::start_under(Command::new(BIN), extra)
+        Server::start_under(Command::new(BIN), extra, &[])
+    }
+
+    /// A server with extra environment variables (webhook secrets…).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Server {
+        Server::start_under(Command::new(BIN), &[], env)
     }
 
     /// A server whose process may open at most `files` files (soft and hard limit).
     pub fn start_with_file_limit(files: u32, extra: &[&str]) -> Server {
         let mut shell = Command::new("/bin/sh");
         shell.args(["-c", &format!("ulimit -n {files} && exec \"$0\" \"$@\""), BIN]);
-        Server::start_under(shell, extra)
+        Server::start_under(shell, extra, &[])
     }
 
     /// Starts `loop serve` with `command`: the binary, or a wrapper that runs it.
-    fn start_under(mut command: Command, extra: &[&str]) -> Server {
+    fn start_under(mut command: Command, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let mut child = command
@@ -49,6 +56,7 @@ impl Server {
             .env_clear()
             .env("HOME", dir.path())
             .env("LOOP_API_KEY", KEY)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -258,6 +266,30 @@ pub fn http_get(url: &str) -> String {
     let body = &buf[split..];
     let body = if head.contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_vec() };
     String::from_utf8_lossy(&body).into_owned()
+}
+
+/// A minimal HTTP/1.1 request over std: the status and the body.
+pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4).unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = &buf[split..];
+    let body = if head.contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_vec() };
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 fn dechunk(mut rest: &[u8]) -> Vec<u8> {

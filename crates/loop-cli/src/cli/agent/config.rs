@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::land::LandArgs;
 use super::{RunnerArgs, duration};
 
 /// Where the file lives, from the top of the checkout.
@@ -31,17 +32,41 @@ struct File {
     ready_pr: Option<bool>,
     keep_failed_for: Option<String>,
     cron: Option<String>,
+    /// `loop agent land` only.
+    merge_command: Option<String>,
+}
+
+/// `top/.loop/agent.toml`, if there is one.
+fn read(top: &Path) -> Result<Option<(File, std::path::PathBuf)>, String> {
+    let path = top.join(FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let file: File = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Some((file, path)))
+}
+
+/// `loop agent land`'s flags, with what they leave unset taken from the file.
+pub fn merge_land(mut args: LandArgs, top: &Path) -> Result<LandArgs, String> {
+    let Some((file, path)) = read(top)? else { return Ok(args) };
+    if args.verify.is_empty() {
+        args.verify = file.verify.unwrap_or_default();
+    }
+    args.merge_command = args.merge_command.or(file.merge_command);
+    args.name = args.name.or(file.name);
+    args.base = args.base.or(file.base);
+    args.remote = args.remote.or(file.remote);
+    args.project = args.project.or(file.project);
+    let timeout = file.timeout.map(|v| duration(&v).map_err(|e| format!("{}: timeout: {e}", path.display())));
+    args.timeout = args.timeout.or(timeout.transpose()?);
+    Ok(args)
 }
 
 /// `args` with what they leave unset taken from `top/.loop/agent.toml`, if there is one.
 pub fn merge(mut args: RunnerArgs, top: &Path) -> Result<RunnerArgs, String> {
-    let path = top.join(FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(args),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
-    let file: File = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let Some((file, path)) = read(top)? else { return Ok(args) };
     let time = |key: &str, v: Option<String>| {
         v.map(|v| duration(&v).map_err(|e| format!("{}: {key}: {e}", path.display()))).transpose()
     };

@@ -58,18 +58,23 @@ impl Repo {
         Ok(PathBuf::from(common).join("loop-worktrees"))
     }
 
-    /// A fresh worktree on a new `branch` from the remote's `base`, replacing any left by an
-    /// earlier attempt at the same issue. Returns its directory and the base commit.
-    pub async fn worktree(&self, branch: &str, base: &str) -> Result<(PathBuf, String), String> {
-        git(&self.dir, &["fetch", "--quiet", &self.remote, base]).await?;
-        let base_sha = git(&self.dir, &["rev-parse", "FETCH_HEAD"]).await?;
+    /// A fresh worktree for `branch`, replacing any left by an earlier attempt at the same
+    /// issue: on the remote's `branch` when it has one (the work continues where the pull
+    /// request or a question left it), else new from the remote's `base`. Returns its
+    /// directory, the commit it starts from, and whether it continues the remote branch.
+    pub async fn worktree(&self, branch: &str, base: &str) -> Result<(PathBuf, String, bool), String> {
+        let on_remote = format!("refs/heads/{branch}");
+        let continued = !git(&self.dir, &["ls-remote", "--heads", &self.remote, &on_remote]).await?.is_empty();
+        let from = if continued { branch } else { base };
+        git(&self.dir, &["fetch", "--quiet", &self.remote, from]).await?;
+        let start = git(&self.dir, &["rev-parse", "FETCH_HEAD"]).await?;
         let dir = self.worktrees().await?.join(branch.replace('/', "-"));
         if dir.exists() {
             self.remove(&dir).await;
         }
         let path = dir.to_string_lossy().into_owned();
-        git(&self.dir, &["worktree", "add", "--quiet", "-B", branch, &path, &base_sha]).await?;
-        Ok((dir, base_sha))
+        git(&self.dir, &["worktree", "add", "--quiet", "-B", branch, &path, &start]).await?;
+        Ok((dir, start, continued))
     }
 
     /// Removes a worktree (its branch stays).
@@ -102,6 +107,68 @@ impl Repo {
         let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
         git(worktree, &["push", "--quiet", &self.remote, &spec]).await.map(|_| ())
     }
+
+    /// Pushes a rewritten `branch`, only if the remote still has it at `was` (nobody pushed to
+    /// it meanwhile).
+    pub async fn push_rewritten(&self, worktree: &Path, branch: &str, was: &str) -> Result<(), String> {
+        let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
+        let lease = format!("--force-with-lease=refs/heads/{branch}:{was}");
+        git(worktree, &["push", "--quiet", &lease, &self.remote, &spec]).await.map(|_| ())
+    }
+
+    /// Fetches the remote's `branch`; its commit.
+    pub async fn fetch(&self, branch: &str) -> Result<String, String> {
+        git(&self.dir, &["fetch", "--quiet", &self.remote, branch]).await?;
+        git(&self.dir, &["rev-parse", "FETCH_HEAD"]).await
+    }
+}
+
+/// Brings `onto` into the branch checked out in `worktree`: a rebase, else (a branch whose
+/// earlier conflict was resolved in a merge) a merge. `Err` with the conflicting files when
+/// neither goes through cleanly; the worktree is left as it was.
+pub async fn update_onto(worktree: &Path, onto: &str) -> Result<(), Vec<String>> {
+    if git(worktree, &as_runner(worktree, &["rebase", "--quiet", onto]).await).await.is_ok() {
+        return Ok(());
+    }
+    let conflicts = conflicting(worktree).await;
+    let _ = git(worktree, &["rebase", "--abort"]).await;
+    if git(worktree, &as_runner(worktree, &["merge", "--quiet", "--no-edit", onto]).await).await.is_ok() {
+        return Ok(());
+    }
+    let _ = git(worktree, &["merge", "--abort"]).await;
+    Err(conflicts)
+}
+
+/// Merges `onto` into the worktree's branch and leaves any conflict in the files (with its
+/// markers) for the agent to resolve; the runner's commit completes the merge. Returns the
+/// conflicting files.
+pub async fn merge_leaving_conflicts(worktree: &Path, onto: &str) -> Result<Vec<String>, String> {
+    match git(worktree, &as_runner(worktree, &["merge", "--quiet", "--no-edit", onto]).await).await {
+        Ok(_) => Ok(vec![]),
+        Err(e) => match conflicting(worktree).await {
+            files if files.is_empty() => Err(e),
+            files => Ok(files),
+        },
+    }
+}
+
+/// `args` for a git command that writes commits: a machine without a git identity still gets
+/// them, signed by the runner.
+async fn as_runner<'a>(worktree: &Path, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![];
+    if git(worktree, &["config", "user.email"]).await.is_err() {
+        all.extend(["-c", "user.name=Loop agent", "-c", "user.email=loop-agent@localhost"]);
+    }
+    all.extend_from_slice(args);
+    all
+}
+
+/// The files with unresolved conflicts.
+async fn conflicting(worktree: &Path) -> Vec<String> {
+    git(worktree, &["diff", "--name-only", "--diff-filter=U"])
+        .await
+        .map(|out| out.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// Commits whatever the agent left in `worktree`, with trailers naming the issue and session.
@@ -115,21 +182,14 @@ pub async fn commit_all(worktree: &Path, subject: &str, trailers: &[(&str, &str)
     for (k, v) in trailers {
         message.push_str(&format!("{k}: {v}\n"));
     }
-    // A machine without a git identity still gets commits, signed by the runner.
-    let identity = git(worktree, &["config", "user.email"]).await.is_ok();
-    let mut args = vec![];
-    if !identity {
-        args.extend(["-c", "user.name=Loop agent", "-c", "user.email=loop-agent@localhost"]);
-    }
-    args.extend(["commit", "--quiet", "--no-verify", "-m", &message]);
-    git(worktree, &args).await?;
+    git(worktree, &as_runner(worktree, &["commit", "--quiet", "--no-verify", "-m", &message]).await).await?;
     Ok(true)
 }
 
 /// The commits on HEAD since `base`, oldest first: `(sha, subject)`.
 pub async fn commits_since(worktree: &Path, base: &str) -> Result<Vec<(String, String)>, String> {
     let range = format!("{base}..HEAD");
-    let log = git(worktree, &["log", "--reverse", "--format=%H %s", &range]).await?;
+    let log = git(worktree, &["log", "--first-parent", "--reverse", "--format=%H %s", &range]).await?;
     Ok(log.lines().filter_map(|l| l.split_once(' ')).map(|(sha, s)| (sha.to_owned(), s.to_owned())).collect())
 }
 

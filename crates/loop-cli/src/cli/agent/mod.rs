@@ -5,6 +5,7 @@
 mod child;
 mod config;
 mod git;
+mod land;
 mod limits;
 mod report;
 mod work;
@@ -36,6 +37,15 @@ LOOP_ISSUE_NUMBER, LOOP_SESSION_ID and LOOP_WORKTREE in its environment; commit 
 the base) and run --pr-command, whose first printed URL is the PR; report the issue done with
 its commits, PR and summary. Any failure pushes nothing, fails the session with the reason, and
 returns the issue to todo for a retry.
+
+One branch and one pull request per issue: when the remote already has the issue's branch (its
+pull request came back with review comments or a red check, or an agent asked a question), the
+run continues that branch, skips the baseline check, pushes onto it and opens no second PR; the
+prompt (task-rework) carries the feedback. An agent that needs a decision asks
+(`loop --token \"$LOOP_TOKEN\" inbox ask '…'`, or POST /api/sessions/$LOOP_SESSION_ID/questions):
+its claim ends, the work so far is pushed to the branch unverified and without a PR, and the
+issue waits until a person answers (loop inbox, the dashboard's inbox, or a PR comment).
+Approved pull requests are landed by `loop agent land` (see its --help).
 
 The agent's own report: Claude Code's final result event, or a last stdout line of JSON such as
 {\"summary\": \"…\", \"model\": \"…\", \"tokens\": 1200, \"cost_usd\": 0.42}; else the last lines
@@ -77,6 +87,10 @@ pub enum AgentAction {
     /// long-polls rather than sleeping (or, with --cron, runs a tick on a schedule).
     #[command(after_help = AGENT_EXAMPLES)]
     Run(RunnerArgs),
+    /// The merge queue: land approved pull requests one at a time (rebased, re-verified,
+    /// merged with --merge-command); a conflict or a red check goes back as rework.
+    #[command(after_help = land::LAND_EXAMPLES)]
+    Land(land::LandArgs),
     /// Remove worktrees kept from failed runs (--keep-failed) once they are older than
     /// --keep-failed-for; tick and run do it when they start.
     Gc(GcArgs),
@@ -165,7 +179,7 @@ pub struct RunnerArgs {
 }
 
 /// `90`, `90s`, `30m`, `2h`, `7d`.
-fn duration(s: &str) -> Result<Duration, String> {
+pub(super) fn duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (number, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, ""), |i| s.split_at(i));
     let n: u64 = number.parse().map_err(|_| format!("{s:?} is not a duration: use 90s, 30m or 2h"))?;
@@ -190,6 +204,7 @@ pub async fn run(a: AgentArgs, ctx: &Ctx) -> Result<(), CliError> {
         AgentAction::Tick(r) => (r, false),
         AgentAction::Run(r) => (r, true),
         AgentAction::Gc(g) => return gc(g).await,
+        AgentAction::Land(l) => return land::land(l, ctx).await,
     };
     let dir = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
     let top = top_of(&dir)
@@ -315,7 +330,7 @@ async fn settings(args: &RunnerArgs, ctx: &Ctx) -> Result<Settings, CliError> {
     })
 }
 
-fn host() -> String {
+pub(super) fn host() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
@@ -416,6 +431,11 @@ impl Runner {
                 Outcome::Stopped => {
                     println!("#{} {}: released (stopping)", claim.number, claim.title);
                     return Ok(failed);
+                }
+                Outcome::Asked(question) => {
+                    in_a_row = 0;
+                    let first = question.lines().next().unwrap_or("");
+                    println!("#{} {}: waiting for a person's answer: {first}", claim.number, claim.title);
                 }
                 Outcome::Paused(why, wait) => {
                     // Not the issue's fault: it is released, and nothing counts against it.

@@ -56,6 +56,40 @@ pub enum Outcome {
     Paused(String, Option<Duration>),
     /// The runner is stopping: released.
     Stopped,
+    /// The agent asked a person a question (its session ended with it): the work so far is
+    /// pushed to the issue's branch, where the next run continues once it is answered.
+    Asked(String),
+}
+
+/// What the issue has from earlier runs: its pull request (number and URL) and that pull
+/// request's branch, and the commits reported so far.
+#[derive(Debug, Default)]
+pub struct Prior {
+    pub pr: Option<(u64, String)>,
+    pub branch: Option<String>,
+    pub commits: Vec<Value>,
+    /// Its pending rework includes a conflict with the base (found by the merge queue).
+    pub conflict: bool,
+}
+
+impl Prior {
+    /// Read from the issue; an issue that cannot be read has nothing to continue.
+    async fn of(api: &Api, issue_id: &str) -> Prior {
+        let Ok(body) = api.get(&format!("/api/issues/{}", seg(issue_id))).await else { return Prior::default() };
+        let issue = &body["data"];
+        let commits = issue["commits"].as_array().cloned().unwrap_or_default();
+        // A merged pull request is finished: new work on the issue gets a new one.
+        let open = issue["mergedAt"].is_null().then(|| issue["pullRequests"].as_array()?.last().cloned()).flatten();
+        let Some(pr) = open else { return Prior { commits, ..Prior::default() } };
+        let rework = api.get(&format!("/api/issues/{}/rework", seg(issue_id))).await.unwrap_or_default();
+        let conflict = rework["data"].as_array().into_iter().flatten().any(|r| r["kind"] == "conflict");
+        Prior {
+            pr: pr["url"].as_str().map(|u| (pr["number"].as_u64().unwrap_or(0), u.to_owned())),
+            branch: pr["branch"].as_str().map(str::to_owned),
+            commits,
+            conflict,
+        }
+    }
 }
 
 /// Worktrees are made one at a time: git locks its own files while it adds one.
@@ -78,7 +112,10 @@ const SECRETS: [&str; 8] = [
 /// its cost.
 pub async fn work(s: &Settings, api: &Api, claim: &Claim, stop: watch::Receiver<bool>) -> (Outcome, bool) {
     let heartbeat = tokio::spawn(keep_alive(api.clone(), claim.session_id.clone(), claim.heartbeat_every));
-    let branch = git::branch_name(claim.number, &claim.title);
+    let prior = Prior::of(api, &claim.issue_id).await;
+    // One branch and one pull request per issue: a rework or an answered question continues
+    // the branch the pull request (or the question) left.
+    let branch = prior.branch.clone().unwrap_or_else(|| git::branch_name(claim.number, &claim.title));
     let mut record = Record::new(s, &branch);
     let made = {
         let _one_at_a_time = WORKTREES.lock().await;
@@ -86,8 +123,9 @@ pub async fn work(s: &Settings, api: &Api, claim: &Claim, stop: watch::Receiver<
     };
     let outcome = match made {
         Err(e) => Outcome::NeedsHuman(format!("cannot make a worktree for {branch}: {e}")),
-        Ok((dir, base_sha)) => {
-            let outcome = attempt(s, claim, &dir, &base_sha, &branch, &mut record, stop).await;
+        Ok((dir, start, continued)) => {
+            let at = Start { dir: &dir, sha: &start, continued, branch: &branch };
+            let outcome = attempt(s, api, claim, &prior, at, &mut record, stop).await;
             if matches!(outcome, Outcome::Done { .. }) || !s.keep_failed {
                 s.repo.remove(&dir).await;
             } else {
@@ -97,7 +135,7 @@ pub async fn work(s: &Settings, api: &Api, claim: &Claim, stop: watch::Receiver<
         }
     };
     heartbeat.abort();
-    if let Err(e) = report(api, claim, &outcome, &record).await {
+    if let Err(e) = report(api, claim, &prior, &outcome, &record).await {
         tracing::warn!(target: "loop::agent", issue = claim.number, error = %e, "cannot report the outcome");
         eprintln!("loop agent: #{}: cannot report the outcome: {e}", claim.number);
     }
@@ -114,19 +152,49 @@ async fn keep_alive(api: Api, session: String, every: Duration) {
     }
 }
 
+/// Where a run starts: its worktree, the commit it starts from, and whether that is the
+/// issue's branch as an earlier run left it (else the base).
+struct Start<'a> {
+    dir: &'a Path,
+    sha: &'a str,
+    continued: bool,
+    branch: &'a str,
+}
+
 async fn attempt(
     s: &Settings,
+    api: &Api,
     claim: &Claim,
-    dir: &Path,
-    base_sha: &str,
-    branch: &str,
+    prior: &Prior,
+    at: Start<'_>,
     record: &mut Record,
     stop: watch::Receiver<bool>,
 ) -> Outcome {
-    // 1. The base must pass the checks before the agent is blamed for failing them.
-    let baseline = match checks(s, dir, stop.clone()).await {
-        Ok(runs) => runs,
-        Err(stopped_or_broken) => return stopped_or_broken,
+    let (dir, base_sha, branch) = (at.dir, at.sha, at.branch);
+    // 1. The base must pass the checks before the agent is blamed for failing them. A branch
+    // that continues earlier work is not checked first: a red check may be what it is to fix.
+    let baseline = match at.continued {
+        true => {
+            record.line(format!("continuing {branch} at {}", &base_sha[..base_sha.len().min(12)]));
+            if prior.conflict {
+                // The merge queue found a conflict with the base: bring the base in and leave
+                // the conflicting files, with their markers, for the agent.
+                let merged = match s.repo.fetch(&s.base).await {
+                    Ok(base) => git::merge_leaving_conflicts(dir, &base).await,
+                    Err(e) => Err(e),
+                };
+                match merged {
+                    Ok(files) if files.is_empty() => record.line(format!("merged {} cleanly", s.base)),
+                    Ok(files) => record.line(format!("merged {}: conflicts left in {}", s.base, files.join(", "))),
+                    Err(e) => return Outcome::NeedsHuman(format!("cannot merge {} into {branch}: {e}", s.base)),
+                }
+            }
+            vec![]
+        }
+        false => match checks(s, dir, stop.clone()).await {
+            Ok(runs) => runs,
+            Err(stopped_or_broken) => return stopped_or_broken,
+        },
     };
     for (command, run) in baseline {
         if !run.succeeded() {
@@ -223,9 +291,21 @@ async fn attempt(
     }
 
     // 3. What it changed, committed by the runner.
-    let subject = format!("#{}: {}", claim.number, claim.title);
     let number = format!("#{}", claim.number);
     let trailers = [("Loop-Issue", number.as_str()), ("Loop-Session", claim.session_id.as_str())];
+    if let Some(question) = asked(api, claim).await {
+        // The work so far waits on the issue's branch (unverified, no pull request) for the
+        // run that continues once a person answers.
+        let subject = format!("#{}: work in progress, waiting for an answer", claim.number);
+        let kept = match git::commit_all(dir, &subject, &trailers).await {
+            Ok(true) if branch != s.base => s.repo.push(dir, branch).await.map(|_| format!("pushed to {branch}")),
+            Ok(_) => Ok("nothing to keep".to_owned()),
+            Err(e) => Err(e),
+        };
+        record.line(format!("asked a person; the work so far: {}", kept.unwrap_or_else(|e| format!("not kept: {e}"))));
+        return Outcome::Asked(question);
+    }
+    let subject = format!("#{}: {}", claim.number, claim.title);
     if let Err(e) = git::commit_all(dir, &subject, &trailers).await {
         return Outcome::NeedsHuman(format!("cannot commit the agent's changes: {e}"));
     }
@@ -265,9 +345,14 @@ async fn attempt(
         return Outcome::NeedsHuman(format!("cannot push {branch}: {e}"));
     }
     record.line(format!("pushed: {branch}"));
-    let pr_url = match &s.pr_command {
-        None => None,
-        Some(template) => match open_pr(template, s, claim, branch, record, scratch.path(), stop).await {
+    let pr_url = match (&prior.pr, &s.pr_command) {
+        // Never a second pull request for one issue: the push updated the one it has.
+        (Some((_, url)), _) => {
+            record.line(format!("pull request updated: {url}"));
+            Some(url.clone())
+        }
+        (None, None) => None,
+        (None, Some(template)) => match open_pr(template, s, claim, branch, record, scratch.path(), stop).await {
             Ok(url) => {
                 record.line(format!("pull request: {url}"));
                 record.facts.insert("pullRequest".into(), json!(url));
@@ -279,6 +364,17 @@ async fn attempt(
         },
     };
     Outcome::Done { branch: branch.to_owned(), pr_url }
+}
+
+/// The question the agent asked through the API, if it ended its session with one.
+async fn asked(api: &Api, claim: &Claim) -> Option<String> {
+    let session = api.get(&format!("/api/sessions/{}", seg(&claim.session_id))).await.ok()?;
+    if session["data"]["endedAt"].is_null() {
+        return None;
+    }
+    let path = format!("/api/questions?open=true&issueId={}", seg(&claim.issue_id));
+    let open = api.get(&path).await.ok()?;
+    open["data"].as_array()?.last()?["question"].as_str().map(str::to_owned)
 }
 
 /// The verify commands in the worktree, in order, up to the first that fails (one that runs past
@@ -368,7 +464,7 @@ async fn open_pr(
 }
 
 /// `{name}` placeholders replaced by shell-quoted values.
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
+pub(super) fn fill(template: &str, values: &[(&str, &str)]) -> String {
     values.iter().fold(template.to_owned(), |text, (name, value)| text.replace(&format!("{{{name}}}"), &quote(value)))
 }
 
@@ -452,6 +548,7 @@ impl Record {
             Outcome::NeedsHuman(r) => ("needs-human", Some(r)),
             Outcome::Paused(r, _) => ("rate-limited", Some(r)),
             Outcome::Stopped => ("stopped", None),
+            Outcome::Asked(q) => ("asked", Some(q)),
         };
         facts.insert("outcome".into(), json!(result));
         if let Some(r) = reason {
@@ -496,7 +593,7 @@ impl Record {
 
 /// Tells the server: done (with commits, PR and summary, and the record as a comment), failed
 /// (the issue returns to `todo`), or released.
-async fn report(api: &Api, claim: &Claim, outcome: &Outcome, record: &Record) -> Result<(), String> {
+async fn report(api: &Api, claim: &Claim, prior: &Prior, outcome: &Outcome, record: &Record) -> Result<(), String> {
     let session = format!("/api/sessions/{}", seg(&claim.session_id));
     let kept = json!({
         "attestation": record.attestation(outcome),
@@ -508,16 +605,25 @@ async fn report(api: &Api, claim: &Claim, outcome: &Outcome, record: &Record) ->
     api.put(&format!("{session}/record"), kept).await.map_err(|e| format!("{e:?}"))?;
     let issue = format!("/api/issues/{}", seg(&claim.issue_id));
     let result = match outcome {
-        Outcome::Done { pr_url, .. } => {
-            let commits: Vec<Value> =
-                record.commits.iter().map(|(sha, subject)| json!({ "sha": sha, "message": subject })).collect();
+        Outcome::Done { pr_url, branch } => {
+            // The issue's commits so far, then this run's.
+            let mut commits = prior.commits.clone();
+            for (sha, subject) in &record.commits {
+                if !commits.iter().any(|c| c["sha"] == sha.as_str()) {
+                    commits.push(json!({ "sha": sha, "message": subject }));
+                }
+            }
             let mut patch =
                 json!({ "status": "done", "agentSummary": cap(&record.summary(), 4000), "commits": commits });
-            if let Some(url) = pr_url {
-                patch["pullRequests"] = json!([{ "number": pr_number(url), "url": url, "title": format!("#{}: {}", claim.number, claim.title) }]);
+            if let (Some(url), None) = (pr_url, &prior.pr) {
+                let title = format!("#{}: {}", claim.number, claim.title);
+                patch["pullRequests"] =
+                    json!([{ "number": pr_number(url), "url": url, "title": title, "branch": branch }]);
             }
             api.patch(&issue, patch).await.map(|_| ())
         }
+        // The session ended with the question; the record above is all there is to add.
+        Outcome::Asked(_) => return Ok(()),
         Outcome::Failed(reason) => {
             let summary = format!("{reason}\n\n{}", record.text());
             api.post(&format!("{session}/fail"), json!({ "summary": cap(&summary, 8000) })).await.map(|_| ())
@@ -539,7 +645,7 @@ async fn report(api: &Api, claim: &Claim, outcome: &Outcome, record: &Record) ->
         Outcome::Done { .. } => format!("Done.\n\n{}", record.text()),
         Outcome::Failed(reason) => format!("Attempt failed: {reason}\n\n{}", record.text()),
         Outcome::NeedsHuman(reason) => format!("Needs a person: {reason}\n\n{}", record.text()),
-        Outcome::Paused(..) | Outcome::Stopped => return Ok(()),
+        Outcome::Paused(..) | Outcome::Stopped | Outcome::Asked(_) => return Ok(()),
     };
     let body = json!({ "body": cap(&comment, 8000), "authorName": record.runner, "authorType": "agent" });
     api.post(&format!("{issue}/comments"), body).await.map(|_| ()).map_err(|e| format!("{e:?}"))
