@@ -124,6 +124,6 @@ async fn free_slot(State(s): State<AppState>, Path(scope): Path<String>, params:
     let Some(holder) = params.get("holder") else {
         return Err(crate::error::ApiError::query("holder", "is required: the holder the slot was taken for"));
     };
-    s.store.free_merge_slot(&scope, &holder).await?;
+    s.store.free_merge_slot(&scope, holder).await?;
     Ok(StatusCode::NO_CONTENT)
 }
