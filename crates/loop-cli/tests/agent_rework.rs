@@ -283,3 +283,91 @@ fn the_merge_queue_lands_one_at_a_time_after_reverifying_and_sends_conflicts_bac
     assert_eq!(git(&remote, &["show", "main:README"]), "the project, renamed and reworded");
     assert!(f.show(readme)["mergedAt"].is_string());
 }
+
+#[test]
+fn of_several_attempts_only_the_smallest_verified_change_is_pushed() {
+    let f = Fixture::new();
+    let n = f.issue("Add the greeting");
+    // Three agents at once, each in its own worktree: a long change, a short one, a broken one.
+    let agent = "case \"$LOOP_WORKTREE\" in\n\
+        *attempt-1) seq 1 20 > greeting.txt ;;\n\
+        *attempt-2) echo hello > greeting.txt ;;\n\
+        *) echo hello > greeting.txt; touch broken ;;\n\
+        esac\necho '{\"summary\": \"greeted\"}'\n";
+    let run = f.tick(agent, &["--attempts", "3"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let branch = pull_request_branch(&f, &n);
+    let remote = f.path("remote.git");
+    assert_eq!(git(&remote, &["show", &format!("{branch}:greeting.txt")]), "hello", "the smallest passing change");
+    assert_eq!(f.pushed().lines().count(), 1, "only the chosen attempt is pushed: {}", f.pushed());
+    let session = f.sessions(&n)[0]["id"].as_str().unwrap().to_owned();
+    let record = data(&f.api("GET", &format!("/api/sessions/{session}/record"), None)).clone();
+    let attempts = record["attestation"]["attempts"].as_array().cloned().unwrap_or_default();
+    let results: Vec<&str> = attempts.iter().map(|a| a["result"].as_str().unwrap()).collect();
+    assert_eq!(results.len(), 3, "{record}");
+    assert!(
+        results[0].contains("not chosen") && results[1].contains("chosen") && results[2].starts_with("failed"),
+        "{results:?}"
+    );
+    assert!(f.cli.ok(&["show", &n]).contains("attempt 2 (default): verified; chosen"));
+
+    // An issue's attempts:N label asks for attempts too; none verified, nothing is pushed.
+    let m = f.issue("Break everything");
+    f.cli.ok(&["labels", "create", "attempts:2"]);
+    f.cli.ok(&["update", &m, "--add-label", "attempts:2"]);
+    let run = f.tick("touch broken\necho done\n", &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(f.pushed().lines().count(), 1, "nothing more pushed");
+    assert_eq!(f.show(&m)["status"], "todo");
+}
+
+#[test]
+fn the_issue_chooses_the_agent_profile_and_a_rate_limited_one_hands_over_to_its_fallback() {
+    let f = Fixture::new();
+    let work = f.path("work");
+    std::fs::create_dir(work.join(".loop")).unwrap();
+    let limited = f.path("limited.sh");
+    std::fs::write(
+        &limited,
+        "echo \"$LOOP_MODEL\" >> \"$MARK_DIR/models\"\necho 'Error: rate limit reached'\nexit 1\n",
+    )
+    .unwrap();
+    let steady = f.path("steady.sh");
+    std::fs::write(
+        &steady,
+        "echo \"$LOOP_MODEL\" >> \"$MARK_DIR/models\"\necho done > done.txt\necho '{\"summary\": \"done\"}'\n",
+    )
+    .unwrap();
+    let toml = format!(
+        "agent = \"sh {steady}\"\nverify = [\"sh check.sh\"]\n\
+         [profiles.fast]\nagent = \"sh {limited}\"\nmodel = \"small-model\"\nlabels = [\"quick\"]\nfallback = \"steady\"\n\
+         [profiles.steady]\nmodel = \"big-model\"\n",
+        steady = steady.display(),
+        limited = limited.display()
+    );
+    std::fs::write(work.join(".loop/agent.toml"), toml).unwrap();
+    let quick = f.issue("A quick one");
+    f.cli.ok(&["labels", "create", "quick"]);
+    f.cli.ok(&["update", &quick, "--add-label", "quick"]);
+    let run = f.cli.run(&["agent", "tick", "--repo", work.to_str().unwrap(), "--name", "profiled"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("profile fast is rate-limited") && run.stderr.contains("trying steady"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(f.mark("models"), "small-model\nbig-model\n", "the label's profile, then its fallback");
+    assert_eq!(f.show(&quick)["status"], "done");
+    assert!(f.cli.ok(&["show", &quick]).contains("profile: steady"));
+
+    // A plain issue runs the top-level agent, without a model.
+    let plain = f.issue("A plain one");
+    assert_eq!(f.cli.run(&["agent", "tick", "--repo", work.to_str().unwrap(), "--name", "profiled"]).code, 0);
+    assert_eq!(f.mark("models"), "small-model\nbig-model\n\n");
+    assert_eq!(f.show(&plain)["status"], "done");
+    // A fallback that names no profile is refused before anything runs.
+    std::fs::write(work.join(".loop/agent.toml"), "agent = \"true\"\n[profiles.a]\nfallback = \"b\"\n").unwrap();
+    let bad = f.cli.run(&["agent", "tick", "--repo", work.to_str().unwrap()]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("profiles.a.fallback"), "{}", bad.stderr);
+}

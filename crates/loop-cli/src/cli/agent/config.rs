@@ -32,6 +32,8 @@ struct File {
     ready_pr: Option<bool>,
     keep_failed_for: Option<String>,
     cron: Option<String>,
+    attempts: Option<u32>,
+    profiles: Option<std::collections::BTreeMap<String, super::profiles::Profile>>,
     /// `loop agent land` only.
     merge_command: Option<String>,
 }
@@ -90,6 +92,8 @@ pub fn merge(mut args: RunnerArgs, top: &Path) -> Result<RunnerArgs, String> {
     args.ready_pr = args.ready_pr || file.ready_pr.unwrap_or(false);
     args.keep_failed_for = args.keep_failed_for.or(time("keep-failed-for", file.keep_failed_for)?);
     args.cron = args.cron.or(file.cron);
+    args.attempts = args.attempts.or(file.attempts);
+    args.profiles = file.profiles.unwrap_or_default();
     Ok(args)
 }
 

@@ -63,17 +63,23 @@ impl Repo {
     /// request or a question left it), else new from the remote's `base`. Returns its
     /// directory, the commit it starts from, and whether it continues the remote branch.
     pub async fn worktree(&self, branch: &str, base: &str) -> Result<(PathBuf, String, bool), String> {
+        self.worktree_as(branch, branch, base).await
+    }
+
+    /// [`Repo::worktree`] on the local branch `local`, for one of several attempts at
+    /// `branch`: each has its own, and only the one chosen is pushed (as `branch`).
+    pub async fn worktree_as(&self, local: &str, branch: &str, base: &str) -> Result<(PathBuf, String, bool), String> {
         let on_remote = format!("refs/heads/{branch}");
         let continued = !git(&self.dir, &["ls-remote", "--heads", &self.remote, &on_remote]).await?.is_empty();
         let from = if continued { branch } else { base };
         git(&self.dir, &["fetch", "--quiet", &self.remote, from]).await?;
         let start = git(&self.dir, &["rev-parse", "FETCH_HEAD"]).await?;
-        let dir = self.worktrees().await?.join(branch.replace('/', "-"));
+        let dir = self.worktrees().await?.join(local.replace('/', "-"));
         if dir.exists() {
             self.remove(&dir).await;
         }
         let path = dir.to_string_lossy().into_owned();
-        git(&self.dir, &["worktree", "add", "--quiet", "-B", branch, &path, &start]).await?;
+        git(&self.dir, &["worktree", "add", "--quiet", "-B", local, &path, &start]).await?;
         Ok((dir, start, continued))
     }
 
@@ -102,9 +108,10 @@ impl Repo {
         Ok(removed)
     }
 
-    /// Pushes `branch` (never the base: the caller checks) to the remote.
+    /// Pushes what the worktree has checked out as the remote's `branch` (never the base: the
+    /// caller checks).
     pub async fn push(&self, worktree: &Path, branch: &str) -> Result<(), String> {
-        let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
+        let spec = format!("HEAD:refs/heads/{branch}");
         git(worktree, &["push", "--quiet", &self.remote, &spec]).await.map(|_| ())
     }
 
@@ -191,6 +198,13 @@ pub async fn commits_since(worktree: &Path, base: &str) -> Result<Vec<(String, S
     let range = format!("{base}..HEAD");
     let log = git(worktree, &["log", "--first-parent", "--reverse", "--format=%H %s", &range]).await?;
     Ok(log.lines().filter_map(|l| l.split_once(' ')).map(|(sha, s)| (sha.to_owned(), s.to_owned())).collect())
+}
+
+/// How many lines the worktree's HEAD changes since `start` (added plus removed): of several
+/// verified attempts, the smallest change is chosen.
+pub async fn diff_size(worktree: &Path, start: &str) -> Result<u64, String> {
+    let stat = git(worktree, &["diff", "--numstat", start, "HEAD"]).await?;
+    Ok(stat.lines().flat_map(|l| l.split_whitespace().take(2)).map(|n| n.parse::<u64>().unwrap_or(0)).sum())
 }
 
 /// `loop/<number>-<slug of the title>`: readable, and one per issue.

@@ -7,6 +7,7 @@ mod config;
 mod git;
 mod land;
 mod limits;
+mod profiles;
 mod report;
 mod work;
 
@@ -68,6 +69,15 @@ win over the file:
   pr-command = \"gh pr create {draft} --head {branch} --base {base} --title {title} --body-file {body_file}\"
   max-concurrent = 2
   timeout = \"45m\"
+  attempts = 1
+  [profiles.fast]              # chosen by the claim's model hint, the issue's labels or type
+  agent = \"claude\"
+  model = \"haiku\"
+  types = [\"signal\"]
+  labels = [\"small\"]
+  fallback = \"codex\"           # takes the claim when this one is rate-limited
+  [profiles.codex]
+  agent = \"codex\"
 
 Exit codes (tick): 0 every run went well (or nothing was ready, or a budget is spent), 1 a run
 failed or needs a person, 2 bad usage.";
@@ -172,6 +182,14 @@ pub struct RunnerArgs {
     /// How long a failed run's kept worktree stays before it is removed [default: 7d]
     #[arg(long, value_name = "DUR", value_parser = duration)]
     pub keep_failed_for: Option<Duration>,
+    /// Agents per issue, each in its own worktree: the smallest change that passes the
+    /// verify commands is pushed, the others are recorded with their results. An issue's
+    /// `attempts:N` label overrides it [default: 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub attempts: Option<u32>,
+    /// Agent profiles, from `[profiles.NAME]` in .loop/agent.toml only.
+    #[arg(skip)]
+    pub profiles: std::collections::BTreeMap<String, profiles::Profile>,
     /// run only: instead of waiting for work, run a tick on this schedule (five cron fields,
     /// UTC: "*/15 * * * *" is every quarter hour).
     #[arg(long, value_name = "EXPR")]
@@ -327,6 +345,9 @@ async fn settings(args: &RunnerArgs, ctx: &Ctx) -> Result<Settings, CliError> {
         stall: args.stall_timeout.unwrap_or(Duration::from_secs(5 * 60)),
         keep_failed: args.keep_failed,
         ready_pr: args.ready_pr,
+        attempts: args.attempts.unwrap_or(1),
+        profiles: profiles::Profiles::new(args.profiles.clone())
+            .map_err(|e| CliError::usage(format!("{}: {e}", config::FILE)))?,
     })
 }
 
@@ -518,6 +539,7 @@ async fn claim(api: &Api, project: Option<&str>, wait: u64) -> Result<Option<Cla
         token: text(&c["token"]),
         prompt: text(&c["prompt"]),
         heartbeat_every: Duration::from_millis(left.unwrap_or(180_000) / 3),
+        model_hint: c["meta"]["model"].as_str().map(str::to_owned),
     }))
 }
 

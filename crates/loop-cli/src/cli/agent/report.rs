@@ -4,12 +4,16 @@
 use serde_json::Value;
 
 /// The shell command for `--agent`: a preset's, or the given one as it is.
-pub fn agent_command(agent: &str) -> String {
+pub fn agent_command(agent: &str, model: Option<&str>) -> String {
+    let model = |flag: &str| model.map(|m| format!(" {flag} '{}'", m.replace('\'', r"'\''"))).unwrap_or_default();
     match agent {
         // Print mode, the prompt on stdin, one JSON event a line (its last is the `result`).
-        "claude" => "claude -p --output-format stream-json --verbose --permission-mode acceptEdits".to_owned(),
+        "claude" => {
+            format!("claude -p --output-format stream-json --verbose --permission-mode acceptEdits{}", model("--model"))
+        }
         // Non-interactive, edits allowed in the worktree, the prompt on stdin (`-`).
-        "codex" => "codex exec --full-auto -".to_owned(),
+        "codex" => format!("codex exec --full-auto{} -", model("-m")),
+        // Any other agent reads the model from $LOOP_MODEL.
         other => other.to_owned(),
     }
 }
@@ -111,9 +115,11 @@ mod tests {
 
     #[test]
     fn presets_build_their_commands_and_anything_else_runs_as_given() {
-        assert!(agent_command("claude").starts_with("claude -p --output-format stream-json"));
-        assert_eq!(agent_command("codex"), "codex exec --full-auto -");
-        assert_eq!(agent_command("./my-agent.sh --fast"), "./my-agent.sh --fast");
+        assert!(agent_command("claude", None).starts_with("claude -p --output-format stream-json"));
+        assert!(agent_command("claude", Some("haiku")).ends_with(" --model 'haiku'"));
+        assert_eq!(agent_command("codex", None), "codex exec --full-auto -");
+        assert_eq!(agent_command("codex", Some("o3")), "codex exec --full-auto -m 'o3' -");
+        assert_eq!(agent_command("./my-agent.sh --fast", Some("m")), "./my-agent.sh --fast");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use tokio::sync::{Mutex, watch};
 
 use super::child::{self, Ending, Finished};
 use super::git::{self, Repo};
+use super::profiles::{self, Choice, Profiles};
 use super::report::{self, AgentReport};
 use crate::cli::api::{Api, seg};
 
@@ -27,6 +28,9 @@ pub struct Settings {
     pub keep_failed: bool,
     /// PRs open ready for review, not as drafts.
     pub ready_pr: bool,
+    /// Agents per issue, each in its own worktree; the smallest verified change is pushed.
+    pub attempts: u32,
+    pub profiles: Profiles,
 }
 
 /// An issue this runner holds.
@@ -40,6 +44,8 @@ pub struct Claim {
     pub prompt: String,
     /// How often to renew the lease.
     pub heartbeat_every: Duration,
+    /// The model the server suggests for the claim, if any.
+    pub model_hint: Option<String>,
 }
 
 /// How a run ended.
@@ -70,6 +76,16 @@ pub struct Prior {
     pub commits: Vec<Value>,
     /// Its pending rework includes a conflict with the base (found by the merge queue).
     pub conflict: bool,
+    /// Its type and labels choose its profile; a label `attempts:N` asks for N attempts.
+    pub issue_type: String,
+    pub labels: Vec<String>,
+}
+
+impl Prior {
+    /// The attempts the issue's `attempts:N` label asks for.
+    fn attempts(&self) -> Option<u32> {
+        self.labels.iter().find_map(|l| l.strip_prefix("attempts:")?.trim().parse().ok())
+    }
 }
 
 impl Prior {
@@ -78,9 +94,12 @@ impl Prior {
         let Ok(body) = api.get(&format!("/api/issues/{}", seg(issue_id))).await else { return Prior::default() };
         let issue = &body["data"];
         let commits = issue["commits"].as_array().cloned().unwrap_or_default();
+        let issue_type = issue["type"].as_str().unwrap_or_default().to_owned();
+        let labels = issue["labels"].as_array().into_iter().flatten();
+        let labels: Vec<String> = labels.filter_map(|l| l["name"].as_str().map(str::to_owned)).collect();
         // A merged pull request is finished: new work on the issue gets a new one.
         let open = issue["mergedAt"].is_null().then(|| issue["pullRequests"].as_array()?.last().cloned()).flatten();
-        let Some(pr) = open else { return Prior { commits, ..Prior::default() } };
+        let Some(pr) = open else { return Prior { commits, issue_type, labels, ..Prior::default() } };
         let rework = api.get(&format!("/api/issues/{}/rework", seg(issue_id))).await.unwrap_or_default();
         let conflict = rework["data"].as_array().into_iter().flatten().any(|r| r["kind"] == "conflict");
         Prior {
@@ -88,6 +107,8 @@ impl Prior {
             branch: pr["branch"].as_str().map(str::to_owned),
             commits,
             conflict,
+            issue_type,
+            labels,
         }
     }
 }
@@ -116,30 +137,191 @@ pub async fn work(s: &Settings, api: &Api, claim: &Claim, stop: watch::Receiver<
     // One branch and one pull request per issue: a rework or an answered question continues
     // the branch the pull request (or the question) left.
     let branch = prior.branch.clone().unwrap_or_else(|| git::branch_name(claim.number, &claim.title));
-    let mut record = Record::new(s, &branch);
-    let made = {
-        let _one_at_a_time = WORKTREES.lock().await;
-        s.repo.worktree(&branch, &s.base).await
+    let attempts = prior.attempts().unwrap_or(s.attempts).clamp(1, 8);
+    let issue = profiles::Issue {
+        issue_type: &prior.issue_type,
+        labels: &prior.labels,
+        model_hint: claim.model_hint.as_deref(),
     };
-    let outcome = match made {
-        Err(e) => Outcome::NeedsHuman(format!("cannot make a worktree for {branch}: {e}")),
-        Ok((dir, start, continued)) => {
-            let at = Start { dir: &dir, sha: &start, continued, branch: &branch };
-            let outcome = attempt(s, api, claim, &prior, at, &mut record, stop).await;
-            if matches!(outcome, Outcome::Done { .. }) || !s.keep_failed {
-                s.repo.remove(&dir).await;
-            } else {
-                record.line(format!("worktree kept: {}", dir.display()));
-            }
-            outcome
+    let choice = s.profiles.choose(&s.agent, &issue);
+    let job = Job { s, api, claim, prior: &prior, branch: &branch, stop: stop.clone() };
+    let tries = (1..=attempts).map(|k| {
+        let local = if attempts == 1 { branch.clone() } else { format!("{branch}-attempt-{k}") };
+        try_profiles(&job, local, choice.clone())
+    });
+    let mut tries = futures_util::future::join_all(tries).await;
+    let chosen = smallest_verified(&tries).await;
+    let summary = (attempts > 1).then(|| attempts_summary(&tries, chosen));
+    let (outcome, mut record) = match chosen {
+        Some(i) => {
+            let t = tries.swap_remove(i);
+            let mut record = t.record;
+            let dir = t.dir.clone().expect("a verified attempt has its worktree");
+            let outcome = deliver(s, claim, &prior, &branch, &dir, &mut record, stop).await;
+            tries.push(Try { record: Record::new(s, &branch), ..t });
+            (outcome, record)
+        }
+        // None verified: the most telling ending (stopping, a question, a rate limit, a person
+        // needed, a failure), with that attempt's record.
+        None => {
+            let rank = |o: &Outcome| match o {
+                Outcome::Stopped => 0,
+                Outcome::Asked(_) => 1,
+                Outcome::Paused(..) => 2,
+                Outcome::NeedsHuman(_) => 3,
+                _ => 4,
+            };
+            let i = (0..tries.len()).min_by_key(|&i| tries[i].made.as_ref().err().map_or(5, rank)).unwrap_or(0);
+            let t = tries.swap_remove(i);
+            let outcome = t.made.clone().err().unwrap_or(Outcome::Failed("no attempt was verified".into()));
+            tries.push(Try { record: Record::new(s, &branch), ..t });
+            (outcome, t.record)
         }
     };
+    if let Some((lines, facts)) = summary {
+        record.lines.extend(lines);
+        record.facts.insert("attempts".into(), facts);
+    }
+    for t in &tries {
+        let Some(dir) = &t.dir else { continue };
+        if matches!(outcome, Outcome::Done { .. }) || !s.keep_failed {
+            s.repo.remove(dir).await;
+        } else {
+            record.line(format!("worktree kept: {}", dir.display()));
+        }
+    }
     heartbeat.abort();
     if let Err(e) = report(api, claim, &prior, &outcome, &record).await {
         tracing::warn!(target: "loop::agent", issue = claim.number, error = %e, "cannot report the outcome");
         eprintln!("loop agent: #{}: cannot report the outcome: {e}", claim.number);
     }
     (outcome, record.agent.cost_usd.is_some())
+}
+
+/// One attempt: its worktree, how far it got (`Ok` when verified), what ran, and the profile
+/// it ran under.
+struct Try {
+    made: Result<(), Outcome>,
+    record: Record,
+    dir: Option<std::path::PathBuf>,
+    start: String,
+    choice: Choice,
+}
+
+/// What every attempt at one claim shares.
+struct Job<'a> {
+    s: &'a Settings,
+    api: &'a Api,
+    claim: &'a Claim,
+    prior: &'a Prior,
+    /// The issue's branch, pushed from the chosen attempt.
+    branch: &'a str,
+    stop: watch::Receiver<bool>,
+}
+
+/// One attempt under `choice`, and under its fallbacks while its agent is rate-limited.
+async fn try_profiles(job: &Job<'_>, local: String, mut choice: Choice) -> Try {
+    let (s, claim) = (job.s, job.claim);
+    let mut tried = vec![];
+    loop {
+        let t = one_try(job, &local, choice.clone()).await;
+        let next = s.profiles.fallback(&s.agent, &choice).filter(|n| !tried.contains(&n.profile));
+        match (&t.made, next) {
+            (Err(Outcome::Paused(why, _)), Some(next)) => {
+                eprintln!(
+                    "loop agent: #{}: profile {} is rate-limited ({}); trying {}",
+                    claim.number,
+                    choice.profile,
+                    why.lines().last().unwrap_or(""),
+                    next.profile
+                );
+                if let Some(dir) = &t.dir {
+                    s.repo.remove(dir).await;
+                }
+                tried.push(choice.profile);
+                choice = next;
+            }
+            _ => return t,
+        }
+    }
+}
+
+async fn one_try(job: &Job<'_>, local: &str, choice: Choice) -> Try {
+    let (s, branch) = (job.s, job.branch);
+    let mut record = Record::new(s, branch);
+    if choice.profile != "default" {
+        record.line(format!(
+            "profile: {} ({}{})",
+            choice.profile,
+            choice.agent,
+            choice.model.as_deref().map(|m| format!(", model {m}")).unwrap_or_default()
+        ));
+        record
+            .facts
+            .insert("profile".into(), json!({ "name": choice.profile, "agent": choice.agent, "model": choice.model }));
+    }
+    let made = {
+        let _one_at_a_time = WORKTREES.lock().await;
+        s.repo.worktree_as(local, branch, &s.base).await
+    };
+    match made {
+        Err(e) => Try {
+            made: Err(Outcome::NeedsHuman(format!("cannot make a worktree for {branch}: {e}"))),
+            record,
+            dir: None,
+            start: String::new(),
+            choice,
+        },
+        Ok((dir, start, continued)) => {
+            let at = Start { dir: &dir, sha: &start, continued, branch };
+            let made = make(job, at, &choice, &mut record).await;
+            Try { made, record, dir: Some(dir), start, choice }
+        }
+    }
+}
+
+/// Of the verified attempts, the one that changes the fewest lines.
+async fn smallest_verified(tries: &[Try]) -> Option<usize> {
+    let mut best: Option<(u64, usize)> = None;
+    for (i, t) in tries.iter().enumerate() {
+        let (Ok(()), Some(dir)) = (&t.made, &t.dir) else { continue };
+        let size = git::diff_size(dir, &t.start).await.unwrap_or(u64::MAX);
+        if best.is_none_or(|(b, _)| size < b) {
+            best = Some((size, i));
+        }
+    }
+    best.map(|(_, i)| i)
+}
+
+/// What each of several attempts came to, for the record: lines, and the same as JSON.
+fn attempts_summary(tries: &[Try], chosen: Option<usize>) -> (Vec<String>, Value) {
+    let mut lines = vec![];
+    let mut facts = vec![];
+    for (i, t) in tries.iter().enumerate() {
+        let result = match &t.made {
+            Ok(()) if Some(i) == chosen => "verified; chosen (the smallest change)".to_owned(),
+            Ok(()) => "verified; not chosen (a larger change)".to_owned(),
+            Err(o) => attempt_result(o),
+        };
+        lines.push(format!("attempt {} ({}): {result}", i + 1, t.choice.profile));
+        facts.push(json!({
+            "attempt": i + 1, "profile": t.choice.profile, "result": result,
+            "agent": t.record.facts.get("agent"), "commits": t.record.commits.len(),
+        }));
+    }
+    (lines, json!(facts))
+}
+
+fn attempt_result(o: &Outcome) -> String {
+    let first = |r: &str| r.lines().next().unwrap_or("").to_owned();
+    match o {
+        Outcome::Failed(r) => format!("failed: {}", first(r)),
+        Outcome::NeedsHuman(r) => format!("needs a person: {}", first(r)),
+        Outcome::Paused(..) => "rate-limited".into(),
+        Outcome::Stopped => "stopped".into(),
+        Outcome::Asked(_) => "asked a person".into(),
+        Outcome::Done { .. } => "done".into(),
+    }
 }
 
 /// Renews the lease until aborted.
@@ -161,15 +343,10 @@ struct Start<'a> {
     branch: &'a str,
 }
 
-async fn attempt(
-    s: &Settings,
-    api: &Api,
-    claim: &Claim,
-    prior: &Prior,
-    at: Start<'_>,
-    record: &mut Record,
-    stop: watch::Receiver<bool>,
-) -> Outcome {
+/// One attempt up to a verified commit on its worktree's branch: the checks on the base, the
+/// agent, the runner's commit, the checks again. `Err` with how it ended otherwise.
+async fn make(job: &Job<'_>, at: Start<'_>, choice: &Choice, record: &mut Record) -> Result<(), Outcome> {
+    let (s, api, claim, prior, stop) = (job.s, job.api, job.claim, job.prior, job.stop.clone());
     let (dir, base_sha, branch) = (at.dir, at.sha, at.branch);
     // 1. The base must pass the checks before the agent is blamed for failing them. A branch
     // that continues earlier work is not checked first: a red check may be what it is to fix.
@@ -186,24 +363,24 @@ async fn attempt(
                 match merged {
                     Ok(files) if files.is_empty() => record.line(format!("merged {} cleanly", s.base)),
                     Ok(files) => record.line(format!("merged {}: conflicts left in {}", s.base, files.join(", "))),
-                    Err(e) => return Outcome::NeedsHuman(format!("cannot merge {} into {branch}: {e}", s.base)),
+                    Err(e) => return Err(Outcome::NeedsHuman(format!("cannot merge {} into {branch}: {e}", s.base))),
                 }
             }
             vec![]
         }
         false => match checks(s, dir, stop.clone()).await {
             Ok(runs) => runs,
-            Err(stopped_or_broken) => return stopped_or_broken,
+            Err(stopped_or_broken) => return Err(stopped_or_broken),
         },
     };
     for (command, run) in baseline {
         if !run.succeeded() {
-            return Outcome::NeedsHuman(format!(
+            return Err(Outcome::NeedsHuman(format!(
                 "the base branch {} already fails `{command}` ({}), before the agent started:\n{}",
                 s.base,
                 ending(&run),
                 run.tail(20)
-            ));
+            )));
         }
         record.line(format!("baseline: `{command}` passed on {}", s.base));
         record.push("baseline", json!({ "command": command, "exitCode": 0 }));
@@ -212,11 +389,11 @@ async fn attempt(
     // 2. The agent, with its prompt; it edits files and nothing else.
     let scratch = match tempfile::tempdir() {
         Ok(d) => d,
-        Err(e) => return Outcome::NeedsHuman(format!("cannot make a temporary directory: {e}")),
+        Err(e) => return Err(Outcome::NeedsHuman(format!("cannot make a temporary directory: {e}"))),
     };
     let prompt_file = scratch.path().join("prompt.md");
     if let Err(e) = std::fs::write(&prompt_file, &claim.prompt) {
-        return Outcome::NeedsHuman(format!("cannot write the prompt file: {e}"));
+        return Err(Outcome::NeedsHuman(format!("cannot write the prompt file: {e}")));
     }
     // Pushes to the remote by name go nowhere (git reads config from the environment too).
     let no_push = format!("remote.{}.pushurl", s.repo.remote);
@@ -233,7 +410,11 @@ async fn attempt(
         ("LOOP_WORKTREE".to_owned(), dir.to_string_lossy().into_owned()),
         ("LOOP_PROMPT_FILE".to_owned(), prompt_file.to_string_lossy().into_owned()),
     ];
-    let command = report::agent_command(&s.agent);
+    let mut env = env;
+    if let Some(model) = &choice.model {
+        env.push(("LOOP_MODEL".to_owned(), model.clone()));
+    }
+    let command = report::agent_command(&choice.agent, choice.model.as_deref());
     let run = child::run(
         child::Run {
             command: &command,
@@ -249,7 +430,7 @@ async fn attempt(
     .await;
     let run = match run {
         Ok(run) => run,
-        Err(e) => return Outcome::Failed(format!("cannot start the agent `{command}`: {e}")),
+        Err(e) => return Err(Outcome::Failed(format!("cannot start the agent `{command}`: {e}"))),
     };
     record.agent = report::parse(&run.stdout);
     record.line(format!(
@@ -270,22 +451,22 @@ async fn attempt(
         }),
     );
     match run.ending {
-        Ending::Stopped => return Outcome::Stopped,
+        Ending::Stopped => return Err(Outcome::Stopped),
         Ending::TimedOut => {
-            return Outcome::Failed(format!("the agent ran past the {} timeout and was stopped", secs(s.timeout)));
+            return Err(Outcome::Failed(format!("the agent ran past the {} timeout and was stopped", secs(s.timeout))));
         }
         Ending::Stalled => {
-            return Outcome::Failed(format!(
+            return Err(Outcome::Failed(format!(
                 "the agent printed nothing for {} (stalled) and was stopped",
                 secs(s.stall)
-            ));
+            )));
         }
         Ending::Exited(_) if !run.succeeded() => {
             let now = chrono::Utc::now().timestamp();
             if let Some(wait) = report::rate_limited(&run.transcript, now) {
-                return Outcome::Paused(run.tail(3), wait.map(Duration::from_secs));
+                return Err(Outcome::Paused(run.tail(3), wait.map(Duration::from_secs)));
             }
-            return Outcome::Failed(format!("the agent {}", ending(&run)));
+            return Err(Outcome::Failed(format!("the agent {}", ending(&run))));
         }
         Ending::Exited(_) => {}
     }
@@ -303,24 +484,24 @@ async fn attempt(
             Err(e) => Err(e),
         };
         record.line(format!("asked a person; the work so far: {}", kept.unwrap_or_else(|e| format!("not kept: {e}"))));
-        return Outcome::Asked(question);
+        return Err(Outcome::Asked(question));
     }
     let subject = format!("#{}: {}", claim.number, claim.title);
     if let Err(e) = git::commit_all(dir, &subject, &trailers).await {
-        return Outcome::NeedsHuman(format!("cannot commit the agent's changes: {e}"));
+        return Err(Outcome::NeedsHuman(format!("cannot commit the agent's changes: {e}")));
     }
     record.commits = match git::commits_since(dir, base_sha).await {
         Ok(c) => c,
-        Err(e) => return Outcome::NeedsHuman(e),
+        Err(e) => return Err(Outcome::NeedsHuman(e)),
     };
     if record.commits.is_empty() {
-        return Outcome::Failed("the agent changed nothing".into());
+        return Err(Outcome::Failed("the agent changed nothing".into()));
     }
 
     // 4. The checks, on what it made.
     let verified = match checks(s, dir, stop.clone()).await {
         Ok(runs) => runs,
-        Err(stopped_or_broken) => return stopped_or_broken,
+        Err(stopped_or_broken) => return Err(stopped_or_broken),
     };
     for (command, run) in verified {
         record.line(format!("verify: `{command}`: {}", ending(&run)));
@@ -329,15 +510,26 @@ async fn attempt(
             json!({ "command": command, "result": ending(&run), "exitCode": exit_code(&run), "tail": run.tail(20) }),
         );
         if !run.succeeded() {
-            return Outcome::Failed(format!(
+            return Err(Outcome::Failed(format!(
                 "`{command}` failed after the agent's changes ({}):\n{}",
                 ending(&run),
                 run.tail(20)
-            ));
+            )));
         }
     }
+    Ok(())
+}
 
-    // 5. Push the branch, and open the pull request.
+/// Pushes the verified branch, and opens its pull request (or updates the one it has).
+async fn deliver(
+    s: &Settings,
+    claim: &Claim,
+    prior: &Prior,
+    branch: &str,
+    dir: &Path,
+    record: &mut Record,
+    stop: watch::Receiver<bool>,
+) -> Outcome {
     if branch == s.base {
         return Outcome::NeedsHuman(format!("refusing to push to the base branch {branch}"));
     }
@@ -345,6 +537,10 @@ async fn attempt(
         return Outcome::NeedsHuman(format!("cannot push {branch}: {e}"));
     }
     record.line(format!("pushed: {branch}"));
+    let scratch = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return Outcome::NeedsHuman(format!("{branch} is pushed; cannot make a temporary directory: {e}")),
+    };
     let pr_url = match (&prior.pr, &s.pr_command) {
         // Never a second pull request for one issue: the push updated the one it has.
         (Some((_, url)), _) => {
