@@ -372,6 +372,21 @@ fn the_issue_chooses_the_agent_profile_and_a_rate_limited_one_hands_over_to_its_
     assert_eq!(f.cli.run(&["agent", "tick", "--repo", work.to_str().unwrap(), "--name", "profiled"]).code, 0);
     assert_eq!(f.mark("models"), "small-model\nbig-model\n\n");
     assert_eq!(f.show(&plain)["status"], "done");
+    // Several attempts may each run another profile.
+    let toml = format!(
+        "agent = \"sh {steady}\"\nverify = [\"sh check.sh\"]\nattempt-profiles = [\"one\", \"two\"]\n\
+         [profiles.one]\nmodel = \"m-one\"\n[profiles.two]\nmodel = \"m-two\"\n",
+        steady = steady.display()
+    );
+    std::fs::write(work.join(".loop/agent.toml"), toml).unwrap();
+    std::fs::remove_file(f.path("marks/models")).unwrap();
+    let both = f.issue("Two ways");
+    let run = f.cli.run(&["agent", "tick", "--repo", work.to_str().unwrap(), "--attempts", "2"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let mut models: Vec<String> = f.mark("models").lines().map(str::to_owned).collect();
+    models.sort();
+    assert_eq!(models, ["m-one", "m-two"]);
+    assert!(f.cli.ok(&["show", &both]).contains("attempt 2 (two)"));
     // A fallback that names no profile is refused before anything runs.
     std::fs::write(work.join(".loop/agent.toml"), "agent = \"true\"\n[profiles.a]\nfallback = \"b\"\n").unwrap();
     let bad = f.cli.run(&["agent", "tick", "--repo", work.to_str().unwrap()]);

@@ -33,6 +33,7 @@ struct File {
     keep_failed_for: Option<String>,
     cron: Option<String>,
     attempts: Option<u32>,
+    attempt_profiles: Option<Vec<String>>,
     profiles: Option<std::collections::BTreeMap<String, super::profiles::Profile>>,
     /// `loop agent land` only.
     merge_command: Option<String>,
@@ -94,6 +95,7 @@ pub fn merge(mut args: RunnerArgs, top: &Path) -> Result<RunnerArgs, String> {
     args.cron = args.cron.or(file.cron);
     args.attempts = args.attempts.or(file.attempts);
     args.profiles = file.profiles.unwrap_or_default();
+    args.attempt_profiles = file.attempt_profiles.unwrap_or_default();
     Ok(args)
 }
 

@@ -224,8 +224,10 @@ impl Lander {
             return self.send_back(id, "conflict", body).await;
         }
         for command in &self.verify {
+            // As in a run: the project's checks get no push credential; the merge command does.
+            let secrets = &super::work::SECRETS;
             let run =
-                Run { command, dir, env: vec![], env_remove: &[], stdin: None, timeout: self.timeout, stall: None };
+                Run { command, dir, env: vec![], env_remove: secrets, stdin: None, timeout: self.timeout, stall: None };
             let run = match child::run(run, tokio::sync::watch::channel(false).1).await {
                 Ok(run) => run,
                 Err(e) => return Landed::Failed(format!("cannot run `{command}`: {e}")),

@@ -70,6 +70,7 @@ win over the file:
   max-concurrent = 2
   timeout = \"45m\"
   attempts = 1
+  attempt-profiles = [\"fast\", \"codex\"]   # with attempts > 1: the attempts' profiles, in turn
   [profiles.fast]              # chosen by the claim's model hint, the issue's labels or type
   agent = \"claude\"
   model = \"haiku\"
@@ -190,6 +191,10 @@ pub struct RunnerArgs {
     /// Agent profiles, from `[profiles.NAME]` in .loop/agent.toml only.
     #[arg(skip)]
     pub profiles: std::collections::BTreeMap<String, profiles::Profile>,
+    /// With --attempts: the profiles the attempts run under, in turn (`attempt-profiles =
+    /// ["fast", "deep"]` in .loop/agent.toml only) [default: each the claim's profile]
+    #[arg(skip)]
+    pub attempt_profiles: Vec<String>,
     /// run only: instead of waiting for work, run a tick on this schedule (five cron fields,
     /// UTC: "*/15 * * * *" is every quarter hour).
     #[arg(long, value_name = "EXPR")]
@@ -333,6 +338,11 @@ async fn settings(args: &RunnerArgs, ctx: &Ctx) -> Result<Settings, CliError> {
         None => repo.default_branch().await,
     };
     let name = args.name.clone().unwrap_or_else(|| format!("loop-agent@{}", host()));
+    let profiles = profiles::Profiles::new(args.profiles.clone())
+        .map_err(|e| CliError::usage(format!("{}: {e}", config::FILE)))?;
+    if let Some(unknown) = args.attempt_profiles.iter().find(|p| !profiles.by_name.contains_key(*p)) {
+        return Err(CliError::usage(format!("{}: attempt-profiles: there is no profile {unknown:?}", config::FILE)));
+    }
     Ok(Settings {
         name,
         api_url: ctx.conn.url.clone(),
@@ -346,8 +356,8 @@ async fn settings(args: &RunnerArgs, ctx: &Ctx) -> Result<Settings, CliError> {
         keep_failed: args.keep_failed,
         ready_pr: args.ready_pr,
         attempts: args.attempts.unwrap_or(1),
-        profiles: profiles::Profiles::new(args.profiles.clone())
-            .map_err(|e| CliError::usage(format!("{}: {e}", config::FILE)))?,
+        profiles,
+        attempt_profiles: args.attempt_profiles.clone(),
     })
 }
 

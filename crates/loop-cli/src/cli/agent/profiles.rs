@@ -81,6 +81,11 @@ impl Profiles {
         }
     }
 
+    /// The profile named `name`, if there is one.
+    pub fn named(&self, default_agent: &str, name: &str) -> Option<Choice> {
+        self.by_name.get(name).map(|p| self.choice(default_agent, name, p))
+    }
+
     /// The profile to try after `of` was rate-limited, if it names one.
     pub fn fallback(&self, default_agent: &str, of: &Choice) -> Option<Choice> {
         let next = self.by_name.get(&of.profile)?.fallback.as_ref()?;

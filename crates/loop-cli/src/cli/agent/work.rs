@@ -31,6 +31,8 @@ pub struct Settings {
     /// Agents per issue, each in its own worktree; the smallest verified change is pushed.
     pub attempts: u32,
     pub profiles: Profiles,
+    /// The profiles several attempts run under, in turn (else each runs the claim's profile).
+    pub attempt_profiles: Vec<String>,
 }
 
 /// An issue this runner holds.
@@ -118,7 +120,7 @@ static WORKTREES: Mutex<()> = Mutex::const_new(());
 
 /// What the agent's environment does not get: the master key (it gets the claim's scoped
 /// token instead) and the credentials a push could use. The runner pushes; the agent edits.
-const SECRETS: [&str; 8] = [
+pub(super) const SECRETS: [&str; 8] = [
     "LOOP_API_KEY",
     "LOOP_API_TOKEN",
     "GH_TOKEN",
@@ -147,36 +149,31 @@ pub async fn work(s: &Settings, api: &Api, claim: &Claim, stop: watch::Receiver<
     let job = Job { s, api, claim, prior: &prior, branch: &branch, stop: stop.clone() };
     let tries = (1..=attempts).map(|k| {
         let local = if attempts == 1 { branch.clone() } else { format!("{branch}-attempt-{k}") };
-        try_profiles(&job, local, choice.clone())
+        let turn = s.attempt_profiles.get((k as usize - 1) % s.attempt_profiles.len().max(1));
+        let choice = match turn.and_then(|name| s.profiles.named(&s.agent, name)) {
+            Some(named) if attempts > 1 => named,
+            _ => choice.clone(),
+        };
+        try_profiles(&job, local, choice)
     });
     let mut tries = futures_util::future::join_all(tries).await;
     let chosen = smallest_verified(&tries).await;
     let summary = (attempts > 1).then(|| attempts_summary(&tries, chosen));
-    let (outcome, mut record) = match chosen {
-        Some(i) => {
-            let t = tries.swap_remove(i);
-            let mut record = t.record;
-            let dir = t.dir.clone().expect("a verified attempt has its worktree");
-            let outcome = deliver(s, claim, &prior, &branch, &dir, &mut record, stop).await;
-            tries.push(Try { record: Record::new(s, &branch), ..t });
-            (outcome, record)
-        }
-        // None verified: the most telling ending (stopping, a question, a rate limit, a person
-        // needed, a failure), with that attempt's record.
-        None => {
-            let rank = |o: &Outcome| match o {
-                Outcome::Stopped => 0,
-                Outcome::Asked(_) => 1,
-                Outcome::Paused(..) => 2,
-                Outcome::NeedsHuman(_) => 3,
-                _ => 4,
-            };
-            let i = (0..tries.len()).min_by_key(|&i| tries[i].made.as_ref().err().map_or(5, rank)).unwrap_or(0);
-            let t = tries.swap_remove(i);
-            let outcome = t.made.clone().err().unwrap_or(Outcome::Failed("no attempt was verified".into()));
-            tries.push(Try { record: Record::new(s, &branch), ..t });
-            (outcome, t.record)
-        }
+    // The verified attempt chosen, else the most telling ending (stopping, a question, a rate
+    // limit, a person needed, a failure): its record becomes the run's.
+    let rank = |t: &Try| match &t.made {
+        Err(Outcome::Stopped) => 0,
+        Err(Outcome::Asked(_)) => 1,
+        Err(Outcome::Paused(..)) => 2,
+        Err(Outcome::NeedsHuman(_)) => 3,
+        _ => 4,
+    };
+    let i = chosen.unwrap_or_else(|| (0..tries.len()).min_by_key(|&i| rank(&tries[i])).unwrap_or(0));
+    let mut record = std::mem::replace(&mut tries[i].record, Record::new(s, &branch));
+    let outcome = match (&tries[i].made, &tries[i].dir) {
+        (Ok(()), Some(dir)) => deliver(s, claim, &prior, &branch, dir, &mut record, stop).await,
+        (Err(ended), _) => ended.clone(),
+        (Ok(()), None) => Outcome::NeedsHuman("a verified attempt lost its worktree".into()),
     };
     if let Some((lines, facts)) = summary {
         record.lines.extend(lines);
