@@ -96,6 +96,15 @@ async fn claim_heartbeat_review_and_complete_unblock_the_dependant() {
     // Nothing is remembered any more: renewing needs an id.
     let out = call(&ctx, "loop_heartbeat", json!({})).await;
     assert!(out.is_error && out.text.contains("sessionId is required"), "{}", out.text);
+
+    // An agent that needs a decision asks; the issue waits for a person's answer.
+    ok(call(&ctx, "loop_get_next_task", json!({})).await);
+    let asked = ok(call(&ctx, "loop_ask_question", json!({ "question": "Keep the old endpoint?" })).await);
+    assert_eq!(asked["question"], "Keep the old endpoint?", "{asked}");
+    let waiting = get_issue(&s, &second.id).await;
+    assert_eq!((waiting["status"].as_str(), waiting["awaitingInput"].as_bool()), (Some("todo"), Some(true)));
+    let out = call(&ctx, "loop_get_next_task", json!({})).await;
+    assert!(!out.text.contains(&second.id), "a waiting issue is not handed out: {}", out.text);
 }
 
 #[tokio::test]
