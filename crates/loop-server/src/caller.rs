@@ -140,7 +140,8 @@ fn worker(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 pub fn header_text(headers: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
     match headers.get(name).map(|v| v.to_str()) {
         None => Ok(None),
-        Some(Ok(v)) if !v.trim().is_empty() && v.len() <= 200 => Ok(Some(v.trim().to_owned())),
+        // Printable ASCII (a tab passes `to_str` but is not a name's character).
+        Some(Ok(v)) if !v.trim().is_empty() && v.len() <= 200 && !v.contains('\t') => Ok(Some(v.trim().to_owned())),
         Some(_) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_header",
@@ -156,4 +157,25 @@ fn holds(name: &str, agent: &str) -> bool {
 
 fn forbidden(message: String) -> Response {
     ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::header_text;
+
+    #[test]
+    fn a_name_header_is_printable_ascii_of_1_to_200() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("X-Loop-Agent", HeaderValue::from_str(v).unwrap());
+            header_text(&h, "X-Loop-Agent")
+        };
+        assert_eq!(with(" builder-1 ").unwrap().as_deref(), Some("builder-1"));
+        assert!(with("a\tb").is_err(), "a tab is not a name's character");
+        assert!(with("   ").is_err());
+        assert!(with(&"x".repeat(201)).is_err());
+        assert_eq!(header_text(&HeaderMap::new(), "X-Loop-Agent").unwrap(), None);
+    }
 }
