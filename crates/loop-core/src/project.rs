@@ -29,6 +29,10 @@ pub struct Project {
     pub status: ProjectStatus,
     pub health: ProjectHealth,
     pub goal_id: Option<String>,
+    /// New blocks whose waiting issue is in this project wait for the blocker's merge, not
+    /// only its done (`untilMerged`), unless the relation says otherwise.
+    #[serde(default)]
+    pub wait_for_merge: bool,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
@@ -64,6 +68,8 @@ pub struct NewProject {
     pub health: ProjectHealth,
     #[serde(default, deserialize_with = "reference")]
     pub goal_id: Option<String>,
+    #[serde(default)]
+    pub wait_for_merge: bool,
 }
 
 fn default_status() -> ProjectStatus {
@@ -93,6 +99,9 @@ pub struct ProjectPatch {
     #[serde(default, deserialize_with = "reference_patch")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub goal_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub wait_for_merge: Option<bool>,
 }
 
 impl Project {
@@ -112,6 +121,9 @@ impl Project {
         if let Some(g) = patch.goal_id {
             self.goal_id = g;
         }
+        if let Some(w) = patch.wait_for_merge {
+            self.wait_for_merge = w;
+        }
         self.updated_at = now;
     }
 }
@@ -123,5 +135,6 @@ impl ProjectPatch {
             && self.status.is_none()
             && self.health.is_none()
             && self.goal_id.is_none()
+            && self.wait_for_merge.is_none()
     }
 }

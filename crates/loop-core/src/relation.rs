@@ -56,8 +56,9 @@ pub struct NewRelation {
     pub related_issue_id: String,
     /// For `blocks` and `blocked_by`: the blocker counts as finished only once its pull
     /// request is merged, so the dependant starts on code that is on the base branch.
+    /// [default: the waiting issue's project's `waitForMerge`]
     #[serde(default)]
-    pub until_merged: bool,
+    pub until_merged: Option<bool>,
 }
 
 /// The direction-free identity of a relation: two relations with the same edge are duplicates.
@@ -105,7 +106,9 @@ pub fn check_new_relation(issue_id: &str, input: &NewRelation, related_exists: b
     if input.related_issue_id == issue_id {
         return Err(Error::invalid("relatedIssueId", "self_relation", "an issue cannot be related to itself"));
     }
-    if input.until_merged && !matches!(input.relation_type, RelationType::Blocks | RelationType::BlockedBy) {
+    if input.until_merged == Some(true)
+        && !matches!(input.relation_type, RelationType::Blocks | RelationType::BlockedBy)
+    {
         return Err(Error::invalid(
             "untilMerged",
             "not_a_block",

@@ -126,6 +126,7 @@ macro_rules! conformance_suite {
             until_merged_blockers_wait_for_the_merge,
             the_merge_queue_and_its_slot,
             pull_request_feedback_applies_once_to_its_issue,
+            a_project_can_make_its_blocks_wait_for_merges,
         );
     };
     (@cases $factory:path; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {

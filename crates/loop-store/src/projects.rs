@@ -29,6 +29,7 @@ impl<B: Backend> ProjectStore for SqlStore<B> {
                     status: input.status,
                     health: input.health,
                     goal_id: input.goal_id,
+                    wait_for_merge: input.wait_for_merge,
                     created_at: now,
                     updated_at: now,
                     deleted_at: None,
@@ -129,10 +130,10 @@ async fn find(db: &mut impl Db, id: &str, lock: &str) -> Result<Project> {
 /// Writes a project row, new or changed.
 async fn save(db: &mut impl Db, p: &Project) -> Result<()> {
     db.run(
-        "INSERT INTO projects (id, name, description, status, health, goal_id, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+        "INSERT INTO projects (id, name, description, status, health, goal_id, wait_for_merge, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
          description = excluded.description, status = excluded.status, health = excluded.health, \
-         goal_id = excluded.goal_id, updated_at = excluded.updated_at",
+         goal_id = excluded.goal_id, wait_for_merge = excluded.wait_for_merge, updated_at = excluded.updated_at",
         &args![
             &p.id,
             &p.name,
@@ -140,6 +141,7 @@ async fn save(db: &mut impl Db, p: &Project) -> Result<()> {
             p.status.as_str(),
             p.health.as_str(),
             &p.goal_id,
+            i64::from(p.wait_for_merge),
             p.created_at.millis(),
             p.updated_at.millis(),
         ],

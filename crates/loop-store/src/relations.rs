@@ -60,8 +60,11 @@ pub(crate) async fn create(
     // The blocked issue's project is share-locked before the issues (projects before issues,
     // see `dispatch_index`): its dispatch columns are recomputed below.
     let to = if edge.to == issue.id { Some(&issue) } else { related.as_ref() };
+    let mut project_waits_for_merge = false;
     if let Some(pid) = to.and_then(|i| i.project_id.as_deref()) {
-        crate::common::live(db, "projects", pid, "FOR SHARE").await?;
+        let sql = "SELECT wait_for_merge FROM projects WHERE id = ? AND deleted_at IS NULL FOR SHARE";
+        let row = db.one(sql, &args![pid]).await?;
+        project_waits_for_merge = row.map(|r| rows::get::<i64>(&r, "wait_for_merge")).transpose()? == Some(1);
     }
     let (issue_live, related_live) = lock_ends(db, &edge, &issue.id).await?;
     if !issue_live {
@@ -80,7 +83,7 @@ pub(crate) async fn create(
         relation_type: input.relation_type,
         issue_id: issue.id.clone(),
         related_issue_id: input.related_issue_id.clone(),
-        until_merged: input.until_merged,
+        until_merged: edge.kind == EdgeKind::Block && input.until_merged.unwrap_or(project_waits_for_merge),
         created_at: now,
     };
     db.run(

@@ -18,7 +18,8 @@ pub const ISSUE_COLUMNS: &str = "id, number, title, description, type, status, p
      not_before, completed_at, created_at, updated_at, deleted_at, open_questions, approved_at, merged_at";
 
 /// The columns of the other rows a prompt is hydrated from (see `hydration.rs`).
-pub const PROJECT_COLUMNS: &str = "id, name, description, status, health, goal_id, created_at, updated_at, deleted_at";
+pub const PROJECT_COLUMNS: &str =
+    "id, name, description, status, health, goal_id, wait_for_merge, created_at, updated_at, deleted_at";
 pub const GOAL_COLUMNS: &str = "id, title, description, metric, target_value, current_value, baseline_value, unit, \
      status, project_id, created_at, updated_at, deleted_at";
 pub const LABEL_COLUMNS: &str = "id, name, color";
@@ -207,6 +208,7 @@ pub fn project(row: &impl Cols) -> Result<Project> {
         status: parse(row, "status")?,
         health: parse(row, "health")?,
         goal_id: get(row, "goal_id")?,
+        wait_for_merge: get::<i64>(row, "wait_for_merge")? != 0,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
         deleted_at: opt_ts(row, "deleted_at")?,

@@ -48,7 +48,7 @@ async fn fold(db: &mut impl Db, key: String, of: String, actor: Actor, now: Time
     let relation = NewRelation {
         relation_type: RelationType::Duplicate,
         related_issue_id: original.id.clone(),
-        until_merged: false,
+        until_merged: None,
     };
     relations::create(db, dup.id.clone(), relation, actor.clone(), now).await?;
     let seen = db

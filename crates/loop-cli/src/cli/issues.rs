@@ -236,7 +236,8 @@ pub struct BlockArgs {
     /// The issue that must wait (number or id).
     pub blocked: IssueRef,
     /// block only: the blocker counts as finished when its pull request is merged, not when
-    /// it is done, so the dependant starts on code that is on the base branch.
+    /// it is done, so the dependant starts on code that is on the base branch [default: the
+    /// waiting issue's project's waitForMerge]
     #[arg(long)]
     pub until_merged: bool,
 }
@@ -1003,11 +1004,16 @@ pub async fn block(a: BlockArgs, ctx: &Ctx) -> Result<(), CliError> {
         ctx.api
             .post(
                 &format!("/api/issues/{}/relations", seg(s(&blocker, "id"))),
-                json!({ "type": "blocks", "relatedIssueId": s(&blocked, "id"), "untilMerged": a.until_merged }),
+                if a.until_merged {
+                    json!({ "type": "blocks", "relatedIssueId": s(&blocked, "id"), "untilMerged": true })
+                } else {
+                    json!({ "type": "blocks", "relatedIssueId": s(&blocked, "id") })
+                },
             )
             .await?,
     );
-    let until = if a.until_merged { "its pull request is merged (or it is canceled)" } else { "done or canceled" };
+    let waits = rel["untilMerged"] == true;
+    let until = if waits { "its pull request is merged (or it is canceled)" } else { "done or canceled" };
     match ctx.out.mode {
         Mode::Json => emit(&output::json(&rel)),
         Mode::Plain => emit(&format!("{}\t{}\tblocks\t{}", s(&rel, "id"), issue_no(&blocker), issue_no(&blocked))),

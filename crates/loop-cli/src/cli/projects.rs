@@ -78,6 +78,10 @@ pub struct ProjectFields {
     /// The goal it works toward (id or title), or `none`.
     #[arg(long)]
     pub goal: Option<String>,
+    /// New blocks on its issues wait for the blocker's pull request to be merged, not only
+    /// done (true or false).
+    #[arg(long, value_name = "BOOL")]
+    pub wait_for_merge: Option<bool>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -148,7 +152,7 @@ pub async fn projects(a: ProjectsArgs, ctx: &Ctx) -> Result<(), CliError> {
             project_fields(&fields, &mut body, ctx).await?;
             if body.is_empty() {
                 return Err(CliError::usage(
-                    "nothing to change: give --name, --description, --status, --health or --goal",
+                    "nothing to change: give --name, --description, --status, --health, --goal or --wait-for-merge",
                 ));
             }
             let p = data(ctx.api.patch(&format!("/api/projects/{}", seg(s(&p, "id"))), Value::Object(body)).await?);
@@ -177,6 +181,9 @@ async fn project_fields(f: &ProjectFields, body: &mut Map<String, Value>, ctx: &
     if let Some(g) = &f.goal {
         let v = if g.eq_ignore_ascii_case("none") { Value::Null } else { json!(s(&ctx.api.goal(g).await?, "id")) };
         body.insert("goalId".into(), v);
+    }
+    if let Some(w) = f.wait_for_merge {
+        body.insert("waitForMerge".into(), json!(w));
     }
     Ok(())
 }

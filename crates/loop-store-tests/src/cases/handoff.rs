@@ -209,3 +209,36 @@ pub async fn pull_request_feedback_applies_once_to_its_issue(h: &Harness) {
     let none = ok(h.store.pull_request_feedback(reply, delivery("d4"), &bot()).await);
     assert!(matches!(none, FeedbackOutcome::Ignored(_)), "no open question to answer: {none:?}");
 }
+
+/// A project that waits for merges makes its new blocks `untilMerged` unless the relation says
+/// otherwise; other projects' blocks finish at done.
+pub async fn a_project_can_make_its_blocks_wait_for_merges(h: &Harness) {
+    let waits = ok(h.store.create_project(input(json!({"name": "Web", "waitForMerge": true}))).await);
+    assert!(waits.wait_for_merge);
+    let plain = ok(h.store.create_project(input(json!({"name": "Docs"}))).await);
+    let issue = |title: &str, project: &str| {
+        create_issue(h, json!({"title": title, "type": "task", "status": "todo", "projectId": project}))
+    };
+    let (a, b, c) = (issue("a", &waits.id).await, issue("b", &waits.id).await, issue("c", &waits.id).await);
+    let d = issue("d", &plain.id).await;
+    let block = |to: &str, until: Option<bool>| {
+        let mut body = json!({"type": "blocks", "relatedIssueId": to});
+        if let Some(u) = until {
+            body["untilMerged"] = json!(u);
+        }
+        input::<loop_core::relation::NewRelation>(body)
+    };
+    assert!(
+        ok(h.store.create_relation(&a.id, block(&b.id, None), &human()).await).until_merged,
+        "the project's default"
+    );
+    assert!(
+        !ok(h.store.create_relation(&a.id, block(&c.id, Some(false)), &human()).await).until_merged,
+        "said otherwise"
+    );
+    assert!(!ok(h.store.create_relation(&a.id, block(&d.id, None), &human()).await).until_merged, "another project");
+    let patched = ok(h.store.update_project(&plain.id, input(json!({"waitForMerge": true}))).await);
+    assert!(patched.wait_for_merge);
+    let e = issue("e", &plain.id).await;
+    assert!(ok(h.store.create_relation(&a.id, block(&e.id, None), &human()).await).until_merged);
+}

@@ -7,6 +7,8 @@ ALTER TABLE issues ADD COLUMN open_questions INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE issues ADD COLUMN approved_at INTEGER;
 ALTER TABLE issues ADD COLUMN merged_at INTEGER;
 -- A blocker of this relation is finished only once its pull request is merged.
+-- New blocks inside a project that asks for it wait for the merge too.
+ALTER TABLE projects ADD COLUMN wait_for_merge INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE issue_relations ADD COLUMN until_merged INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE questions (
