@@ -14,7 +14,7 @@ use loop_core::template::SelectionContext;
 use serde_json::{Map, Value};
 
 use crate::db::{Db, DbExt};
-use crate::questions::{QUESTION_COLUMNS, QUESTIONS};
+use crate::questions::{QUESTION_COLUMNS, QUESTION_SELECT, QUESTIONS_FROM};
 use crate::rework::REWORK_COLUMNS;
 use crate::rows::{self, Cols, GOAL_COLUMNS, ISSUE_COLUMNS, LABEL_COLUMNS, PROJECT_COLUMNS, SESSION_COLUMNS, json_row};
 use crate::skills::SKILL_COLUMNS;
@@ -105,7 +105,7 @@ static HYDRATION: LazyLock<String> = LazyLock::new(|| {
         ),
         questions = list(
             QUESTION_COLUMNS,
-            &format!("{QUESTIONS} WHERE q.issue_id = ?1 ORDER BY q.asked_at LIMIT ?4"),
+            &format!("SELECT {QUESTION_SELECT} {QUESTIONS_FROM} WHERE q.issue_id = ?1 ORDER BY q.asked_at LIMIT ?4"),
             "x.asked_at"
         ),
         rework = list(

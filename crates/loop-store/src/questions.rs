@@ -5,6 +5,7 @@
 use loop_core::comment::AuthorType;
 use loop_core::question::{NewAnswer, NewQuestion, Question};
 use loop_core::session::{SessionOutcome, SessionReport};
+use loop_core::signal::truncate;
 use loop_core::text::Body;
 use loop_core::{Actor, Error, Page, Paged, Result, Timestamp, id::new_id};
 
@@ -18,10 +19,11 @@ use crate::{args, comments, rows, sessions};
 pub(crate) const QUESTION_COLUMNS: &str =
     "id, issue_id, issue_number, issue_title, session_id, body, asked_by, asked_at, answer, answered_by, answered_at";
 
-/// Questions with their issue's number and title, named `q` (add a `WHERE`).
-pub(crate) const QUESTIONS: &str = "SELECT q.id, q.issue_id, i.number AS issue_number, i.title AS issue_title, \
-     q.session_id, q.body, q.asked_by, q.asked_at, q.answer, q.answered_by, q.answered_at \
-     FROM questions q JOIN issues i ON i.id = q.issue_id";
+/// A question is read as its row with its issue's number and title: `SELECT {QUESTION_SELECT}
+/// {QUESTIONS_FROM} WHERE …`, the question named `q`.
+pub(crate) const QUESTION_SELECT: &str = "q.id, q.issue_id, i.number AS issue_number, i.title AS issue_title, \
+     q.session_id, q.body, q.asked_by, q.asked_at, q.answer, q.answered_by, q.answered_at";
+pub(crate) const QUESTIONS_FROM: &str = "FROM questions q JOIN issues i ON i.id = q.issue_id";
 
 pub(crate) async fn ask(
     db: &mut impl Db,
@@ -44,7 +46,7 @@ pub(crate) async fn ask(
     )
     .await?;
     db.run("UPDATE issues SET open_questions = open_questions + 1 WHERE id = ?", &args![&session.issue_id]).await?;
-    let summary = format!("asked a person: {}", clip(input.question.as_str(), 2000));
+    let summary = format!("asked a person: {}", truncate(input.question.as_str(), 2000));
     let report = SessionReport { summary: Some(Body::new(summary).map_err(Error::internal)?), ..Default::default() };
     let (_, mut writes, events) = end_and_requeue(db, &session, SessionOutcome::Released, &report, now).await?;
     writes.extend(events_insert(&events, &actor, now));
@@ -83,15 +85,8 @@ pub(crate) async fn answer(
 }
 
 pub(crate) async fn find(db: &mut impl Db, id: &str) -> Result<Question> {
-    let sql = format!("{QUESTIONS} WHERE q.id = ?");
+    let sql = format!("SELECT {QUESTION_SELECT} {QUESTIONS_FROM} WHERE q.id = ?");
     db.first(&sql, &args![id], rows::question).await?.ok_or_else(|| Error::not_found("Question", id))
-}
-
-fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &s[..end]),
-        None => s.to_owned(),
-    }
 }
 
 /// Questions, oldest first; only the open ones with `open_only`; only issue `issue_id`'s.
@@ -108,11 +103,10 @@ pub(crate) async fn list(
     if issue_id.is_some() {
         clauses.push("q.issue_id = ?");
     }
-    let from = format!("FROM questions q JOIN issues i ON i.id = q.issue_id WHERE {}", clauses.join(" AND "));
+    let from = format!("{QUESTIONS_FROM} WHERE {}", clauses.join(" AND "));
     let binds = match &issue_id {
         Some(id) => args![id].to_vec(),
         None => vec![],
     };
-    let columns = &QUESTIONS["SELECT ".len()..QUESTIONS.find(" FROM").unwrap_or(QUESTIONS.len())];
-    common::page_of(db, columns, &from, "q.asked_at, q.id", &binds, page, rows::question).await
+    common::page_of(db, QUESTION_SELECT, &from, "q.asked_at, q.id", &binds, page, rows::question).await
 }

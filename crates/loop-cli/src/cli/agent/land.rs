@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::child::{self, Run};
 use super::git::{self, Repo};
+use super::work::{Outcome, checks};
 use super::{config, duration, host, top_of};
 use crate::cli::api::{Api, seg};
 use crate::cli::{CliError, Ctx};
@@ -223,15 +224,13 @@ impl Lander {
             );
             return self.send_back(id, "conflict", body).await;
         }
-        for command in &self.verify {
-            // As in a run: the project's checks get no push credential; the merge command does.
-            let secrets = &super::work::SECRETS;
-            let run =
-                Run { command, dir, env: vec![], env_remove: secrets, stdin: None, timeout: self.timeout, stall: None };
-            let run = match child::run(run, tokio::sync::watch::channel(false).1).await {
-                Ok(run) => run,
-                Err(e) => return Landed::Failed(format!("cannot run `{command}`: {e}")),
-            };
+        // As in a run: the project's checks get no push credential; the merge command does.
+        let runs = match checks(&self.verify, self.timeout, dir, tokio::sync::watch::channel(false).1).await {
+            Ok(runs) => runs,
+            Err(Outcome::NeedsHuman(why)) => return Landed::Failed(why),
+            Err(other) => return Landed::Failed(format!("{other:?}")),
+        };
+        for (command, run) in runs {
             if !run.succeeded() {
                 let body = format!(
                     "`{command}` fails on `{branch}` brought up to date with {}:\n\n```\n{}\n```",

@@ -120,7 +120,7 @@ static WORKTREES: Mutex<()> = Mutex::const_new(());
 
 /// What the agent's environment does not get: the master key (it gets the claim's scoped
 /// token instead) and the credentials a push could use. The runner pushes; the agent edits.
-pub(super) const SECRETS: [&str; 8] = [
+const SECRETS: [&str; 8] = [
     "LOOP_API_KEY",
     "LOOP_API_TOKEN",
     "GH_TOKEN",
@@ -365,7 +365,7 @@ async fn make(job: &Job<'_>, at: Start<'_>, choice: &Choice, record: &mut Record
             }
             vec![]
         }
-        false => match checks(s, dir, stop.clone()).await {
+        false => match checks(&s.verify, s.timeout, dir, stop.clone()).await {
             Ok(runs) => runs,
             Err(stopped_or_broken) => return Err(stopped_or_broken),
         },
@@ -496,7 +496,7 @@ async fn make(job: &Job<'_>, at: Start<'_>, choice: &Choice, record: &mut Record
     }
 
     // 4. The checks, on what it made.
-    let verified = match checks(s, dir, stop.clone()).await {
+    let verified = match checks(&s.verify, s.timeout, dir, stop.clone()).await {
         Ok(runs) => runs,
         Err(stopped_or_broken) => return Err(stopped_or_broken),
     };
@@ -573,22 +573,15 @@ async fn asked(api: &Api, claim: &Claim) -> Option<String> {
 /// The verify commands in the worktree, in order, up to the first that fails (one that runs past
 /// the run's timeout has failed): each with how it ended. `Err` when the runner is stopping or
 /// a command cannot be started at all.
-async fn checks<'a>(
-    s: &'a Settings,
+pub(super) async fn checks<'a>(
+    verify: &'a [String],
+    timeout: Duration,
     dir: &Path,
     stop: watch::Receiver<bool>,
 ) -> Result<Vec<(&'a str, Finished)>, Outcome> {
     let mut runs = Vec::new();
-    for command in &s.verify {
-        let run = child::Run {
-            command,
-            dir,
-            env: vec![],
-            env_remove: &SECRETS,
-            stdin: None,
-            timeout: s.timeout,
-            stall: None,
-        };
+    for command in verify {
+        let run = child::Run { command, dir, env: vec![], env_remove: &SECRETS, stdin: None, timeout, stall: None };
         let run = child::run(run, stop.clone())
             .await
             .map_err(|e| Outcome::NeedsHuman(format!("cannot run `{command}`: {e}")))?;

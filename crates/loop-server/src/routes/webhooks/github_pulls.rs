@@ -11,6 +11,7 @@
 //!   question.
 
 use loop_core::rework::{Merge, NewRework, PullRequestEvent, PullRequestFeedback, ReworkKind};
+use loop_core::signal::truncate;
 use loop_core::text::{RequiredBody, Short};
 use serde_json::Value;
 
@@ -99,7 +100,7 @@ fn rework(kind: ReworkKind, body: String, author: Option<String>, url: Option<St
     let short = |s: Option<String>| s.and_then(|s| Short::new(s).ok());
     NewRework {
         kind,
-        body: RequiredBody::new(clip_lines(&body, 100_000)).unwrap_or_else(|_| RequiredBody::new("(no text)").unwrap()),
+        body: RequiredBody::new(truncate(&body, 100_000)).unwrap_or_else(|_| RequiredBody::new("(no text)").unwrap()),
         author: short(author),
         path: None,
         line: None,
@@ -124,13 +125,6 @@ fn check_log(name: &str, run: &Value) -> String {
         body.push_str(&format!("\n\n```\n{tail}\n```"));
     }
     body
-}
-
-fn clip_lines(s: &str, max_chars: usize) -> String {
-    match s.char_indices().nth(max_chars) {
-        Some((end, _)) => s[..end].to_owned(),
-        None => s.to_owned(),
-    }
 }
 
 /// `loop/42-fix-the-login` or `loop/42` → 42.
